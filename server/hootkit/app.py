@@ -1,0 +1,75 @@
+"""create_app(settings) -> FastAPI: models load in the lifespan; nothing starts work at import."""
+
+import asyncio
+import logging
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+import hootproto
+from hootkit.engines.registry import Engines, load_engines_async
+from hootkit.gateway.native import DeviceGateway
+from hootkit.pipeline.metrics import ServerMetrics
+from hootkit.pipeline.prompt import SYSTEM_PROMPT
+from hootkit.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Hoot:
+    """The running server's shared state: settings, engines, metrics, sessions."""
+
+    def __init__(self, settings: Settings, engines: Engines | None):
+        self.settings = settings
+        self.engines = engines
+        self.owns_engines = engines is None
+        self.metrics = ServerMetrics()
+        self.ready = asyncio.Event()
+        self.startup: dict[str, object] = {}
+        self.gateway = DeviceGateway(self)
+
+
+def create_app(settings: Settings | None = None, engines: Engines | None = None) -> FastAPI:
+    """Build the app; pass `engines` to share already-loaded (or fake) engines."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        hoot = Hoot(settings, engines)
+        app.state.hoot = hoot
+        started = time.perf_counter()
+        if hoot.engines is None:
+            hoot.engines = await load_engines_async(settings)
+            hoot.startup["load_s"] = hoot.engines.load_s
+        if settings.warmup:
+            hoot.startup["warmup_s"] = await hoot.engines.warmup(SYSTEM_PROMPT)
+        hoot.startup["ready_s"] = round(time.perf_counter() - started, 2)
+        hoot.ready.set()
+        log.info("ready in %.1f s; devices connect to ws://%s:%d%s", hoot.startup["ready_s"], settings.host, settings.port, hootproto.PATH)
+        try:
+            yield
+        finally:
+            if hoot.owns_engines:
+                await hoot.engines.close()
+
+    app = FastAPI(title="Hootkit", version="0.1.0", lifespan=lifespan)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        hoot: Hoot = app.state.hoot
+        if not hoot.ready.is_set():
+            return JSONResponse({"status": "loading"}, status_code=503)
+        return JSONResponse({"status": "ok", "sessions": len(hoot.gateway.sessions), **hoot.startup})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(app.state.hoot.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.websocket(hootproto.PATH)
+    async def device(ws: WebSocket) -> None:
+        await app.state.hoot.gateway.serve(ws)
+
+    return app

@@ -1,0 +1,1 @@
+"""Device-side tools: the protocol client behind `hoot talk` and the benchmarks."""

@@ -1,0 +1,207 @@
+"""A protocol-speaking device client: streams audio like a microphone and records the reply."""
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import websockets
+from websockets.asyncio.client import connect
+
+import hootproto
+from hootkit.client.wavio import last_voiced_sample
+from hootproto import Abort, Alert, Audio, DeviceConnection, Hello, Listen, Metrics, Stt, Tts
+
+
+@dataclass
+class TurnResult:
+    """What one question got back, with the client-side voice-to-voice latency."""
+
+    transcript: str | None = None
+    sentences: list[str] = field(default_factory=list)
+    audio: bytearray = field(default_factory=bytearray)
+    sample_rate: int = 16000
+    tts_states: list[str] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    parts: dict[str, float] = field(default_factory=dict)
+    vtv_ms: float | None = None
+    abort_sent_at: float | None = None
+    last_frame_at: float | None = None
+    frames_after_abort: int = 0
+    trace: list[str] = field(default_factory=list)
+
+    @property
+    def reply(self) -> str:
+        return " ".join(self.sentences)
+
+    def to_json(self) -> dict:
+        parts = dict(self.parts)
+        if self.vtv_ms is not None and "server_vtv" in parts:
+            parts["network_and_pacing"] = round(self.vtv_ms - parts["server_vtv"], 1)
+        return {
+            "transcript": self.transcript,
+            "reply": self.reply,
+            "vtv_ms": None if self.vtv_ms is None else round(self.vtv_ms, 1),
+            "parts": parts,
+            "alerts": [alert.message for alert in self.alerts],
+            "reply_audio_s": round(len(self.audio) / 2 / self.sample_rate, 2),
+        }
+
+
+class DeviceClient:
+    """One device connection; `ask` speaks one question and waits for the whole answer."""
+
+    def __init__(self, url: str, token: str | None = None, device_id: str = "00:00:00:00:00:01", sample_rate: int = 16000, frame_ms: int = 40):
+        self.url = url
+        self.token = token
+        self.device_id = device_id
+        self.sample_rate = sample_rate
+        self.frame_ms = frame_ms
+        self.conn = DeviceConnection()
+        self.ws = None
+        self.session_id = None
+        self._turn: TurnResult | None = None
+        self._turn_over = asyncio.Event()
+        self.heard_audio = asyncio.Event()
+        self._reader: asyncio.Task | None = None
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self.alerts: list[Alert] = []
+
+    async def __aenter__(self) -> "DeviceClient":
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        headers = {"Device-Id": self.device_id, "Client-Id": "hoot-talk", "Protocol-Version": "1"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        self.ws = await connect(self.url, additional_headers=headers, max_size=2**22, open_timeout=30)
+        params = {"format": "pcm16", "sample_rate": self.sample_rate, "channels": 1, "frame_duration": self.frame_ms}
+        await self.ws.send(self.conn.send(Hello(audio_params=params, features={"metrics": True})))
+        while not self.conn.ready:
+            for event in self.conn.receive(await self.ws.recv()):
+                if isinstance(event, Alert):
+                    self.alerts.append(event)
+        self.session_id = self.conn.server_hello.session_id
+        self._reader = asyncio.create_task(self._read())
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+
+    async def send_event(self, event) -> None:
+        await self.ws.send(self.conn.send(event))
+
+    async def ask(
+        self,
+        samples: np.ndarray,
+        mode: str = "auto",
+        abort_after_s: float | None = None,
+        timeout_s: float = 60.0,
+    ) -> TurnResult:
+        """Stream int16 samples at real-time pace, then silence (auto) or a release (manual), until the reply ends."""
+        turn = self._turn = TurnResult(sample_rate=self.conn.downlink["sample_rate"])
+        self.heard_audio.clear()
+        self._turn_over.clear()
+        self._abort_after_s = abort_after_s
+        frame = self.sample_rate * self.frame_ms // 1000
+        last_voiced = last_voiced_sample(samples, self.sample_rate)
+        self._last_voiced_at = None
+        await self.send_event(Listen(state="start", mode=mode))
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        sent = 0
+        silence = np.zeros(frame, np.int16).tobytes()
+        deadline = start + len(samples) / self.sample_rate + timeout_s
+        while not self._turn_over.is_set():
+            if sent < len(samples):
+                chunk = samples[sent : sent + frame].tobytes()
+            elif mode == "manual":
+                await self.send_event(Listen(state="stop"))
+                break
+            else:
+                chunk = silence
+            await self.ws.send(self.conn.send(Audio(chunk)))
+            sent += frame
+            if self._last_voiced_at is None and sent > last_voiced:
+                self._last_voiced_at = time.monotonic()
+            if loop.time() > deadline:
+                raise TimeoutError("no complete reply within %g s" % timeout_s)
+            delay = start + sent / self.sample_rate - loop.time()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self._turn_over.wait(), delay)
+                except TimeoutError:
+                    pass
+        await asyncio.wait_for(self._turn_over.wait(), max(1.0, deadline - loop.time()))
+        if mode != "manual":
+            await self.send_event(Listen(state="stop"))
+        return turn
+
+    async def _read(self) -> None:
+        try:
+            async for frame in self.ws:
+                turn = self._turn
+                if turn is not None:
+                    turn.trace.append("audio" if isinstance(frame, bytes) else _describe(frame))
+                    if turn.abort_sent_at is not None and isinstance(frame, bytes):
+                        turn.frames_after_abort += 1
+                        turn.last_frame_at = time.monotonic()
+                for event in self.conn.receive(frame):
+                    await self._on_event(event)
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            if self.ws.close_code is not None:
+                self.close_code = self.ws.close_code
+                self.close_reason = self.ws.close_reason
+            self._turn_over.set()
+
+    async def _on_event(self, event) -> None:
+        turn = self._turn
+        if isinstance(event, Alert):
+            self.alerts.append(event)
+            if turn is not None:
+                turn.alerts.append(event)
+                if event.code in ("no_speech", "backend_unavailable"):
+                    self._turn_over.set()
+            return
+        if turn is None:
+            return
+        if isinstance(event, Stt):
+            turn.transcript = event.text
+        elif isinstance(event, Tts):
+            turn.tts_states.append(event.state)
+            if event.state == "sentence_start":
+                turn.sentences.append(event.text)
+            elif event.state == "stop" and turn.abort_sent_at is not None:
+                self._turn_over.set()
+        elif isinstance(event, Metrics):
+            turn.parts = dict(event.parts)
+            if "stop" in turn.tts_states:
+                self._turn_over.set()
+        elif isinstance(event, Audio):
+            if not turn.audio and self._last_voiced_at is not None:
+                turn.vtv_ms = (time.monotonic() - self._last_voiced_at) * 1000
+            turn.audio.extend(event.data)
+            self.heard_audio.set()
+            if self._abort_after_s is not None and turn.abort_sent_at is None:
+                if len(turn.audio) / 2 / turn.sample_rate >= self._abort_after_s:
+                    turn.abort_sent_at = time.monotonic()
+                    await self.send_event(Abort(reason="button"))
+
+
+def _describe(frame: str) -> str:
+    """A short label for a text frame in a turn's trace, e.g. "tts:stop"."""
+    try:
+        event = hootproto.decode(frame)
+    except hootproto.ProtocolError:
+        return "invalid"
+    state = getattr(event, "state", None)
+    return f"{event.type}:{state}" if state else event.type

@@ -1,0 +1,73 @@
+"""`hoot doctor`: which models and backends are installed, and whether each one really works."""
+
+import asyncio
+import time
+
+import numpy as np
+
+from hootkit.engines import models
+from hootkit.settings import Settings
+
+
+def _check(rows: list, name: str, action) -> object:
+    start = time.perf_counter()
+    try:
+        detail = action()
+    except Exception as error:  # the doctor reports every failure instead of stopping at the first
+        rows.append((name, "FAIL", f"{type(error).__name__}: {error}"))
+        return None
+    rows.append((name, "ok", f"{detail} ({time.perf_counter() - start:.2f} s)"))
+    return detail
+
+
+def run_doctor() -> int:
+    settings = Settings()
+    rows: list[tuple[str, str, str]] = []
+    _check(rows, "vad model", lambda: models.silero_vad())
+    _check(rows, "stt model", lambda: models.resolve(settings.stt.model, models.whisper_tiny_en))
+    _check(rows, "tts voice", lambda: models.resolve(settings.tts.voice, models.joe_voice))
+    if settings.llm.backend == "embedded":
+        _check(rows, "llm model", lambda: models.resolve(settings.llm.model, models.smollm2_gguf))
+    _check(rows, "llama-cpp-python", lambda: __import__("llama_cpp").__version__)
+
+    from hootkit.engines.registry import build_llm
+    from hootkit.engines.silero import SileroVad
+    from hootkit.engines.whisper import WhisperStt
+    from hootkit.engines.piper_tts import PiperTts
+
+    vad = _check(rows, "vad loads", lambda: SileroVad(models.silero_vad()))
+    if vad:
+        _check(rows, "vad runs", lambda: f"p={vad.new_stream().speech_probs(np.zeros(512, np.float32))[0]:.2f} on silence")
+    stt_cfg = settings.stt
+    stt = _check(
+        rows,
+        "stt loads",
+        lambda: WhisperStt(models.resolve(stt_cfg.model, models.whisper_tiny_en), stt_cfg.language, stt_cfg.compute_type, stt_cfg.threads, stt_cfg.beam_size),
+    )
+    tts = _check(rows, "tts loads", lambda: PiperTts(models.resolve(settings.tts.voice, models.joe_voice), 1.0))
+    if tts and stt:
+        def round_trip():
+            speech = np.concatenate(list(tts.synthesize_now("How many legs does a spider have?"))).astype(np.float32) / 32768
+            import soxr
+
+            text = stt.transcribe_now(soxr.resample(speech, tts.sample_rate, 16000)).text
+            if "spider" not in text.lower():
+                raise RuntimeError(f"heard {text!r}")
+            return f"tts -> stt heard {text!r}"
+
+        _check(rows, "speech round trip", round_trip)
+    llm = _check(rows, f"llm ({settings.llm.backend}) loads", lambda: build_llm(settings))
+    if llm:
+        async def ask() -> str:
+            pieces = []
+            async for piece in llm.stream([{"role": "user", "content": "Say hello."}], "doctor"):
+                pieces.append(piece)
+            return "".join(pieces).strip()[:60]
+
+        _check(rows, "llm answers", lambda: repr(asyncio.run(ask())))
+    width = max(len(name) for name, _, _ in rows)
+    for name, status, detail in rows:
+        print(f"{name:<{width}}  {status:<4}  {detail}")
+    failed = [name for name, status, _ in rows if status != "ok"]
+    print(f"\n{len(rows) - len(failed)} ok, {len(failed)} failed")
+    return 1 if failed else 0

@@ -1,0 +1,47 @@
+"""The engine interfaces every backend implements, and the Transcript they share."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+STT_RATE = 16000
+VAD_WINDOW = 512
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What the child said, as text."""
+
+    text: str
+    language: str
+    audio_s: float
+
+
+class VadStream(Protocol):
+    """Speech probability for consecutive 512-sample windows of one audio stream at 16 kHz."""
+
+    def speech_probs(self, windows: np.ndarray) -> list[float]: ...
+
+
+class Vad(Protocol):
+    def new_stream(self) -> VadStream: ...
+
+
+class Stt(Protocol):
+    async def transcribe(self, pcm: np.ndarray, key: str) -> Transcript: ...
+
+
+class Llm(Protocol):
+    async def stream(self, messages: list[dict], key: str) -> AsyncIterator[str]:
+        """Yield reply text pieces as they are generated; closing the iterator stops generation."""
+        ...
+
+
+class Tts(Protocol):
+    sample_rate: int
+
+    def synthesize(self, text: str, key: str) -> AsyncIterator[np.ndarray]:
+        """Yield int16 mono chunks at `sample_rate`."""
+        ...

@@ -1,0 +1,105 @@
+"""Builds the engines named in settings, keeps them resident, and warms them up once."""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hootkit.engines import models
+from hootkit.engines.base import STT_RATE, VAD_WINDOW, Llm, Stt, Tts, Vad
+from hootkit.engines.executor import FairExecutor
+from hootkit.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Engines:
+    """The four capabilities one server shares among all its devices."""
+
+    vad: Vad
+    stt: Stt
+    llm: Llm
+    tts: Tts
+    vad_executor: FairExecutor = field(default_factory=lambda: FairExecutor("vad"))
+    load_s: dict[str, float] = field(default_factory=dict)
+
+    async def warmup(self, system_prompt: str) -> dict[str, float]:
+        """One small call through each engine so the first child does not pay for lazy init."""
+        timings = {}
+        start = time.perf_counter()
+        stream = self.vad.new_stream()
+        await self.vad_executor.run("warmup", stream.speech_probs, np.zeros(VAD_WINDOW, np.float32))
+        timings["vad"] = time.perf_counter() - start
+        start = time.perf_counter()
+        noise = (np.random.default_rng(0).standard_normal(STT_RATE) * 0.01).astype(np.float32)
+        await self.stt.transcribe(noise, "warmup")
+        timings["stt"] = time.perf_counter() - start
+        start = time.perf_counter()
+        messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": "Hello!"}]
+        async for _ in self.llm.stream(messages, "warmup"):
+            break
+        timings["llm"] = time.perf_counter() - start
+        start = time.perf_counter()
+        async for _ in self.tts.synthesize("Hello there.", "warmup"):
+            pass
+        timings["tts"] = time.perf_counter() - start
+        return timings
+
+    async def close(self) -> None:
+        self.vad_executor.close()
+        for engine in (self.stt, self.llm, self.tts):
+            if hasattr(engine, "aclose"):
+                await engine.aclose()
+            elif hasattr(engine, "close"):
+                engine.close()
+
+
+def load_engines(settings: Settings) -> Engines:
+    """Load every engine named in settings; raises models.ModelMissing with an install hint."""
+    from hootkit.engines.piper_tts import PiperTts
+    from hootkit.engines.silero import SileroVad
+    from hootkit.engines.whisper import WhisperStt
+
+    load_s = {}
+
+    def timed(name, build):
+        start = time.perf_counter()
+        engine = build()
+        load_s[name] = time.perf_counter() - start
+        log.info("loaded %s in %.2f s", name, load_s[name])
+        return engine
+
+    vad = timed("vad", lambda: SileroVad(models.silero_vad()))
+    stt_cfg = settings.stt
+    stt = timed(
+        "stt",
+        lambda: WhisperStt(
+            models.resolve(stt_cfg.model, models.whisper_tiny_en),
+            stt_cfg.language,
+            stt_cfg.compute_type,
+            stt_cfg.threads,
+            stt_cfg.beam_size,
+        ),
+    )
+    llm = timed("llm", lambda: build_llm(settings))
+    tts = timed("tts", lambda: PiperTts(models.resolve(settings.tts.voice, models.joe_voice), settings.tts.length_scale))
+    return Engines(vad=vad, stt=stt, llm=llm, tts=tts, load_s=load_s)
+
+
+def build_llm(settings: Settings) -> Llm:
+    cfg = settings.llm
+    if cfg.backend == "openai":
+        from hootkit.engines.openai_chat import OpenAIChatLlm
+
+        return OpenAIChatLlm(cfg.base_url, cfg.model, cfg.api_key, cfg.max_tokens, cfg.temperature, cfg.timeout_s)
+    from hootkit.engines.llama import LlamaLlm
+
+    return LlamaLlm(models.resolve(cfg.model, models.smollm2_gguf), cfg.context, cfg.threads, cfg.max_tokens, cfg.temperature)
+
+
+async def load_engines_async(settings: Settings) -> Engines:
+    """Load off the event loop so /healthz can answer 503 while models load."""
+    return await asyncio.to_thread(load_engines, settings)

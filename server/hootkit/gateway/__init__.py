@@ -1,0 +1,1 @@
+"""Device connections: the native websocket protocol (XiaoZhi and EchoKit dialects later)."""

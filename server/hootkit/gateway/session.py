@@ -1,0 +1,236 @@
+"""One connected device: its audio intake, endpointing, and the turn it is in."""
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import numpy as np
+
+from hootkit.engines.base import STT_RATE, VAD_WINDOW
+from hootkit.engines.registry import Engines
+from hootkit.pipeline import endpointer as ep
+from hootkit.pipeline.audio import Resampler, pcm16_to_float
+from hootkit.pipeline.metrics import ServerMetrics, TurnClock
+from hootkit.pipeline.prompt import Conversation
+from hootkit.pipeline.turn import Turn, TurnContext
+from hootkit.settings import Settings
+from hootproto import Abort, Alert, Audio, Hello, Listen
+
+log = logging.getLogger(__name__)
+
+WINDOW_MS = VAD_WINDOW * 1000 / STT_RATE
+INTAKE_LIMIT = 256
+
+
+class DeviceSession:
+    """Owns one device's listening state; text events are handled at once, audio in arrival order."""
+
+    def __init__(
+        self,
+        session_id: str,
+        device_id: str,
+        engines: Engines,
+        settings: Settings,
+        metrics: ServerMetrics,
+        send: Callable[[object], Awaitable[None]],
+    ):
+        self.session_id = session_id
+        self.device_id = device_id
+        self.engines = engines
+        self.settings = settings
+        self.metrics = metrics
+        self.send = send
+        self.activity = "connected"
+        self.mode = "auto"
+        self.listening = False
+        self.turn: Turn | None = None
+        self.turns_started = 0
+        self.finished: list[Turn] = []
+        self.turn_done = asyncio.Condition()
+        self.conversation = Conversation(settings.llm.history_turns)
+        vad = settings.vad
+        self.endpointer = ep.Endpointer(
+            ep.EndpointerConfig(
+                window_ms=WINDOW_MS,
+                threshold=vad.threshold,
+                release_threshold=vad.release_threshold,
+                min_speech_ms=vad.min_speech_ms,
+                speculate_ms=vad.speculate_ms,
+                silence_ms=vad.silence_ms,
+                max_utterance_ms=vad.max_utterance_s * 1000,
+            )
+        )
+        self._pre_roll_windows = max(1, int(vad.pre_roll_ms / WINDOW_MS))
+        self._windows: deque[np.ndarray] = deque(maxlen=self._pre_roll_windows)
+        self._partial = np.zeros(0, np.float32)
+        self._speech_end_at: float | None = None
+        self._vad_stream = engines.vad.new_stream()
+        self._resampler: Resampler | None = None
+        self._intake: asyncio.Queue = asyncio.Queue(maxsize=INTAKE_LIMIT)
+        self._intake_task: asyncio.Task | None = None
+        self._warned_not_listening = False
+
+    # -- events from the gateway -------------------------------------------------------------
+
+    def start(self, hello: Hello) -> None:
+        self._resampler = Resampler(hello.audio_params["sample_rate"], STT_RATE)
+        self._intake_task = asyncio.create_task(self._run_intake(), name=f"intake-{self.session_id}")
+        self.activity = "idle"
+
+    async def handle(self, event: object) -> None:
+        if isinstance(event, Abort):
+            self._abort(event.reason or "device")
+        elif isinstance(event, (Audio, Listen)):
+            try:
+                self._intake.put_nowait((event, TurnClock.now()))
+            except asyncio.QueueFull:
+                self.metrics.dropped_audio.inc()
+
+    async def close(self) -> None:
+        if self._intake_task:
+            self._intake_task.cancel()
+        if self.turn:
+            self.turn.cancel("disconnected")
+            await asyncio.gather(self.turn.task, return_exceptions=True)
+
+    async def wait_turns(self, count: int) -> list[Turn]:
+        """Wait until `count` turns have finished (for tests and the bench)."""
+        async with self.turn_done:
+            await self.turn_done.wait_for(lambda: len(self.finished) >= count)
+        return self.finished[:count]
+
+    # -- audio intake, in order ----------------------------------------------------------------
+
+    async def _run_intake(self) -> None:
+        while True:
+            event, received_at = await self._intake.get()
+            if isinstance(event, Listen):
+                await self._on_listen(event, received_at)
+            else:
+                await self._on_audio(event.data, received_at)
+
+    async def _on_listen(self, event: Listen, received_at: float) -> None:
+        if event.state == "start":
+            self.mode = event.mode or "auto"
+            self.listening = True
+            self._reset_listening()
+        elif event.state == "stop" and self.listening:
+            self.listening = False
+            if self.endpointer.speech_started and not self._busy():
+                self._speech_end_at = received_at if self.mode == "manual" else self._speech_end_at
+                self._begin_turn().commit()
+            elif self.mode == "manual" and not self._busy():
+                await self.send(Alert(status="info", message="I didn't hear anything. Hold the button and talk.", code="no_speech"))
+            self.activity = "idle" if not self._busy() else self.activity
+
+    async def _on_audio(self, data: bytes, received_at: float) -> None:
+        if not self.listening or self._busy():
+            self.metrics.dropped_audio.inc()
+            if not self.listening and not self._warned_not_listening:
+                self._warned_not_listening = True
+                await self.send(Alert(status="warning", message="audio ignored: send listen start first", code="not_listening"))
+            return
+        if len(data) % 2:
+            await self.send(Alert(status="error", message="pcm16 frames need an even number of bytes", code="bad_audio"))
+            return
+        samples = np.concatenate([self._partial, self._resampler.process(pcm16_to_float(data))])
+        count = len(samples) // VAD_WINDOW
+        self._partial = samples[count * VAD_WINDOW :]
+        if not count:
+            return
+        windows = samples[: count * VAD_WINDOW].reshape(count, VAD_WINDOW)
+        probs = await self.engines.vad_executor.run(self.session_id, self._vad_stream.speech_probs, windows)
+        for window, prob in zip(windows, probs):
+            if self._busy():
+                return
+            self._windows.append(window)
+            for event in self.endpointer.push(prob):
+                await self._on_endpoint_event(event)
+            if self.endpointer.voiced:
+                self._speech_end_at = received_at
+
+    async def _on_endpoint_event(self, event: str) -> None:
+        manual = self.mode == "manual"
+        if event == ep.SPEECH:
+            self._windows = deque(self._windows, maxlen=None)
+            self.activity = "listening"
+            if self.mode == "realtime" and self.turn and self.turn.speaking:
+                self._abort("barge-in")
+        elif event == ep.PAUSE and not manual:
+            self._begin_turn()
+        elif event == ep.RESUME and self.turn and not self.turn.committed.is_set():
+            self.turn.cancel("cancelled")
+            self.turn = None
+        elif event == ep.ENDPOINT and not manual:
+            (self.turn or self._begin_turn()).commit()
+        elif event == ep.TOO_LONG:
+            limit = self.settings.vad.max_utterance_s
+            await self.send(
+                Alert(status="warning", message=f"That was a long one! I listened to the first {limit:g} seconds.", code="too_long")
+            )
+            self._speech_end_at = TurnClock.now()
+            self._begin_turn(replace=True).commit()
+
+    # -- turns --------------------------------------------------------------------------------
+
+    def _busy(self) -> bool:
+        return self.turn is not None and self.turn.committed.is_set()
+
+    def _begin_turn(self, replace: bool = False) -> Turn:
+        if self.turn and (replace or not self.turn.committed.is_set()):
+            self.turn.cancel("cancelled")
+        self.turns_started += 1
+        pcm = np.concatenate(list(self._windows)) if self._windows else np.zeros(VAD_WINDOW, np.float32)
+        clock = TurnClock(speech_end=self._speech_end_at)
+        ctx = TurnContext(
+            key=self.session_id,
+            stt=self.engines.stt,
+            llm=self.engines.llm,
+            tts=self.engines.tts,
+            conversation=self.conversation,
+            send=self.send,
+            downlink_rate=self.downlink_rate,
+            frame_ms=self.settings.audio.downlink_frame_ms,
+            pre_roll_ms=self.settings.audio.pre_roll_ms,
+            on_activity=self._set_activity,
+        )
+        turn = Turn(self.turns_started, pcm, clock, ctx).start()
+        turn.task.add_done_callback(lambda _task, turn=turn: asyncio.ensure_future(self._turn_finished(turn)))
+        self.turn = turn
+        return turn
+
+    async def _turn_finished(self, turn: Turn) -> None:
+        if turn.committed.is_set():
+            self.metrics.turns.labels(turn.outcome).inc()
+            if turn.outcome == "answered":
+                self.metrics.observe_turn(turn.clock.parts())
+            log.info("turn %s/%d %s: %r -> %r %s", self.session_id, turn.number, turn.outcome,
+                     turn.transcript, " ".join(turn.spoken), turn.clock.parts())
+        if self.turn is turn:
+            self.turn = None
+            self._reset_listening()
+            self.activity = "listening" if self.listening else "idle"
+        async with self.turn_done:
+            if turn.committed.is_set():
+                self.finished.append(turn)
+            self.turn_done.notify_all()
+
+    def _abort(self, reason: str) -> None:
+        if self.turn is not None:
+            log.info("abort %s/%d (%s)", self.session_id, self.turn.number, reason)
+            self.turn.cancel("aborted" if self.turn.committed.is_set() else "cancelled")
+
+    def _reset_listening(self) -> None:
+        self.endpointer.reset()
+        self._windows = deque(maxlen=self._pre_roll_windows)
+        self._partial = np.zeros(0, np.float32)
+        self._speech_end_at = None
+        self._vad_stream = self.engines.vad.new_stream()
+
+    def _set_activity(self, activity: str) -> None:
+        self.activity = activity
+
+    @property
+    def downlink_rate(self) -> int:
+        return self._resampler.in_rate if self._resampler else STT_RATE

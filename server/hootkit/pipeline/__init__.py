@@ -1,0 +1,1 @@
+"""The streaming loop: endpointing, turn orchestration, clause splitting, paced audio out."""

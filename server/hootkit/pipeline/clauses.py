@@ -1,0 +1,60 @@
+"""Splits streamed LLM text into clauses TTS can speak at once. No I/O.
+
+A clause ends at . ? ! (or a newline) followed by a space; the first clause may also end at a
+comma once it has a few words, so the first audio starts sooner. Long runs without punctuation
+are cut at a space.
+"""
+
+import re
+
+_END = re.compile(r"[.?!;:\n]+[\"')\]]*(?=\s)")
+_COMMA = re.compile(r",(?=\s)")
+
+
+class ClauseSplitter:
+    def __init__(self, first_comma_words: int = 4, max_words: int = 24):
+        self.first_comma_words = first_comma_words
+        self.max_words = max_words
+        self._buffer = ""
+        self._emitted = 0
+
+    def push(self, text: str) -> list[str]:
+        """Add streamed text; return the clauses it completed."""
+        self._buffer += text
+        clauses = []
+        while (clause := self._next()) is not None:
+            clauses.append(clause)
+        return clauses
+
+    def flush(self) -> list[str]:
+        """The rest of the text when the stream ends."""
+        rest = _clean(self._buffer)
+        self._buffer = ""
+        return [rest] if rest else []
+
+    def _next(self) -> str | None:
+        cut = None
+        match = _END.search(self._buffer)
+        if match:
+            cut = match.end()
+        if self._emitted == 0:
+            for comma in _COMMA.finditer(self._buffer):
+                if cut is not None and comma.end() > cut:
+                    break
+                if len(self._buffer[: comma.start()].split()) >= self.first_comma_words:
+                    cut = comma.end()
+                    break
+        if cut is None and len(self._buffer.split()) > self.max_words:
+            cut = self._buffer.rstrip().rfind(" ")
+        if cut is None or cut <= 0:
+            return None
+        clause = _clean(self._buffer[:cut])
+        self._buffer = self._buffer[cut:]
+        if not clause:
+            return self._next()
+        self._emitted += 1
+        return clause
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.replace("*", "").replace("#", "").split())

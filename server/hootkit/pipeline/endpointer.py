@@ -1,0 +1,81 @@
+"""Turns per-window speech probabilities into turn events: speech, pause, resume, endpoint. No I/O.
+
+A pause of `speculate_ms` starts a speculative turn; speech before `silence_ms` cancels it;
+`silence_ms` of silence commits it (the endpoint). Hysteresis between two thresholds keeps a
+wobbly probability near 0.5 from flapping.
+"""
+
+from dataclasses import dataclass
+
+SPEECH = "speech"
+PAUSE = "pause"
+RESUME = "resume"
+ENDPOINT = "endpoint"
+TOO_LONG = "too_long"
+
+
+@dataclass
+class EndpointerConfig:
+    window_ms: float = 32.0
+    threshold: float = 0.5
+    release_threshold: float = 0.35
+    min_speech_ms: float = 90.0
+    speculate_ms: float = 64.0
+    silence_ms: float = 320.0
+    max_utterance_ms: float = 15000.0
+
+
+class Endpointer:
+    """Feed one probability per window; get back the events that window caused, with window indexes."""
+
+    def __init__(self, config: EndpointerConfig):
+        self.config = config
+        self.reset()
+
+    def reset(self) -> None:
+        self.in_speech = False
+        self.speech_started = False
+        self.paused = False
+        self._voiced_run = 0
+        self._silent_run = 0
+        self._speech_windows = 0
+        self.start_window = None
+        self.last_voiced_window = None
+        self._index = -1
+        self.voiced = False
+
+    def push(self, prob: float) -> list[str]:
+        cfg = self.config
+        self._index += 1
+        events = []
+        voiced = prob >= cfg.threshold or (self.in_speech and prob >= cfg.release_threshold)
+        self.voiced = voiced
+        if voiced:
+            self._voiced_run += 1
+            self._silent_run = 0
+            self.last_voiced_window = self._index
+            if not self.in_speech and self._voiced_run * cfg.window_ms >= cfg.min_speech_ms:
+                self.in_speech = True
+                if not self.speech_started:
+                    self.speech_started = True
+                    self.start_window = self._index - self._voiced_run + 1
+                    events.append(SPEECH)
+                elif self.paused:
+                    self.paused = False
+                    events.append(RESUME)
+        else:
+            self._voiced_run = 0
+            if self.speech_started:
+                self._silent_run += 1
+                self.in_speech = False
+                silent_ms = self._silent_run * cfg.window_ms
+                if not self.paused and silent_ms >= cfg.speculate_ms:
+                    self.paused = True
+                    events.append(PAUSE)
+                if silent_ms >= cfg.silence_ms:
+                    events.append(ENDPOINT)
+        if self.speech_started:
+            self._speech_windows += 1
+            if ENDPOINT not in events and self._speech_windows * cfg.window_ms >= cfg.max_utterance_ms:
+                events.append(TOO_LONG)
+        return events

@@ -1,0 +1,39 @@
+"""The tutor's system prompt and the chat messages for one turn. No I/O.
+
+The system prompt never changes between turns or devices, so the LLM's cached prefix is reused;
+everything that varies (history, the question) comes after it.
+"""
+
+from collections import deque
+
+SYSTEM_PROMPT = (
+    "You are Hoot, a friendly AI helper for children aged 5 to 12. "
+    "You are a computer program, not a person, and you say so if asked. "
+    "Answer in one to three short, simple sentences that are true and kind. "
+    "When it helps, ask a small question back so the child can think. "
+    "Never ask for a name, address, school, phone number or any other personal detail. "
+    "If you are not sure, say so and suggest asking a grown-up."
+)
+
+
+class Conversation:
+    """Recent turns of one device session, bounded so the prompt stays short."""
+
+    def __init__(self, max_turns: int, system_prompt: str = SYSTEM_PROMPT):
+        self.system_prompt = system_prompt
+        self._turns: deque[tuple[str, str]] = deque(maxlen=max_turns)
+
+    def messages(self, question: str) -> list[dict]:
+        messages = [{"role": "system", "content": self.system_prompt}]
+        for asked, answered in self._turns:
+            messages.append({"role": "user", "content": asked})
+            messages.append({"role": "assistant", "content": answered})
+        messages.append({"role": "user", "content": question})
+        return messages
+
+    def remember(self, question: str, answer: str) -> None:
+        if question and answer:
+            self._turns.append((question, answer))
+
+    def __len__(self) -> int:
+        return len(self._turns)

