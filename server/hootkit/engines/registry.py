@@ -82,6 +82,8 @@ def load_engines(settings: Settings) -> Engines:
             stt_cfg.compute_type,
             stt_cfg.threads,
             stt_cfg.beam_size,
+            stt_cfg.min_window_s,
+            stt_cfg.pad_s,
         ),
     )
     llm = timed("llm", lambda: build_llm(settings))

@@ -193,6 +193,7 @@ class DeviceSession:
             downlink_rate=self.downlink_rate,
             frame_ms=self.settings.audio.downlink_frame_ms,
             pre_roll_ms=self.settings.audio.pre_roll_ms,
+            max_sentences=self.settings.llm.max_sentences,
             on_activity=self._set_activity,
         )
         turn = Turn(self.turns_started, pcm, clock, ctx).start()

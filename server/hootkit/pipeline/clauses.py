@@ -1,8 +1,8 @@
 """Splits streamed LLM text into clauses TTS can speak at once. No I/O.
 
 A clause ends at . ? ! (or a newline) followed by a space; the first clause may also end at a
-comma once it has a few words, so the first audio starts sooner. Long runs without punctuation
-are cut at a space.
+comma once it has a few words, or at a space once it has `first_max_words`, so the first audio
+starts sooner (TTS time grows with the clause). Later clauses are cut at `max_words`.
 """
 
 import re
@@ -12,11 +12,13 @@ _COMMA = re.compile(r",(?=\s)")
 
 
 class ClauseSplitter:
-    def __init__(self, first_comma_words: int = 4, max_words: int = 24):
+    def __init__(self, first_comma_words: int = 3, first_max_words: int = 10, max_words: int = 24):
         self.first_comma_words = first_comma_words
+        self.first_max_words = first_max_words
         self.max_words = max_words
         self._buffer = ""
         self._emitted = 0
+        self.sentences = 0
 
     def push(self, text: str) -> list[str]:
         """Add streamed text; return the clauses it completed."""
@@ -30,6 +32,8 @@ class ClauseSplitter:
         """The rest of the text when the stream ends."""
         rest = _clean(self._buffer)
         self._buffer = ""
+        if rest:
+            self.sentences += 1
         return [rest] if rest else []
 
     def _next(self) -> str | None:
@@ -44,7 +48,8 @@ class ClauseSplitter:
                 if len(self._buffer[: comma.start()].split()) >= self.first_comma_words:
                     cut = comma.end()
                     break
-        if cut is None and len(self._buffer.split()) > self.max_words:
+        limit = self.first_max_words if self._emitted == 0 else self.max_words
+        if cut is None and len(self._buffer.split()) > limit:
             cut = self._buffer.rstrip().rfind(" ")
         if cut is None or cut <= 0:
             return None
@@ -53,6 +58,8 @@ class ClauseSplitter:
         if not clause:
             return self._next()
         self._emitted += 1
+        if clause[-1] in ".?!":
+            self.sentences += 1
         return clause
 
 

@@ -43,6 +43,7 @@ class Endpointer:
         self.last_voiced_window = None
         self._index = -1
         self.voiced = False
+        self.too_long = False
 
     def push(self, prob: float) -> list[str]:
         cfg = self.config
@@ -76,6 +77,7 @@ class Endpointer:
                     events.append(ENDPOINT)
         if self.speech_started:
             self._speech_windows += 1
-            if ENDPOINT not in events and self._speech_windows * cfg.window_ms >= cfg.max_utterance_ms:
+            if not self.too_long and ENDPOINT not in events and self._speech_windows * cfg.window_ms >= cfg.max_utterance_ms:
+                self.too_long = True
                 events.append(TOO_LONG)
         return events

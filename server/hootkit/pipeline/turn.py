@@ -38,6 +38,7 @@ class TurnContext:
     downlink_rate: int
     frame_ms: int
     pre_roll_ms: int
+    max_sentences: int
     on_activity: Callable[[str], None]
 
 
@@ -131,7 +132,9 @@ class Turn:
                     clock.llm_first_token = TurnClock.now()
                 for clause in splitter.push(piece):
                     await self._speak(clause, resampler, framer, frames)
-            for clause in splitter.flush():
+                if splitter.sentences >= ctx.max_sentences:
+                    break
+            for clause in splitter.flush() if splitter.sentences < ctx.max_sentences else []:
                 await self._speak(clause, resampler, framer, frames)
             tail = resampler.process(np.zeros(0, dtype=np.int16), last=True)
             for frame in framer.push(tail) + framer.flush():

@@ -1,0 +1,41 @@
+"""Endpointing from speech probabilities: speech, pause (speculate), resume, endpoint, too long."""
+
+from hootkit.pipeline.endpointer import ENDPOINT, PAUSE, RESUME, SPEECH, TOO_LONG, Endpointer, EndpointerConfig
+
+
+def run(probs, **config):
+    endpointer = Endpointer(EndpointerConfig(window_ms=32, min_speech_ms=64, speculate_ms=64, silence_ms=320, **config))
+    return [(index, event) for index, prob in enumerate(probs) for event in endpointer.push(prob)], endpointer
+
+
+def test_speech_pause_endpoint():
+    events, endpointer = run([0.0] * 3 + [0.9] * 10 + [0.1] * 10)
+    assert events == [(4, SPEECH), (14, PAUSE), (22, ENDPOINT)]
+    assert endpointer.start_window == 3
+
+
+def test_a_short_pause_then_more_speech_resumes():
+    events, _ = run([0.9] * 5 + [0.1] * 3 + [0.9] * 3 + [0.1] * 10)
+    assert [event for _, event in events] == [SPEECH, PAUSE, RESUME, PAUSE, ENDPOINT]
+
+
+def test_clicks_shorter_than_min_speech_are_ignored():
+    events, _ = run([0.9, 0.1] * 10)
+    assert events == []
+
+
+def test_hysteresis_keeps_speech_above_release_threshold():
+    events, _ = run([0.9] * 5 + [0.4] * 12 + [0.0] * 10)
+    assert [event for _, event in events] == [SPEECH, PAUSE, ENDPOINT]
+    assert events[1][0] == 18
+
+
+def test_too_long_fires_on_endless_speech():
+    events, _ = run([0.9] * 40, max_utterance_ms=1000)
+    assert events == [(1, SPEECH), (32, TOO_LONG)]
+
+
+def test_reset_forgets_everything():
+    _, endpointer = run([0.9] * 5)
+    endpointer.reset()
+    assert not endpointer.speech_started and endpointer.start_window is None
