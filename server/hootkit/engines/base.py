@@ -10,6 +10,10 @@ STT_RATE = 16000
 VAD_WINDOW = 512
 
 
+class BackendError(RuntimeError):
+    """An engine behind a network (or a crashed one) could not answer; the message says which and why."""
+
+
 @dataclass(frozen=True)
 class Transcript:
     """What the child said, as text."""

@@ -5,9 +5,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-
-class BackendError(RuntimeError):
-    """The remote LLM could not be reached or answered with an error."""
+from hootkit.engines.base import BackendError
 
 
 class OpenAIChatLlm:

