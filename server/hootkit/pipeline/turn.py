@@ -145,7 +145,8 @@ class Turn:
                 log.warning("turn %s/%d: %s", ctx.key, self.number, error)
                 self.error = str(error)
                 splitter = ClauseSplitter()
-                splitter.push(FALLBACK)
+                for clause in splitter.push(FALLBACK):
+                    await self._speak(clause, resampler, framer, frames)
             for clause in splitter.flush() if splitter.sentences < ctx.max_sentences else []:
                 await self._speak(clause, resampler, framer, frames)
             tail = resampler.process(np.zeros(0, dtype=np.int16), last=True)
