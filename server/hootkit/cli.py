@@ -66,9 +66,6 @@ async def _talk(args) -> int:
         return 2
     try:
         async with DeviceClient(args.server, token=args.token) as client:
-            if client.close_code:
-                print(f"hoot talk: server refused: {client.close_reason}", file=sys.stderr)
-                return 1
             result = await client.ask(samples, mode=args.mode)
     except (OSError, TimeoutError) as error:
         print(f"hoot talk: cannot talk to {args.server}: {error}", file=sys.stderr)

@@ -8,7 +8,7 @@ import pytest
 from conftest import fake_engines, fast_settings, silence, tone
 from websockets.asyncio.client import connect
 
-from hootkit.client.device import DeviceClient
+from hootkit.client.device import DeviceClient, Refused
 from hootkit.engines.fakes import FakeLlm, FakeStt
 
 HELLO = {"type": "hello", "version": 1, "transport": "websocket",
@@ -196,6 +196,9 @@ async def test_token_required_when_configured(serve):
             assert alert["code"] == "unauthorized"
             await ws.wait_closed()
             assert ws.close_code == 4001
+        with pytest.raises(Refused) as refused:
+            await DeviceClient(url, token="wrong").connect()
+        assert refused.value.code == 4001 and "token" in refused.value.reason
         async with DeviceClient(url, token="owl-secret") as client:
             assert client.session_id
 

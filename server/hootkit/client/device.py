@@ -48,6 +48,15 @@ class TurnResult:
         }
 
 
+class Refused(ConnectionError):
+    """The server closed the connection during the handshake; `reason` says why."""
+
+    def __init__(self, code: int | None, reason: str):
+        super().__init__(f"server closed the connection ({code}): {reason}")
+        self.code = code
+        self.reason = reason
+
+
 class DeviceClient:
     """One device connection; `ask` speaks one question and waits for the whole answer."""
 
@@ -81,11 +90,15 @@ class DeviceClient:
             headers["Authorization"] = f"Bearer {self.token}"
         self.ws = await connect(self.url, additional_headers=headers, max_size=2**22, open_timeout=30)
         params = {"format": "pcm16", "sample_rate": self.sample_rate, "channels": 1, "frame_duration": self.frame_ms}
-        await self.ws.send(self.conn.send(Hello(audio_params=params, features={"metrics": True})))
-        while not self.conn.ready:
-            for event in self.conn.receive(await self.ws.recv()):
-                if isinstance(event, Alert):
-                    self.alerts.append(event)
+        try:
+            await self.ws.send(self.conn.send(Hello(audio_params=params, features={"metrics": True})))
+            while not self.conn.ready:
+                for event in self.conn.receive(await self.ws.recv()):
+                    if isinstance(event, Alert):
+                        self.alerts.append(event)
+        except websockets.ConnectionClosed as closed:
+            reason = closed.rcvd.reason if closed.rcvd else "connection lost"
+            raise Refused(closed.rcvd.code if closed.rcvd else None, reason) from closed
         self.session_id = self.conn.server_hello.session_id
         self._reader = asyncio.create_task(self._read())
 

@@ -46,8 +46,6 @@ class DeviceSession:
         self.listening = False
         self.turn: Turn | None = None
         self.turns_started = 0
-        self.finished: list[Turn] = []
-        self.turn_done = asyncio.Condition()
         self.conversation = Conversation(settings.llm.history_turns)
         vad = settings.vad
         self.endpointer = ep.Endpointer(
@@ -94,12 +92,6 @@ class DeviceSession:
             self.turn.cancel("disconnected")
             await asyncio.gather(self.turn.task, return_exceptions=True)
 
-    async def wait_turns(self, count: int) -> list[Turn]:
-        """Wait until `count` turns have finished (for tests and the bench)."""
-        async with self.turn_done:
-            await self.turn_done.wait_for(lambda: len(self.finished) >= count)
-        return self.finished[:count]
-
     # -- audio intake, in order ----------------------------------------------------------------
 
     async def _run_intake(self) -> None:
@@ -118,8 +110,11 @@ class DeviceSession:
         elif event.state == "stop" and self.listening:
             self.listening = False
             if self.endpointer.speech_started and not self._busy():
-                self._speech_end_at = received_at if self.mode == "manual" else self._speech_end_at
-                self._begin_turn().commit()
+                if self.mode == "manual":
+                    self._speech_end_at = received_at
+                    self._begin_turn().commit()
+                else:
+                    (self.turn or self._begin_turn()).commit()
             elif self.mode == "manual" and not self._busy():
                 await self.send(Alert(status="info", message="I didn't hear anything. Hold the button and talk.", code="no_speech"))
             self.activity = "idle" if not self._busy() else self.activity
@@ -197,11 +192,11 @@ class DeviceSession:
             on_activity=self._set_activity,
         )
         turn = Turn(self.turns_started, pcm, clock, ctx).start()
-        turn.task.add_done_callback(lambda _task, turn=turn: asyncio.ensure_future(self._turn_finished(turn)))
+        turn.task.add_done_callback(lambda _task, turn=turn: self._turn_finished(turn))
         self.turn = turn
         return turn
 
-    async def _turn_finished(self, turn: Turn) -> None:
+    def _turn_finished(self, turn: Turn) -> None:
         if turn.committed.is_set():
             self.metrics.turns.labels(turn.outcome).inc()
             if turn.outcome == "answered":
@@ -212,10 +207,6 @@ class DeviceSession:
             self.turn = None
             self._reset_listening()
             self.activity = "listening" if self.listening else "idle"
-        async with self.turn_done:
-            if turn.committed.is_set():
-                self.finished.append(turn)
-            self.turn_done.notify_all()
 
     def _abort(self, reason: str) -> None:
         if self.turn is not None:

@@ -1,0 +1,57 @@
+"""`hoot talk` as a user runs it: a WAV in, JSON and a reply WAV out; clear errors for bad input."""
+
+import asyncio
+import json
+import sys
+import wave
+
+import numpy as np
+from conftest import silence, tone
+
+from hootkit.client.wavio import write_wav
+
+
+async def hoot(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hootkit.cli", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await process.communicate()
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_talk_json_and_reply_wav(serve, tmp_path):
+    question = tmp_path / "question.wav"
+    write_wav(question, np.concatenate([silence(0.2), tone(0.6)]).tobytes(), 16000)
+    reply = tmp_path / "reply.wav"
+    async with serve() as url:
+        code, out, err = await hoot("talk", "--wav", str(question), "--server", url, "--out", str(reply), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["transcript"] == "how many legs does a spider have"
+    assert report["reply"] == "A spider has eight legs. Can you count them?"
+    assert report["vtv_ms"] > 0 and "network_and_pacing" in report["parts"]
+    with wave.open(str(reply)) as wav:
+        assert wav.getframerate() == 16000 and wav.getnframes() > 0
+
+
+async def test_talk_manual_mode_prints_a_readable_report(serve, tmp_path):
+    question = tmp_path / "question.wav"
+    write_wav(question, np.concatenate([silence(0.2), tone(0.6)]).tobytes(), 44100 // 2)
+    async with serve() as url:
+        code, out, err = await hoot("talk", "--wav", str(question), "--server", url, "--mode", "manual")
+    assert code == 0, err
+    assert "heard:" in out and "replied:" in out and "voice-to-voice:" in out
+
+
+async def test_talk_refuses_a_file_that_is_not_a_wav(tmp_path):
+    bogus = tmp_path / "question.wav"
+    bogus.write_text("not audio")
+    code, _, err = await hoot("talk", "--wav", str(bogus))
+    assert code == 2 and "not a PCM WAV file" in err
+
+
+async def test_talk_says_when_no_server_listens(tmp_path):
+    question = tmp_path / "question.wav"
+    write_wav(question, tone(0.5).tobytes(), 16000)
+    code, _, err = await hoot("talk", "--wav", str(question), "--server", "ws://127.0.0.1:9/v1/device")
+    assert code == 1 and "cannot talk to" in err
