@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -16,7 +17,8 @@ def _check(rows: list, name: str, action) -> object:
     except Exception as error:  # the doctor reports every failure instead of stopping at the first
         rows.append((name, "FAIL", f"{type(error).__name__}: {error}"))
         return None
-    rows.append((name, "ok", f"{detail} ({time.perf_counter() - start:.2f} s)"))
+    shown = detail if isinstance(detail, (str, Path)) else "loaded"
+    rows.append((name, "ok", f"{shown} ({time.perf_counter() - start:.2f} s)"))
     return detail
 
 

@@ -35,5 +35,5 @@ def test_long_first_clause_is_cut_at_a_space():
 
 
 def test_markdown_is_dropped_and_empty_clauses_skipped():
-    clauses, _ = feed(["**Eight** legs!", " ... ", "\n", "Yes."])
+    clauses, _ = feed(["**Eight** legs! 🕷️", " ... ", "\n", "Yes 🌟."])
     assert clauses == ["Eight legs!", "...", "Yes."]

@@ -218,3 +218,20 @@ async def test_disconnect_mid_reply_leaves_others_unharmed(serve):
         async with DeviceClient(url) as other:
             result = await other.ask(QUESTION)
         assert result.sentences == ["A spider has eight legs.", "Can you count them?"]
+
+
+async def test_a_misbehaving_device_does_not_disturb_another(serve):
+    async with serve() as url, DeviceClient(url, device_id="good") as good:
+        async def misbehave():
+            async with connect(url) as bad:
+                await bad.send(b"\x00" * 640)  # audio before hello
+                await bad.send(json.dumps(HELLO))
+                for frame in ("{", '{"type": "x"}', b"\x00" * (10 * 1024 * 1024), b"\x01", '{"type": "listen"}'):
+                    await bad.send(frame)
+                await bad.send(json.dumps({"type": "listen", "state": "start", "mode": "auto"}))
+                await bad.send(tone(0.5).tobytes()[:30000])
+            # closing here, in the middle of a possible turn, is part of the misbehaviour
+
+        result, _ = await asyncio.gather(good.ask(QUESTION), misbehave())
+    assert result.sentences == ["A spider has eight legs.", "Can you count them?"]
+    assert result.alerts == []

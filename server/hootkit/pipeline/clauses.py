@@ -6,9 +6,12 @@ starts sooner (TTS time grows with the clause). Later clauses are cut at `max_wo
 """
 
 import re
+import unicodedata
 
 _END = re.compile(r"[.?!;:\n]+[\"')\]]*(?=\s)")
 _COMMA = re.compile(r",(?=\s)")
+_SPACE_BEFORE_MARK = re.compile(r"\s+([.,!?;:])")
+_UNSPOKEN = set("*#_`\u200d") | {chr(code) for code in range(0xFE00, 0xFE10)}
 
 
 class ClauseSplitter:
@@ -64,4 +67,6 @@ class ClauseSplitter:
 
 
 def _clean(text: str) -> str:
-    return " ".join(text.replace("*", "").replace("#", "").split())
+    """Drop what a voice cannot say: markdown marks and emoji or other pictographs."""
+    kept = "".join(ch for ch in text if ch not in _UNSPOKEN and unicodedata.category(ch) not in ("So", "Cs", "Co"))
+    return _SPACE_BEFORE_MARK.sub(r"\1", " ".join(kept.split()))
