@@ -1,10 +1,11 @@
 """Endpointing from speech probabilities: speech, pause (speculate), resume, endpoint, too long."""
 
-from hootkit.pipeline.endpointer import ENDPOINT, PAUSE, RESUME, SPEECH, TOO_LONG, Endpointer, EndpointerConfig
+from hootkit.pipeline.endpointer import ENDPOINT, PAUSE, RESUME, SPEECH, TOO_LONG, Endpointer
+from hootkit.settings import VadSettings
 
 
 def run(probs, **config):
-    endpointer = Endpointer(EndpointerConfig(window_ms=32, min_speech_ms=64, speculate_ms=64, silence_ms=320, **config))
+    endpointer = Endpointer(VadSettings(min_speech_ms=64, speculate_ms=64, silence_ms=320, **config), window_ms=32)
     return [(index, event) for index, prob in enumerate(probs) for event in endpointer.push(prob)], endpointer
 
 
@@ -31,7 +32,7 @@ def test_hysteresis_keeps_speech_above_release_threshold():
 
 
 def test_too_long_fires_on_endless_speech():
-    events, _ = run([0.9] * 40, max_utterance_ms=1000)
+    events, _ = run([0.9] * 40, max_utterance_s=1.0)
     assert events == [(1, SPEECH), (32, TOO_LONG)]
 
 

@@ -48,17 +48,7 @@ class DeviceSession:
         self.turns_started = 0
         self.conversation = Conversation(settings.llm.history_turns)
         vad = settings.vad
-        self.endpointer = ep.Endpointer(
-            ep.EndpointerConfig(
-                window_ms=WINDOW_MS,
-                threshold=vad.threshold,
-                release_threshold=vad.release_threshold,
-                min_speech_ms=vad.min_speech_ms,
-                speculate_ms=vad.speculate_ms,
-                silence_ms=vad.silence_ms,
-                max_utterance_ms=vad.max_utterance_s * 1000,
-            )
-        )
+        self.endpointer = ep.Endpointer(vad, WINDOW_MS)
         self._pre_roll_windows = max(1, int(vad.pre_roll_ms / WINDOW_MS))
         self._windows: deque[np.ndarray] = deque(maxlen=self._pre_roll_windows)
         self._partial = np.zeros(0, np.float32)

@@ -5,7 +5,7 @@ A pause of `speculate_ms` starts a speculative turn; speech before `silence_ms` 
 wobbly probability near 0.5 from flapping.
 """
 
-from dataclasses import dataclass
+from hootkit.settings import VadSettings
 
 SPEECH = "speech"
 PAUSE = "pause"
@@ -14,22 +14,12 @@ ENDPOINT = "endpoint"
 TOO_LONG = "too_long"
 
 
-@dataclass
-class EndpointerConfig:
-    window_ms: float = 32.0
-    threshold: float = 0.5
-    release_threshold: float = 0.35
-    min_speech_ms: float = 90.0
-    speculate_ms: float = 64.0
-    silence_ms: float = 320.0
-    max_utterance_ms: float = 15000.0
-
-
 class Endpointer:
     """Feed one probability per window; get back the events that window caused, with window indexes."""
 
-    def __init__(self, config: EndpointerConfig):
+    def __init__(self, config: VadSettings, window_ms: float):
         self.config = config
+        self.window_ms = window_ms
         self.reset()
 
     def reset(self) -> None:
@@ -55,7 +45,7 @@ class Endpointer:
             self._voiced_run += 1
             self._silent_run = 0
             self.last_voiced_window = self._index
-            if not self.in_speech and self._voiced_run * cfg.window_ms >= cfg.min_speech_ms:
+            if not self.in_speech and self._voiced_run * self.window_ms >= cfg.min_speech_ms:
                 self.in_speech = True
                 if not self.speech_started:
                     self.speech_started = True
@@ -69,7 +59,7 @@ class Endpointer:
             if self.speech_started:
                 self._silent_run += 1
                 self.in_speech = False
-                silent_ms = self._silent_run * cfg.window_ms
+                silent_ms = self._silent_run * self.window_ms
                 if not self.paused and silent_ms >= cfg.speculate_ms:
                     self.paused = True
                     events.append(PAUSE)
@@ -77,7 +67,7 @@ class Endpointer:
                     events.append(ENDPOINT)
         if self.speech_started:
             self._speech_windows += 1
-            if not self.too_long and ENDPOINT not in events and self._speech_windows * cfg.window_ms >= cfg.max_utterance_ms:
+            if not self.too_long and ENDPOINT not in events and self._speech_windows * self.window_ms >= cfg.max_utterance_s * 1000:
                 self.too_long = True
                 events.append(TOO_LONG)
         return events
