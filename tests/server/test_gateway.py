@@ -235,3 +235,12 @@ async def test_a_misbehaving_device_does_not_disturb_another(serve):
         result, _ = await asyncio.gather(good.ask(QUESTION), misbehave())
     assert result.sentences == ["A spider has eight legs.", "Can you count them?"]
     assert result.alerts == []
+
+
+async def test_realtime_mode_speech_during_a_reply_barges_in(serve):
+    gate = asyncio.Event()  # never set: the reply stalls after its first sentence, still "speaking"
+    async with serve(fake_engines(llm=FakeLlm(gate=gate))) as url, DeviceClient(url) as client:
+        result = await client.ask(np.concatenate([QUESTION, silence(0.8), tone(0.6)]), mode="realtime")
+    assert result.sentences == ["A spider has eight legs."]
+    assert result.trace.index("tts:stop") < result.trace.index("metrics")
+    assert result.abort_sent_at is None  # the server stopped on its own

@@ -110,7 +110,7 @@ class DeviceSession:
             self.activity = "idle" if not self._busy() else self.activity
 
     async def _on_audio(self, data: bytes, received_at: float) -> None:
-        if not self.listening or self._busy():
+        if not self.listening or self._deaf():
             self.metrics.dropped_audio.inc()
             if not self.listening and not self._warned_not_listening:
                 self._warned_not_listening = True
@@ -127,7 +127,7 @@ class DeviceSession:
         windows = samples[: count * VAD_WINDOW].reshape(count, VAD_WINDOW)
         probs = await self.engines.vad_executor.run(self.session_id, self._vad_stream.speech_probs, windows)
         for window, prob in zip(windows, probs):
-            if self._busy():
+            if self._deaf():
                 return
             self._windows.append(window)
             for event in self.endpointer.push(prob):
@@ -140,7 +140,7 @@ class DeviceSession:
         if event == ep.SPEECH:
             self._windows = deque(self._windows, maxlen=None)
             self.activity = "listening"
-            if self.mode == "realtime" and self.turn and self.turn.speaking:
+            if self.mode == "realtime" and self._busy():
                 self._abort("barge-in")
         elif event == ep.PAUSE and not manual:
             self._begin_turn()
@@ -149,6 +149,7 @@ class DeviceSession:
             self.turn = None
         elif event == ep.ENDPOINT and not manual:
             (self.turn or self._begin_turn()).commit()
+            self._listen_over_reply()
         elif event == ep.TOO_LONG:
             limit = self.settings.vad.max_utterance_s
             await self.send(
@@ -156,11 +157,20 @@ class DeviceSession:
             )
             self._speech_end_at = TurnClock.now()
             self._begin_turn(replace=True).commit()
+            self._listen_over_reply()
 
     # -- turns --------------------------------------------------------------------------------
 
     def _busy(self) -> bool:
         return self.turn is not None and self.turn.committed.is_set()
+
+    def _deaf(self) -> bool:
+        """While answering, auto and manual modes ignore the microphone; realtime keeps listening."""
+        return self._busy() and self.mode != "realtime"
+
+    def _listen_over_reply(self) -> None:
+        if self.mode == "realtime":
+            self._reset_listening()
 
     def _begin_turn(self, replace: bool = False) -> Turn:
         if self.turn and (replace or not self.turn.committed.is_set()):
@@ -195,7 +205,8 @@ class DeviceSession:
                      turn.transcript, " ".join(turn.spoken), turn.clock.parts())
         if self.turn is turn:
             self.turn = None
-            self._reset_listening()
+            if self.mode != "realtime":
+                self._reset_listening()
             self.activity = "listening" if self.listening else "idle"
 
     def _abort(self, reason: str) -> None:
