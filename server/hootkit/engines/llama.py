@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from hootkit.engines.executor import FairExecutor
+from hootkit.engines.priority import SpeechFirst
 
 
 class LlamaLlm:
@@ -13,9 +14,12 @@ class LlamaLlm:
     prompt only evaluates what follows it, which is what keeps the first token near 50 ms.
     """
 
-    def __init__(self, model_path: Path, context: int, threads: int, max_tokens: int, temperature: float):
+    def __init__(
+        self, model_path: Path, context: int, threads: int, max_tokens: int, temperature: float, priority: SpeechFirst
+    ):
         from llama_cpp import Llama
 
+        self.priority = priority
         self.max_tokens = max_tokens
         self.temperature = temperature
         self._model = Llama(
@@ -32,6 +36,7 @@ class LlamaLlm:
             messages=messages, stream=True, max_tokens=self.max_tokens, temperature=self.temperature
         )
         for chunk in chunks:
+            self.priority.wait_for_quiet()
             piece = chunk["choices"][0]["delta"].get("content")
             if piece:
                 yield piece

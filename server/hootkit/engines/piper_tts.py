@@ -7,12 +7,14 @@ import numpy as np
 from piper import PiperVoice, SynthesisConfig
 
 from hootkit.engines.executor import FairExecutor
+from hootkit.engines.priority import SpeechFirst
 
 
 class PiperTts:
     """A resident piper voice; `sample_rate` is the voice's own (22.05 kHz for joe-medium)."""
 
-    def __init__(self, voice_path: Path, length_scale: float):
+    def __init__(self, voice_path: Path, length_scale: float, priority: SpeechFirst | None = None):
+        self.priority = priority or SpeechFirst()
         self._voice = PiperVoice.load(str(voice_path))
         self._config = SynthesisConfig(length_scale=length_scale)
         self.sample_rate = self._voice.config.sample_rate
@@ -23,8 +25,9 @@ class PiperTts:
             yield chunk
 
     def synthesize_now(self, text: str) -> Iterator[np.ndarray]:
-        for chunk in self._voice.synthesize(text, syn_config=self._config):
-            yield chunk.audio_int16_array
+        with self.priority.speaking():
+            for chunk in self._voice.synthesize(text, syn_config=self._config):
+                yield chunk.audio_int16_array
 
     def close(self) -> None:
         self._executor.close()

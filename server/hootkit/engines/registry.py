@@ -10,6 +10,7 @@ import numpy as np
 from hootkit.engines import models
 from hootkit.engines.base import STT_RATE, VAD_WINDOW, Llm, Stt, Tts, Vad
 from hootkit.engines.executor import FairExecutor
+from hootkit.engines.priority import SpeechFirst
 from hootkit.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,12 +87,13 @@ def load_engines(settings: Settings) -> Engines:
             stt_cfg.pad_s,
         ),
     )
-    llm = timed("llm", lambda: build_llm(settings))
-    tts = timed("tts", lambda: PiperTts(models.resolve(settings.tts.voice, models.joe_voice), settings.tts.length_scale))
+    priority = SpeechFirst()
+    llm = timed("llm", lambda: build_llm(settings, priority))
+    tts = timed("tts", lambda: PiperTts(models.resolve(settings.tts.voice, models.joe_voice), settings.tts.length_scale, priority))
     return Engines(vad=vad, stt=stt, llm=llm, tts=tts, load_s=load_s)
 
 
-def build_llm(settings: Settings) -> Llm:
+def build_llm(settings: Settings, priority: SpeechFirst | None = None) -> Llm:
     cfg = settings.llm
     if cfg.backend == "openai":
         from hootkit.engines.openai_chat import OpenAIChatLlm
@@ -99,7 +101,10 @@ def build_llm(settings: Settings) -> Llm:
         return OpenAIChatLlm(cfg.base_url, cfg.model, cfg.api_key, cfg.max_tokens, cfg.temperature, cfg.timeout_s)
     from hootkit.engines.llama import LlamaLlm
 
-    return LlamaLlm(models.resolve(cfg.model, models.smollm2_gguf), cfg.context, cfg.threads, cfg.max_tokens, cfg.temperature)
+    return LlamaLlm(
+        models.resolve(cfg.model, models.smollm2_gguf), cfg.context, cfg.threads, cfg.max_tokens, cfg.temperature,
+        priority or SpeechFirst(),
+    )
 
 
 async def load_engines_async(settings: Settings) -> Engines:
