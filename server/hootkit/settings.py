@@ -14,7 +14,7 @@ class VadSettings(BaseModel):
     release_threshold: float = 0.35
     silence_ms: int = 320
     min_speech_ms: int = 90
-    speculate_ms: int = 64
+    speculate_ms: int = 32
     pre_roll_ms: int = 300
     max_utterance_s: float = 15.0
 

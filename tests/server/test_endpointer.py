@@ -27,13 +27,17 @@ def test_clicks_shorter_than_min_speech_are_ignored():
 
 def test_hysteresis_keeps_speech_above_release_threshold():
     events, _ = run([0.9] * 5 + [0.4] * 12 + [0.0] * 10)
-    assert [event for _, event in events] == [SPEECH, PAUSE, ENDPOINT]
-    assert events[1][0] == 18
+    assert events == [(1, SPEECH), (6, PAUSE), (26, ENDPOINT)]  # speculate early, commit late
 
 
 def test_too_long_fires_on_endless_speech():
     events, _ = run([0.9] * 40, max_utterance_s=1.0)
-    assert events == [(1, SPEECH), (32, TOO_LONG)]
+    assert events == [(1, SPEECH), (33, TOO_LONG)]
+
+
+def test_endpoint_fires_once_per_silence():
+    events, _ = run([0.9] * 5 + [0.0] * 30)
+    assert [event for _, event in events].count(ENDPOINT) == 1
 
 
 def test_reset_forgets_everything():

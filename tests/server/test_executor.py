@@ -67,3 +67,17 @@ async def test_closing_a_stream_stops_the_worker_iterator():
     assert len(produced) < 10_000
     assert await executor.run("a", lambda: "still works") == "still works"
     executor.close()
+
+
+def test_a_closed_event_loop_does_not_kill_the_worker():
+    executor = FairExecutor("t")
+    started, release = threading.Event(), threading.Event()
+
+    async def leave_a_job_behind():
+        asyncio.ensure_future(executor.run("a", lambda: (started.set(), release.wait())))
+        await asyncio.to_thread(started.wait)
+
+    asyncio.run(leave_a_job_behind())  # its loop closes while the job still runs
+    release.set()
+    assert asyncio.run(asyncio.wait_for(executor.run("a", lambda: "alive"), 10)) == "alive"
+    executor.close()

@@ -55,9 +55,8 @@ class FairExecutor:
             iterator = make_iter()
             try:
                 for item in iterator:
-                    if stop.is_set():
+                    if stop.is_set() or not _deliver(loop, items.put_nowait, item):
                         break
-                    loop.call_soon_threadsafe(items.put_nowait, item)
             finally:
                 close = getattr(iterator, "close", None)
                 if close is not None:
@@ -118,9 +117,18 @@ class FairExecutor:
             try:
                 result = job.fn()
             except BaseException as error:  # handed to the awaiting coroutine, never lost
-                job.loop.call_soon_threadsafe(_settle, job.future, None, error)
+                _deliver(job.loop, _settle, job.future, None, error)
             else:
-                job.loop.call_soon_threadsafe(_settle, job.future, result, None)
+                _deliver(job.loop, _settle, job.future, result, None)
+
+
+def _deliver(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> bool:
+    """Hand a result to the loop that asked; False if that loop is gone (nobody waits any more)."""
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:
+        return False
+    return True
 
 
 def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:

@@ -1,8 +1,8 @@
 """Turns per-window speech probabilities into turn events: speech, pause, resume, endpoint. No I/O.
 
-A pause of `speculate_ms` starts a speculative turn; speech before `silence_ms` cancels it;
-`silence_ms` of silence commits it (the endpoint). Hysteresis between two thresholds keeps a
-wobbly probability near 0.5 from flapping.
+A pause of `speculate_ms` below the speech threshold starts a speculative turn; speech before
+the endpoint cancels it; `silence_ms` below the release threshold (hysteresis, so a wobbly
+probability near 0.5 does not flap) commits it: the endpoint.
 """
 
 from hootkit.settings import VadSettings
@@ -23,51 +23,50 @@ class Endpointer:
         self.reset()
 
     def reset(self) -> None:
-        self.in_speech = False
         self.speech_started = False
+        self.in_speech = False
         self.paused = False
-        self._voiced_run = 0
-        self._silent_run = 0
-        self._speech_windows = 0
-        self.start_window = None
-        self.last_voiced_window = None
-        self._index = -1
         self.voiced = False
         self.too_long = False
+        self.start_window = None
+        self._index = -1
+        self._strong_run = 0
+        self._weak_run = 0
+        self._silent_run = 0
+        self._speech_windows = 0
 
     def push(self, prob: float) -> list[str]:
-        cfg = self.config
+        """One window's probability -> the events it causes.
+
+        Speculation (PAUSE/RESUME) looks at the plain threshold, since a wrong guess only costs
+        some CPU; the endpoint looks at the hysteresis, since a wrong one cuts the child off.
+        """
+        cfg, window = self.config, self.window_ms
         self._index += 1
         events = []
-        voiced = prob >= cfg.threshold or (self.in_speech and prob >= cfg.release_threshold)
-        self.voiced = voiced
-        if voiced:
-            self._voiced_run += 1
-            self._silent_run = 0
-            self.last_voiced_window = self._index
-            if not self.in_speech and self._voiced_run * self.window_ms >= cfg.min_speech_ms:
-                self.in_speech = True
-                if not self.speech_started:
-                    self.speech_started = True
-                    self.start_window = self._index - self._voiced_run + 1
-                    events.append(SPEECH)
-                elif self.paused:
-                    self.paused = False
-                    events.append(RESUME)
-        else:
-            self._voiced_run = 0
-            if self.speech_started:
-                self._silent_run += 1
-                self.in_speech = False
-                silent_ms = self._silent_run * self.window_ms
-                if not self.paused and silent_ms >= cfg.speculate_ms:
-                    self.paused = True
-                    events.append(PAUSE)
-                if silent_ms >= cfg.silence_ms:
-                    events.append(ENDPOINT)
-        if self.speech_started:
-            self._speech_windows += 1
-            if not self.too_long and ENDPOINT not in events and self._speech_windows * self.window_ms >= cfg.max_utterance_s * 1000:
-                self.too_long = True
-                events.append(TOO_LONG)
+        strong = prob >= cfg.threshold
+        held = strong or (self.in_speech and prob >= cfg.release_threshold)
+        self.voiced = strong
+        self._strong_run = self._strong_run + 1 if strong else 0
+        self._weak_run = 0 if strong else self._weak_run + 1
+        self._silent_run = 0 if held else self._silent_run + 1
+        if not self.speech_started:
+            if self._strong_run * window >= cfg.min_speech_ms:
+                self.speech_started = self.in_speech = True
+                self.start_window = self._index - self._strong_run + 1
+                events.append(SPEECH)
+            return events
+        self.in_speech = held
+        if self.paused and self._strong_run * window >= cfg.min_speech_ms:
+            self.paused = False
+            events.append(RESUME)
+        elif not self.paused and self._weak_run * window >= cfg.speculate_ms:
+            self.paused = True
+            events.append(PAUSE)
+        if self._silent_run * window >= cfg.silence_ms > (self._silent_run - 1) * window:
+            events.append(ENDPOINT)
+        self._speech_windows += 1
+        if not self.too_long and ENDPOINT not in events and self._speech_windows * window >= cfg.max_utterance_s * 1000:
+            self.too_long = True
+            events.append(TOO_LONG)
         return events
