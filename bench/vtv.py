@@ -32,7 +32,7 @@ QUESTIONS = [
     "Is the sun a star?",
 ]
 VOICES = {"adult": (1.0, 1.0), "child": (1.25, 0.85)}
-PARTS = ["endpoint_wait", "stt", "llm_first_token", "first_clause", "tts_first_audio", "server_vtv", "network_and_pacing"]
+PARTS = ["endpoint_wait", "stt", "llm_first_token", "first_clause", "tts_first_audio", "server_vtv", "vad_lag_and_network"]
 
 
 def percentile(values: list[float], q: float) -> float | None:

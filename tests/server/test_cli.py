@@ -29,7 +29,7 @@ async def test_talk_json_and_reply_wav(serve, tmp_path):
     report = json.loads(out)
     assert report["transcript"] == "how many legs does a spider have"
     assert report["reply"] == "A spider has eight legs. Can you count them?"
-    assert report["vtv_ms"] > 0 and "network_and_pacing" in report["parts"]
+    assert report["vtv_ms"] > 0 and "vad_lag_and_network" in report["parts"]
     with wave.open(str(reply)) as wav:
         assert wav.getframerate() == 16000 and wav.getnframes() > 0
 

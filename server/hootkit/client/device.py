@@ -36,8 +36,9 @@ class TurnResult:
 
     def to_json(self) -> dict:
         parts = dict(self.parts)
+        # the client's own end-of-speech check is sharper than the server's VAD, which lags a window or two
         if self.vtv_ms is not None and "server_vtv" in parts:
-            parts["network_and_pacing"] = round(self.vtv_ms - parts["server_vtv"], 1)
+            parts["vad_lag_and_network"] = round(self.vtv_ms - parts["server_vtv"], 1)
         return {
             "transcript": self.transcript,
             "reply": self.reply,
