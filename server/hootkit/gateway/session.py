@@ -14,6 +14,7 @@ from hootkit.pipeline.audio import Resampler, pcm16_to_float
 from hootkit.pipeline.metrics import ServerMetrics, TurnClock
 from hootkit.pipeline.prompt import Conversation
 from hootkit.pipeline.turn import Turn, TurnContext
+from hootkit.safety.redact import redact
 from hootkit.settings import Settings
 from hootproto import Abort, Alert, Audio, Hello, Listen
 
@@ -202,7 +203,11 @@ class DeviceSession:
             if turn.outcome == "answered":
                 self.metrics.observe_turn(turn.clock.parts())
             log.info("turn %s/%d %s: %r -> %r %s", self.session_id, turn.number, turn.outcome,
-                     turn.transcript, " ".join(turn.spoken), turn.clock.parts())
+                     redact(turn.transcript), redact(" ".join(turn.spoken)), turn.clock.parts())
+            for flag in turn.flags:
+                self.metrics.safety_flags.labels(flag.stage, flag.category, flag.verdict).inc()
+                log.warning("safety flag %s/%d: %s %s %s on %r", self.session_id, turn.number, flag.stage,
+                            flag.verdict, flag.category, redact(flag.text))
         if self.turn is turn:
             self.turn = None
             if self.mode != "realtime":

@@ -67,6 +67,9 @@ class ServerMetrics:
         self.protocol_errors = Counter(
             "hoot_protocol_errors_total", "Frames refused, by reason", ["code"], registry=self.registry
         )
+        self.safety_flags = Counter(
+            "hoot_safety_flags_total", "Guard verdicts other than allow", ["stage", "category", "verdict"], registry=self.registry
+        )
         self.sessions = Gauge("hoot_sessions", "Connected devices", registry=self.registry)
         self.dropped_audio = Counter(
             "hoot_dropped_uplink_frames_total", "Device audio frames ignored (not listening or busy)", registry=self.registry

@@ -18,6 +18,8 @@ from hootkit.pipeline.audio import Framer, Resampler
 from hootkit.pipeline.clauses import ClauseSplitter
 from hootkit.pipeline.metrics import TurnClock
 from hootkit.pipeline.prompt import Conversation
+from hootkit.safety import guard
+from hootkit.safety.redact import redact
 from hootproto import Alert, Audio, Metrics, Stt as SttEvent, Tts as TtsEvent
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ class Turn:
         self.spoken: list[str] = []
         self.outcome = "running"
         self.error: str | None = None
+        self.flags: list[guard.Verdict] = []
         self.task: asyncio.Task | None = None
 
     def start(self) -> "Turn":
@@ -90,8 +93,11 @@ class Turn:
                 await ctx.send(SttEvent(text=""))
                 await ctx.send(Alert(status="info", message="I didn't catch that. Could you say it again?", code="no_speech"))
                 return
+            screened = guard.check_input(self.transcript)
+            if not screened.allowed:
+                self.flags.append(screened)
             frames: asyncio.Queue = asyncio.Queue()
-            producer = asyncio.create_task(self._produce(frames))
+            producer = asyncio.create_task(self._produce(frames, screened))
             await self.committed.wait()
             ctx.on_activity("thinking")
             await ctx.send(SttEvent(text=self.transcript))
@@ -121,39 +127,65 @@ class Turn:
             if started_audio:
                 await _quietly(ctx.send(TtsEvent(state="stop", turn=self.number)))
             if self.committed.is_set():
-                ctx.conversation.remember(self.transcript, " ".join(self.spoken))
+                ctx.conversation.remember(redact(self.transcript), " ".join(self.spoken))
                 if self.outcome in ("answered", "aborted"):
                     await _quietly(ctx.send(Metrics(turn=self.number, parts=clock.parts())))
 
-    async def _produce(self, frames: asyncio.Queue) -> None:
-        """LLM text -> clauses -> TTS -> resampled, framed PCM16 on the queue, one clause at a time."""
+    async def _produce(self, frames: asyncio.Queue, screened: guard.Verdict) -> None:
+        """LLM text -> guarded clauses -> TTS -> resampled, framed PCM16 on the queue, clause by clause.
+
+        A transcript the input guard stopped is answered with its redirection, without the LLM; a
+        clause the output guard stops is replaced by its redirection, and the rest is dropped.
+        """
         ctx, clock = self.ctx, self.clock
         splitter = ClauseSplitter()
         resampler = Resampler(ctx.tts.sample_rate, ctx.downlink_rate, dtype="int16")
         framer = Framer(ctx.downlink_rate * ctx.frame_ms // 1000)
+        trusted = not screened.allowed
         clock.llm_start = TurnClock.now()
         try:
+            if trusted:
+                pieces = self._redirect(screened)
+            else:
+                pieces = ctx.llm.stream(ctx.conversation.messages(self.transcript), ctx.key)
+            stopped = False
             try:
-                async for piece in ctx.llm.stream(ctx.conversation.messages(self.transcript), ctx.key):
+                async for piece in pieces:
                     if clock.llm_first_token is None:
                         clock.llm_first_token = TurnClock.now()
                     for clause in splitter.push(piece):
-                        await self._speak(clause, resampler, framer, frames)
-                    if splitter.sentences >= ctx.max_sentences:
+                        stopped = await self._say(clause, trusted, resampler, framer, frames)
+                        if stopped:
+                            break
+                    if stopped or splitter.sentences >= ctx.max_sentences:
                         break
             except BackendError as error:
                 log.warning("turn %s/%d: %s", ctx.key, self.number, error)
                 self.error = str(error)
-                splitter = ClauseSplitter()
+                splitter, trusted = ClauseSplitter(), True
                 for clause in splitter.push(FALLBACK):
-                    await self._speak(clause, resampler, framer, frames)
-            for clause in splitter.flush() if splitter.sentences < ctx.max_sentences else []:
-                await self._speak(clause, resampler, framer, frames)
+                    await self._say(clause, trusted, resampler, framer, frames)
+            if not stopped and splitter.sentences < ctx.max_sentences:
+                for clause in splitter.flush():
+                    await self._say(clause, trusted, resampler, framer, frames)
             tail = resampler.process(np.zeros(0, dtype=np.int16), last=True)
             for frame in framer.push(tail) + framer.flush():
                 frames.put_nowait(Audio(frame.tobytes()))
         finally:
             frames.put_nowait(_END)
+
+    async def _say(self, clause: str, trusted: bool, resampler: Resampler, framer: Framer, frames: asyncio.Queue) -> bool:
+        """Speak one clause after the output guard; True when the guard stopped the reply."""
+        checked = None if trusted else guard.check_output(clause)
+        if checked is not None and not checked.allowed:
+            self.flags.append(checked)
+            clause = checked.reply
+        await self._speak(clause, resampler, framer, frames)
+        return checked is not None and not checked.allowed
+
+    @staticmethod
+    async def _redirect(verdict: guard.Verdict):
+        yield verdict.reply + " "
 
     async def _speak(self, clause: str, resampler: Resampler, framer: Framer, frames: asyncio.Queue) -> None:
         clock = self.clock

@@ -1,0 +1,1 @@
+"""Safety for a child audience: input and output guards, kind redirections, redaction."""

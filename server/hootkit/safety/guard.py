@@ -1,0 +1,68 @@
+"""Input and output guards: a verdict for each transcript and each reply clause before TTS. No I/O.
+
+Verdicts: `allow`; `redirect` (the child hears a kind redirection instead); `alert` (a
+disclosure of self-harm or abuse: the child hears support and a nudge to a trusted grown-up, and
+the teacher is flagged). Matching is word lists and patterns over de-obfuscated text, so one
+clause costs well under a millisecond.
+"""
+
+import re
+from dataclasses import asdict, dataclass
+
+from hootkit.safety import lexicon
+from hootkit.safety.normalize import views
+from hootkit.safety.replies import reply_for
+
+ALERTING = ("self_harm", "abuse_disclosure")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    text: str
+    stage: str
+    verdict: str
+    category: str | None
+    reply: str | None
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict == "allow"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def language_of(text: str) -> str:
+    return "zh" if _CJK.search(text) else "en"
+
+
+def _match(table: dict, text: str) -> str | None:
+    seen = views(text)
+    for category, rules in table.items():
+        if any(pattern.search(seen.clean) for pattern in rules.get("en", ())):
+            return category
+        if any(phrase in seen.clean for phrase in rules.get("zh", ())):
+            return category
+        if any(pattern.search(seen.clean) for pattern in rules.get("zh_re", ())):
+            return category
+        if any(syllables in seen.squeezed for syllables in rules.get("pinyin", ())):
+            return category
+    return None
+
+
+def check_input(text: str) -> Verdict:
+    """A child's transcript: allow it to the LLM, or answer with a redirection or support."""
+    category = _match(lexicon.INPUT, text)
+    if category is None:
+        return Verdict(text, "input", "allow", None, None)
+    verdict = "alert" if category in ALERTING else "redirect"
+    return Verdict(text, "input", verdict, category, reply_for(category, language_of(text)))
+
+
+def check_output(clause: str) -> Verdict:
+    """One clause of the LLM's reply, before it is spoken."""
+    category = _match(lexicon.REPLY_ONLY, clause) or _match(lexicon.INPUT, clause)
+    if category is None:
+        return Verdict(clause, "output", "allow", None, None)
+    return Verdict(clause, "output", "redirect", category, reply_for(category, language_of(clause)))
