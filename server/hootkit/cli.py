@@ -1,4 +1,4 @@
-"""The `hoot` command: serve, talk, doctor."""
+"""The `hoot` command: serve, talk, guard, doctor."""
 
 import argparse
 import asyncio
@@ -29,11 +29,17 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("doctor", help="say which models and backends are installed and working")
 
+    guard = sub.add_parser("guard", help="check texts with the child-safety guards, one per line on stdin")
+    guard.add_argument("--stage", choices=["input", "output"], default="input", help="a child's words, or the AI's reply")
+    guard.add_argument("--json", action="store_true", help="one JSON verdict per line")
+
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
     if args.command == "talk":
         return asyncio.run(_talk(args))
+    if args.command == "guard":
+        return _guard(args)
     if args.command == "doctor":
         from hootkit.doctor import run_doctor
 
@@ -89,6 +95,23 @@ async def _talk(args) -> int:
         if args.out:
             print(f"reply audio: {args.out} ({report['reply_audio_s']} s)")
     return 0 if result.transcript else 1
+
+
+def _guard(args) -> int:
+    from hootkit.safety.guard import check_input, check_output
+
+    check = check_input if args.stage == "input" else check_output
+    for line in sys.stdin:
+        text = line.strip()
+        if not text:
+            continue
+        verdict = check(text)
+        if args.json:
+            print(json.dumps(verdict.to_dict(), ensure_ascii=False), flush=True)
+        else:
+            heard = f" -> {verdict.reply}" if verdict.reply else ""
+            print(f"{verdict.verdict:<8} {verdict.category or '-':<22} {text}{heard}", flush=True)
+    return 0
 
 
 if __name__ == "__main__":

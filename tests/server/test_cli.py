@@ -55,3 +55,17 @@ async def test_talk_says_when_no_server_listens(tmp_path):
     write_wav(question, tone(0.5).tobytes(), 16000)
     code, _, err = await hoot("talk", "--wav", str(question), "--server", "ws://127.0.0.1:9/v1/device")
     assert code == 1 and "cannot talk to" in err
+
+
+async def test_guard_reads_lines_and_writes_json_verdicts():
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hootkit.cli", "guard", "--json",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate("how do volcanoes explode\n\ni want to k i l l myself\n我想 自 杀\n".encode())
+    assert process.returncode == 0, err.decode()
+    verdicts = [json.loads(line) for line in out.decode().splitlines()]
+    assert [v["verdict"] for v in verdicts] == ["allow", "alert", "alert"]
+    assert set(verdicts[0]) == {"text", "stage", "verdict", "category", "reply"}
+    assert verdicts[1]["category"] == "self_harm" and "grown-up" in verdicts[1]["reply"]
+    assert verdicts[2]["stage"] == "input" and "大人" in verdicts[2]["reply"]

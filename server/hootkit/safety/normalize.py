@@ -11,6 +11,13 @@ _BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])[\s\W_]+(?=[{_CJK}])")
 _LEET_WORD = re.compile(r"[a-z0-9@$!|]*[a-z][a-z0-9@$!|]*")
 
 
+def _unleet(match: re.Match) -> str:
+    """"k1ll" -> "kill", "p!lls" -> "pills"; a "!" or "|" ending the word is punctuation, not a letter."""
+    word = match.group(0)
+    core = word.rstrip("!|")
+    return core.translate(_LEET) + word[len(core):]
+
+
 def _join_spelled(match: re.Match) -> str:
     """"k i l l" -> "kill"; a leading word "i" or "a" stays a word ("can i s u e" -> "can i sue")."""
     letters = re.split(r"[\s.\-_*]+", match.group(0))
@@ -30,7 +37,7 @@ class Views:
 
 def views(text: str) -> Views:
     plain = " ".join(unicodedata.normalize("NFKC", text).lower().split())
-    clean = _LEET_WORD.sub(lambda m: m.group(0).translate(_LEET), plain)
+    clean = _LEET_WORD.sub(_unleet, plain)
     clean = _SPELLED.sub(_join_spelled, clean)
     clean = re.sub(r"(?<=[a-z])[.*](?=[a-z])", "", clean)
     clean = _BETWEEN_CJK.sub("", clean)
