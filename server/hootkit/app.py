@@ -14,6 +14,7 @@ from hootkit.engines.registry import Engines, load_engines_async
 from hootkit.gateway.native import DeviceGateway
 from hootkit.pipeline.metrics import ServerMetrics
 from hootkit.pipeline.prompt import SYSTEM_PROMPT
+from hootkit.safety.usage import UsageLimits
 from hootkit.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class Hoot:
         self.engines = engines
         self.owns_engines = engines is None
         self.metrics = ServerMetrics()
+        self.usage = UsageLimits(settings.usage)
         self.ready = asyncio.Event()
         self.startup: dict[str, object] = {}
         self.gateway = DeviceGateway(self)

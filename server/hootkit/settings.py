@@ -66,6 +66,13 @@ class AudioSettings(BaseModel):
     max_frame_bytes: int = 64 * 1024
 
 
+class UsageSettings(BaseModel):
+    """Talking time per device per day (0 = no limit) and quiet hours such as "21:00-07:00"."""
+
+    daily_minutes: float = 0
+    quiet_hours: list[str] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
     """Everything the server can be told; defaults run the embedded models on localhost."""
 
@@ -83,6 +90,7 @@ class Settings(BaseSettings):
     llm: LlmSettings = LlmSettings()
     tts: TtsSettings = TtsSettings()
     audio: AudioSettings = AudioSettings()
+    usage: UsageSettings = UsageSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -49,7 +49,8 @@ class DeviceGateway:
                 else:
                     await ws.send_text(frame)
 
-        session = DeviceSession(session_id, device_id(ws), self.hoot.engines, self.hoot.settings, self.hoot.metrics, send)
+        hoot = self.hoot
+        session = DeviceSession(session_id, device_id(ws), hoot.engines, hoot.settings, hoot.metrics, hoot.usage, send)
         self.sessions[session_id] = session
         self.hoot.metrics.sessions.inc()
         try:

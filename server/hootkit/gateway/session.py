@@ -15,6 +15,7 @@ from hootkit.pipeline.metrics import ServerMetrics, TurnClock
 from hootkit.pipeline.prompt import Conversation
 from hootkit.pipeline.turn import Turn, TurnContext
 from hootkit.safety.redact import redact
+from hootkit.safety.usage import UsageLimits
 from hootkit.settings import Settings
 from hootproto import Abort, Alert, Audio, Hello, Listen
 
@@ -34,6 +35,7 @@ class DeviceSession:
         engines: Engines,
         settings: Settings,
         metrics: ServerMetrics,
+        usage: UsageLimits,
         send: Callable[[object], Awaitable[None]],
     ):
         self.session_id = session_id
@@ -41,6 +43,7 @@ class DeviceSession:
         self.engines = engines
         self.settings = settings
         self.metrics = metrics
+        self.usage = usage
         self.send = send
         self.activity = "connected"
         self.mode = "auto"
@@ -191,6 +194,7 @@ class DeviceSession:
             pre_roll_ms=self.settings.audio.pre_roll_ms,
             max_sentences=self.settings.llm.max_sentences,
             on_activity=self._set_activity,
+            usage_refusal=lambda transcript: self.usage.refusal(self.device_id, transcript),
         )
         turn = Turn(self.turns_started, pcm, clock, ctx).start()
         turn.task.add_done_callback(lambda _task, turn=turn: self._turn_finished(turn))
@@ -199,6 +203,7 @@ class DeviceSession:
 
     def _turn_finished(self, turn: Turn) -> None:
         if turn.committed.is_set():
+            self.usage.record(self.device_id, len(turn.pcm) / STT_RATE + turn.reply_s)
             self.metrics.turns.labels(turn.outcome).inc()
             if turn.outcome == "answered":
                 self.metrics.observe_turn(turn.clock.parts())

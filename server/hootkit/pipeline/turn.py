@@ -43,6 +43,7 @@ class TurnContext:
     pre_roll_ms: int
     max_sentences: int
     on_activity: Callable[[str], None]
+    usage_refusal: Callable[[str], "guard.Verdict | None"]
 
 
 class Turn:
@@ -59,6 +60,7 @@ class Turn:
         self.outcome = "running"
         self.error: str | None = None
         self.flags: list[guard.Verdict] = []
+        self.reply_s = 0.0
         self.task: asyncio.Task | None = None
 
     def start(self) -> "Turn":
@@ -93,7 +95,7 @@ class Turn:
                 await ctx.send(SttEvent(text=""))
                 await ctx.send(Alert(status="info", message="I didn't catch that. Could you say it again?", code="no_speech"))
                 return
-            screened = guard.check_input(self.transcript)
+            screened = ctx.usage_refusal(self.transcript) or guard.check_input(self.transcript)
             if not screened.allowed:
                 self.flags.append(screened)
             frames: asyncio.Queue = asyncio.Queue()
@@ -218,6 +220,7 @@ class Turn:
                 if self.clock.first_audio_sent is None:
                     self.clock.first_audio_sent = TurnClock.now()
                 sent_s += frame_s
+                self.reply_s = sent_s
             else:
                 self.spoken.append(item.text)
                 await ctx.send(item)
