@@ -44,3 +44,15 @@ async def test_flags_are_counted_for_the_teacher(serve):
             metrics = (await http.get(url.replace("ws://", "http://").replace("/v1/device", "/metrics"))).text
     assert "grown-up you trust" in result.reply
     assert 'hoot_safety_flags_total{category="abuse_disclosure",stage="input",verdict="alert"} 1.0' in metrics
+
+
+async def test_a_redirected_question_is_not_remembered_for_the_llm(serve):
+    llm = FakeLlm()
+    stt = FakeStt("i live at 42 maple street")
+    async with serve(fake_engines(llm=llm, stt=stt)) as url, DeviceClient(url) as client:
+        first = await client.ask(QUESTION)
+        stt.text = "how many legs does a spider have"
+        await client.ask(QUESTION)
+    assert first.reply.startswith("Let's keep things like addresses")
+    assert [m["role"] for m in llm.requests[-1]] == ["system", "user"]
+    assert "maple" not in str(llm.requests)

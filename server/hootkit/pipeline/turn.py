@@ -129,7 +129,8 @@ class Turn:
             if started_audio:
                 await _quietly(ctx.send(TtsEvent(state="stop", turn=self.number)))
             if self.committed.is_set():
-                ctx.conversation.remember(redact(self.transcript), " ".join(self.spoken))
+                if not any(flag.stage in ("input", "usage") for flag in self.flags):  # unsafe words never prime the LLM
+                    ctx.conversation.remember(redact(self.transcript), " ".join(self.spoken))
                 if self.outcome in ("answered", "aborted"):
                     await _quietly(ctx.send(Metrics(turn=self.number, parts=clock.parts())))
 
