@@ -118,9 +118,7 @@ def compute_floor(audio: dict, transcripts: dict, runs: int) -> dict:
         return (splitter.flush() or [""])[0]
 
     async def measure() -> dict:
-        from hootkit.pipeline.prompt import SYSTEM_PROMPT
-
-        await engines.warmup(SYSTEM_PROMPT)
+        await engines.warmup(conversation.messages("Hello!"))
         floors = {}
         for key, samples in audio.items():
             pcm = samples.astype(np.float32) / 32768

@@ -48,9 +48,9 @@ def serve():
 def real_engines():
     """The embedded models, loaded and warmed once for the whole test run."""
     from hootkit.engines.registry import load_engines
-    from hootkit.pipeline.prompt import SYSTEM_PROMPT
+    from hootkit.pipeline.prompt import Conversation
 
     engines = load_engines(Settings())
-    asyncio.run(engines.warmup(SYSTEM_PROMPT))
+    asyncio.run(engines.warmup(Conversation(0).messages("Hello!")))
     yield engines
     asyncio.run(engines.close())

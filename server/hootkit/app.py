@@ -13,7 +13,7 @@ import hootproto
 from hootkit.engines.registry import Engines, load_engines_async
 from hootkit.gateway.native import DeviceGateway
 from hootkit.pipeline.metrics import ServerMetrics
-from hootkit.pipeline.prompt import SYSTEM_PROMPT
+from hootkit.pipeline.prompt import Conversation
 from hootkit.safety.usage import UsageLimits
 from hootkit.settings import Settings
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
             hoot.engines = await load_engines_async(settings)
             hoot.startup["load_s"] = hoot.engines.load_s
         if settings.warmup:
-            hoot.startup["warmup_s"] = await hoot.engines.warmup(SYSTEM_PROMPT)
+            hoot.startup["warmup_s"] = await hoot.engines.warmup(Conversation(0).messages("Hello!"))
         hoot.startup["ready_s"] = round(time.perf_counter() - started, 2)
         hoot.ready.set()
         log.info("ready in %.1f s; devices connect to ws://%s:%d%s", hoot.startup["ready_s"], settings.host, settings.port, hootproto.PATH)

@@ -6,6 +6,7 @@ from conftest import fake_engines, silence, tone
 
 from hootkit.client.device import DeviceClient
 from hootkit.engines.fakes import FakeLlm, FakeStt
+from hootkit.pipeline.prompt import EXAMPLES
 
 QUESTION = np.concatenate([silence(0.2), tone(0.6)])
 
@@ -54,5 +55,5 @@ async def test_a_redirected_question_is_not_remembered_for_the_llm(serve):
         stt.text = "how many legs does a spider have"
         await client.ask(QUESTION)
     assert first.reply.startswith("Let's keep things like addresses")
-    assert [m["role"] for m in llm.requests[-1]] == ["system", "user"]
+    assert llm.requests[-1][1 + len(EXAMPLES):] == [{"role": "user", "content": "how many legs does a spider have"}]
     assert "maple" not in str(llm.requests)

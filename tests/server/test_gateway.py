@@ -10,6 +10,7 @@ from websockets.asyncio.client import connect
 
 from hootkit.client.device import DeviceClient, Refused
 from hootkit.engines.fakes import FakeLlm, FakeStt
+from hootkit.pipeline.prompt import EXAMPLES
 
 HELLO = {"type": "hello", "version": 1, "transport": "websocket",
          "audio_params": {"format": "pcm16", "sample_rate": 16000, "channels": 1, "frame_duration": 40}}
@@ -61,9 +62,9 @@ async def test_history_is_kept_between_turns(serve):
     async with serve(fake_engines(llm=llm)) as url, DeviceClient(url) as client:
         await client.ask(QUESTION)
         await client.ask(QUESTION)
-    second = llm.requests[-1]
-    assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
-    assert second[2]["content"] == "A spider has eight legs. Can you count them?"
+    second = llm.requests[-1][1 + len(EXAMPLES):]
+    assert [m["role"] for m in second] == ["user", "assistant", "user"]
+    assert second[1]["content"] == "A spider has eight legs. Can you count them?"
 
 
 async def test_abort_stops_reply_and_next_question_works(serve):

@@ -27,8 +27,9 @@ class Engines:
     vad_executor: FairExecutor = field(default_factory=lambda: FairExecutor("vad"))
     load_s: dict[str, float] = field(default_factory=dict)
 
-    async def warmup(self, system_prompt: str) -> dict[str, float]:
-        """One small call through each engine so the first child does not pay for lazy init."""
+    async def warmup(self, messages: list[dict]) -> dict[str, float]:
+        """One small call through each engine so the first child pays for no lazy init; `messages`
+        should start with the stable prompt prefix, which the LLM then keeps cached."""
         timings = {}
         start = time.perf_counter()
         stream = self.vad.new_stream()
@@ -39,7 +40,6 @@ class Engines:
         await self.stt.transcribe(noise, "warmup")
         timings["stt"] = time.perf_counter() - start
         start = time.perf_counter()
-        messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": "Hello!"}]
         async for _ in self.llm.stream(messages, "warmup"):
             break
         timings["llm"] = time.perf_counter() - start

@@ -16,6 +16,17 @@ SYSTEM_PROMPT = (
 )
 
 
+# Two worked exchanges after the system prompt: SmolLM2-135M follows an example far better than an
+# instruction (replies fell from 35-55 words to 14-23 and end with a question back). They are part
+# of the stable prefix, so they cost nothing after the first turn.
+EXAMPLES = (
+    {"role": "user", "content": "Why do birds sing?"},
+    {"role": "assistant", "content": "Birds sing to talk to each other, like saying hello or calling a friend. What bird songs have you heard?"},
+    {"role": "user", "content": "Are you a robot?"},
+    {"role": "assistant", "content": "I'm an AI helper, a computer program, not a person. What would you like to learn today?"},
+)
+
+
 class Conversation:
     """Recent turns of one device session, bounded so the prompt stays short."""
 
@@ -24,7 +35,7 @@ class Conversation:
         self._turns: deque[tuple[str, str]] = deque(maxlen=max_turns)
 
     def messages(self, question: str) -> list[dict]:
-        messages = [{"role": "system", "content": self.system_prompt}]
+        messages = [{"role": "system", "content": self.system_prompt}, *EXAMPLES]
         for asked, answered in self._turns:
             messages.append({"role": "user", "content": asked})
             messages.append({"role": "assistant", "content": answered})
