@@ -77,10 +77,6 @@ class Turn:
             self.outcome = outcome
             self.task.cancel()
 
-    @property
-    def speaking(self) -> bool:
-        return self.outcome == "running" and bool(self.spoken)
-
     async def _run(self) -> None:
         ctx, clock = self.ctx, self.clock
         producer = None
