@@ -51,14 +51,11 @@ class DeviceSession:
         self.turn: Turn | None = None
         self.turns_started = 0
         self.conversation = Conversation(settings.llm.history_turns)
-        vad = settings.vad
-        self.endpointer = ep.Endpointer(vad, WINDOW_MS)
-        self._pre_roll_windows = max(1, int(vad.pre_roll_ms / WINDOW_MS))
-        self._windows: deque[np.ndarray] = deque(maxlen=self._pre_roll_windows)
-        self._partial = np.zeros(0, np.float32)
-        self._speech_end_at: float | None = None
-        self._vad_stream = engines.vad.new_stream()
+        self.endpointer = ep.Endpointer(settings.vad, WINDOW_MS)
+        self._pre_roll_windows = max(1, int(settings.vad.pre_roll_ms / WINDOW_MS))
+        self._reset_listening()
         self._resampler: Resampler | None = None
+        self._turn_context: TurnContext | None = None
         self._intake: asyncio.Queue = asyncio.Queue(maxsize=INTAKE_LIMIT)
         self._intake_task: asyncio.Task | None = None
         self._warned_not_listening = False
@@ -66,7 +63,22 @@ class DeviceSession:
     # -- events from the gateway -------------------------------------------------------------
 
     def start(self, hello: Hello) -> None:
-        self._resampler = Resampler(hello.audio_params["sample_rate"], STT_RATE)
+        rate = hello.audio_params["sample_rate"]
+        self._resampler = Resampler(rate, STT_RATE)
+        self._turn_context = TurnContext(
+            key=self.session_id,
+            stt=self.engines.stt,
+            llm=self.engines.llm,
+            tts=self.engines.tts,
+            conversation=self.conversation,
+            send=self.send,
+            downlink_rate=rate,
+            frame_ms=self.settings.audio.downlink_frame_ms,
+            pre_roll_ms=self.settings.audio.pre_roll_ms,
+            max_sentences=self.settings.llm.max_sentences,
+            on_activity=self._set_activity,
+            usage_refusal=lambda transcript: self.usage.refusal(self.device_id, transcript),
+        )
         self._intake_task = asyncio.create_task(self._run_intake(), name=f"intake-{self.session_id}")
         self.activity = "idle"
 
@@ -182,21 +194,7 @@ class DeviceSession:
         self.turns_started += 1
         pcm = np.concatenate(list(self._windows)) if self._windows else np.zeros(VAD_WINDOW, np.float32)
         clock = TurnClock(speech_end=self._speech_end_at)
-        ctx = TurnContext(
-            key=self.session_id,
-            stt=self.engines.stt,
-            llm=self.engines.llm,
-            tts=self.engines.tts,
-            conversation=self.conversation,
-            send=self.send,
-            downlink_rate=self.downlink_rate,
-            frame_ms=self.settings.audio.downlink_frame_ms,
-            pre_roll_ms=self.settings.audio.pre_roll_ms,
-            max_sentences=self.settings.llm.max_sentences,
-            on_activity=self._set_activity,
-            usage_refusal=lambda transcript: self.usage.refusal(self.device_id, transcript),
-        )
-        turn = Turn(self.turns_started, pcm, clock, ctx).start()
+        turn = Turn(self.turns_started, pcm, clock, self._turn_context).start()
         turn.task.add_done_callback(lambda _task, turn=turn: self._turn_finished(turn))
         self.turn = turn
         return turn
@@ -226,14 +224,10 @@ class DeviceSession:
 
     def _reset_listening(self) -> None:
         self.endpointer.reset()
-        self._windows = deque(maxlen=self._pre_roll_windows)
+        self._windows: deque[np.ndarray] = deque(maxlen=self._pre_roll_windows)
         self._partial = np.zeros(0, np.float32)
         self._speech_end_at = None
         self._vad_stream = self.engines.vad.new_stream()
 
     def _set_activity(self, activity: str) -> None:
         self.activity = activity
-
-    @property
-    def downlink_rate(self) -> int:
-        return self._resampler.in_rate if self._resampler else STT_RATE
