@@ -62,6 +62,9 @@ class Turn:
         self.flags: list[guard.Verdict] = []
         self.reply_s = 0.0
         self.task: asyncio.Task | None = None
+        self._frames: asyncio.Queue = asyncio.Queue()
+        self._resampler = Resampler(ctx.tts.sample_rate, ctx.downlink_rate, dtype="int16")
+        self._framer = Framer(ctx.downlink_rate * ctx.frame_ms // 1000)
 
     def start(self) -> "Turn":
         self.task = asyncio.create_task(self._run(), name=f"turn-{self.ctx.key}-{self.number}")
@@ -94,14 +97,13 @@ class Turn:
             screened = ctx.usage_refusal(self.transcript) or guard.check_input(self.transcript)
             if not screened.allowed:
                 self.flags.append(screened)
-            frames: asyncio.Queue = asyncio.Queue()
-            producer = asyncio.create_task(self._produce(frames, screened))
+            producer = asyncio.create_task(self._produce(screened))
             await self.committed.wait()
             ctx.on_activity("thinking")
             await ctx.send(SttEvent(text=self.transcript))
             await ctx.send(TtsEvent(state="start", turn=self.number))
             started_audio = True
-            await self._play(frames)
+            await self._play()
             await producer
             if self.error:
                 self.outcome = "error"
@@ -130,74 +132,73 @@ class Turn:
                 if self.outcome in ("answered", "aborted"):
                     await _quietly(ctx.send(Metrics(turn=self.number, parts=clock.parts())))
 
-    async def _produce(self, frames: asyncio.Queue, screened: guard.Verdict) -> None:
-        """LLM text -> guarded clauses -> TTS -> resampled, framed PCM16 on the queue, clause by clause.
+    async def _produce(self, screened: guard.Verdict) -> None:
+        """The reply as framed PCM16 on the queue, clause by clause, then the end marker.
 
-        A transcript the input guard stopped is answered with its redirection, without the LLM; a
-        clause the output guard stops is replaced by its redirection, and the rest is dropped.
+        A transcript the input guard (or a usage limit) stopped is answered with its redirection,
+        without the LLM; if the LLM backend fails, the child hears a spoken apology.
         """
+        self.clock.llm_start = TurnClock.now()
+        try:
+            if not screened.allowed:
+                await self._speak_text(screened.reply)
+            else:
+                try:
+                    await self._stream_reply()
+                except BackendError as error:
+                    log.warning("turn %s/%d: %s", self.ctx.key, self.number, error)
+                    self.error = str(error)
+                    await self._speak_text(FALLBACK)
+            tail = self._resampler.process(np.zeros(0, dtype=np.int16), last=True)
+            for frame in self._framer.push(tail) + self._framer.flush():
+                self._frames.put_nowait(Audio(frame.tobytes()))
+        finally:
+            self._frames.put_nowait(_END)
+
+    async def _stream_reply(self) -> None:
+        """LLM text -> clauses -> output guard -> TTS; stops at the sentence limit or a guarded clause."""
         ctx, clock = self.ctx, self.clock
         splitter = ClauseSplitter()
-        resampler = Resampler(ctx.tts.sample_rate, ctx.downlink_rate, dtype="int16")
-        framer = Framer(ctx.downlink_rate * ctx.frame_ms // 1000)
-        trusted = not screened.allowed
-        clock.llm_start = TurnClock.now()
-        try:
-            if trusted:
-                pieces = self._redirect(screened)
-            else:
-                pieces = ctx.llm.stream(ctx.conversation.messages(self.transcript), ctx.key)
-            stopped = False
-            try:
-                async for piece in pieces:
-                    if clock.llm_first_token is None:
-                        clock.llm_first_token = TurnClock.now()
-                    for clause in splitter.push(piece):
-                        stopped = await self._say(clause, trusted, resampler, framer, frames)
-                        if stopped:
-                            break
-                    if stopped or splitter.sentences >= ctx.max_sentences:
-                        break
-            except BackendError as error:
-                log.warning("turn %s/%d: %s", ctx.key, self.number, error)
-                self.error = str(error)
-                splitter, trusted = ClauseSplitter(), True
-                for clause in splitter.push(FALLBACK):
-                    await self._say(clause, trusted, resampler, framer, frames)
-            if not stopped and splitter.sentences < ctx.max_sentences:
-                for clause in splitter.flush():
-                    await self._say(clause, trusted, resampler, framer, frames)
-            tail = resampler.process(np.zeros(0, dtype=np.int16), last=True)
-            for frame in framer.push(tail) + framer.flush():
-                frames.put_nowait(Audio(frame.tobytes()))
-        finally:
-            frames.put_nowait(_END)
+        async for piece in ctx.llm.stream(ctx.conversation.messages(self.transcript), ctx.key):
+            if clock.llm_first_token is None:
+                clock.llm_first_token = TurnClock.now()
+            for clause in splitter.push(piece):
+                if not await self._speak_checked(clause):
+                    return
+            if splitter.sentences >= ctx.max_sentences:
+                return
+        for clause in splitter.flush():
+            if not await self._speak_checked(clause):
+                return
 
-    async def _say(self, clause: str, trusted: bool, resampler: Resampler, framer: Framer, frames: asyncio.Queue) -> bool:
-        """Speak one clause after the output guard; True when the guard stopped the reply."""
-        checked = None if trusted else guard.check_output(clause)
-        if checked is not None and not checked.allowed:
-            self.flags.append(checked)
-            clause = checked.reply
-        await self._speak(clause, resampler, framer, frames)
-        return checked is not None and not checked.allowed
+    async def _speak_checked(self, clause: str) -> bool:
+        """Speak an LLM clause, or the guard's redirection instead; False when the guard stopped the reply."""
+        checked = guard.check_output(clause)
+        if checked.allowed:
+            await self._speak(clause)
+            return True
+        self.flags.append(checked)
+        await self._speak(checked.reply)
+        return False
 
-    @staticmethod
-    async def _redirect(verdict: guard.Verdict):
-        yield verdict.reply + " "
+    async def _speak_text(self, text: str) -> None:
+        """Speak words of our own (redirections, apologies), clause by clause; no guard needed."""
+        splitter = ClauseSplitter()
+        for clause in splitter.push(text) + splitter.flush():
+            await self._speak(clause)
 
-    async def _speak(self, clause: str, resampler: Resampler, framer: Framer, frames: asyncio.Queue) -> None:
+    async def _speak(self, clause: str) -> None:
         clock = self.clock
         if clock.first_clause is None:
             clock.first_clause = TurnClock.now()
-        frames.put_nowait(TtsEvent(state="sentence_start", text=clause, turn=self.number))
+        self._frames.put_nowait(TtsEvent(state="sentence_start", text=clause, turn=self.number))
         async for chunk in self.ctx.tts.synthesize(clause, self.ctx.key):
             if clock.tts_first_audio is None:
                 clock.tts_first_audio = TurnClock.now()
-            for frame in framer.push(resampler.process(chunk)):
-                frames.put_nowait(Audio(frame.tobytes()))
+            for frame in self._framer.push(self._resampler.process(chunk)):
+                self._frames.put_nowait(Audio(frame.tobytes()))
 
-    async def _play(self, frames: asyncio.Queue) -> None:
+    async def _play(self) -> None:
         """Send queued events and frames: the pre-roll at once, then one frame per frame time."""
         ctx = self.ctx
         loop = asyncio.get_running_loop()
@@ -205,7 +206,7 @@ class Turn:
         lead_s = ctx.pre_roll_ms / 1000
         start = None
         sent_s = 0.0
-        while (item := await frames.get()) is not _END:
+        while (item := await self._frames.get()) is not _END:
             if isinstance(item, Audio):
                 if start is None:
                     start = loop.time()
