@@ -32,21 +32,13 @@ def run_doctor() -> int:
         _check(rows, "llm model", lambda: models.resolve(settings.llm.model, models.smollm2_gguf))
     _check(rows, "llama-cpp-python", lambda: __import__("llama_cpp").__version__)
 
-    from hootkit.engines.registry import build_llm
-    from hootkit.engines.silero import SileroVad
-    from hootkit.engines.whisper import WhisperStt
-    from hootkit.engines.piper_tts import PiperTts
+    from hootkit.engines.registry import build_llm, build_stt, build_tts, build_vad
 
-    vad = _check(rows, "vad loads", lambda: SileroVad(models.silero_vad()))
+    vad = _check(rows, "vad loads", build_vad)
     if vad:
         _check(rows, "vad runs", lambda: f"p={vad.new_stream().speech_probs(np.zeros(512, np.float32))[0]:.2f} on silence")
-    stt_cfg = settings.stt
-    stt = _check(
-        rows,
-        "stt loads",
-        lambda: WhisperStt(models.resolve(stt_cfg.model, models.whisper_tiny_en), stt_cfg.language, stt_cfg.compute_type, stt_cfg.threads, stt_cfg.beam_size, stt_cfg.min_window_s, stt_cfg.pad_s),
-    )
-    tts = _check(rows, "tts loads", lambda: PiperTts(models.resolve(settings.tts.voice, models.joe_voice), 1.0))
+    stt = _check(rows, "stt loads", lambda: build_stt(settings))
+    tts = _check(rows, "tts loads", lambda: build_tts(settings))
     if tts and stt:
         def round_trip():
             speech = np.concatenate(list(tts.synthesize_now("How many legs does a spider have?"))).astype(np.float32) / 32768

@@ -60,10 +60,6 @@ class Engines:
 
 def load_engines(settings: Settings) -> Engines:
     """Load every engine named in settings; raises models.ModelMissing with an install hint."""
-    from hootkit.engines.piper_tts import PiperTts
-    from hootkit.engines.silero import SileroVad
-    from hootkit.engines.whisper import WhisperStt
-
     load_s = {}
 
     def timed(name, build):
@@ -73,24 +69,34 @@ def load_engines(settings: Settings) -> Engines:
         log.info("loaded %s in %.2f s", name, load_s[name])
         return engine
 
-    vad = timed("vad", lambda: SileroVad(models.silero_vad()))
-    stt_cfg = settings.stt
-    stt = timed(
-        "stt",
-        lambda: WhisperStt(
-            models.resolve(stt_cfg.model, models.whisper_tiny_en),
-            stt_cfg.language,
-            stt_cfg.compute_type,
-            stt_cfg.threads,
-            stt_cfg.beam_size,
-            stt_cfg.min_window_s,
-            stt_cfg.pad_s,
-        ),
-    )
+    vad = timed("vad", build_vad)
+    stt = timed("stt", lambda: build_stt(settings))
     priority = SpeechFirst()
     llm = timed("llm", lambda: build_llm(settings, priority))
-    tts = timed("tts", lambda: PiperTts(models.resolve(settings.tts.voice, models.joe_voice), settings.tts.length_scale, priority))
+    tts = timed("tts", lambda: build_tts(settings, priority))
     return Engines(vad=vad, stt=stt, llm=llm, tts=tts, load_s=load_s)
+
+
+def build_vad() -> Vad:
+    from hootkit.engines.silero import SileroVad
+
+    return SileroVad(models.silero_vad())
+
+
+def build_stt(settings: Settings) -> Stt:
+    from hootkit.engines.whisper import WhisperStt
+
+    cfg = settings.stt
+    return WhisperStt(
+        models.resolve(cfg.model, models.whisper_tiny_en), cfg.language, cfg.compute_type, cfg.threads,
+        cfg.beam_size, cfg.min_window_s, cfg.pad_s,
+    )
+
+
+def build_tts(settings: Settings, priority: SpeechFirst | None = None) -> Tts:
+    from hootkit.engines.piper_tts import PiperTts
+
+    return PiperTts(models.resolve(settings.tts.voice, models.joe_voice), settings.tts.length_scale, priority)
 
 
 def build_llm(settings: Settings, priority: SpeechFirst | None = None) -> Llm:
