@@ -10,7 +10,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from hootkit.safety import lexicon
-from hootkit.safety.normalize import views
+from hootkit.safety.normalize import Views, views
 from hootkit.safety.replies import reply_for
 
 ALERTING = ("self_harm", "abuse_disclosure")
@@ -37,8 +37,7 @@ def language_of(text: str) -> str:
     return "zh" if _CJK.search(text) else "en"
 
 
-def _match(table: dict, text: str) -> str | None:
-    seen = views(text)
+def _match(table: dict, seen: Views) -> str | None:
     for category, rules in table.items():
         if any(pattern.search(seen.clean) for pattern in rules.get("en", ())):
             return category
@@ -53,7 +52,7 @@ def _match(table: dict, text: str) -> str | None:
 
 def check_input(text: str) -> Verdict:
     """A child's transcript: allow it to the LLM, or answer with a redirection or support."""
-    category = _match(lexicon.INPUT, text)
+    category = _match(lexicon.INPUT, views(text))
     if category is None:
         return Verdict(text, "input", "allow", None, None)
     verdict = "alert" if category in ALERTING else "redirect"
@@ -62,7 +61,8 @@ def check_input(text: str) -> Verdict:
 
 def check_output(clause: str) -> Verdict:
     """One clause of the LLM's reply, before it is spoken."""
-    category = _match(lexicon.REPLY_ONLY, clause) or _match(lexicon.INPUT, clause)
+    seen = views(clause)
+    category = _match(lexicon.REPLY_ONLY, seen) or _match(lexicon.INPUT, seen)
     if category is None:
         return Verdict(clause, "output", "allow", None, None)
     return Verdict(clause, "output", "redirect", category, reply_for(category, language_of(clause)))
