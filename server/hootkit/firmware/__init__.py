@@ -1,0 +1,1 @@
+"""Firmware tooling: board definitions, build, flash."""
