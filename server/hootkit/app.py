@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import hootproto
 from hootkit.engines.registry import Engines, load_engines_async
+from hootkit.gateway import updates
 from hootkit.gateway.native import DeviceGateway
 from hootkit.pipeline.metrics import ServerMetrics
 from hootkit.pipeline.prompt import Conversation
@@ -69,6 +70,8 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
     @app.get("/metrics")
     async def metrics() -> Response:
         return Response(generate_latest(app.state.hoot.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(updates.router)
 
     @app.websocket(hootproto.PATH)
     async def device(ws: WebSocket) -> None:

@@ -26,11 +26,11 @@ class _Server(uvicorn.Server):
 
 
 @asynccontextmanager
-async def serve_in_loop(app: FastAPI, ws_max_size: int = 16 * 1024 * 1024):
-    """Yield the device URL once the app has loaded its engines and is listening."""
+async def serve_in_loop(app: FastAPI, ws_max_size: int = 16 * 1024 * 1024, port: int = 0):
+    """Yield the device URL once the app has loaded its engines and is listening (on `port`, or a free one)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws_max_size=ws_max_size, ws_ping_interval=None))
     task = asyncio.create_task(server.serve(sockets=[sock]))

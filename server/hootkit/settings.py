@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     hello_timeout_s: float = 10.0
     max_errors_per_session: int = 20
     warmup: bool = True
+    firmware_dir: Path | None = None
     vad: VadSettings = VadSettings()
     stt: SttSettings = SttSettings()
     llm: LlmSettings = LlmSettings()

@@ -1,33 +1,33 @@
-"""Who may connect as a device: a bearer token, or anyone on this machine when no tokens are set."""
+"""Who may connect as a device (websocket or update download): a bearer token, or anyone on this machine when no tokens are set."""
 
 import hmac
 import ipaddress
 
-from starlette.websockets import WebSocket
+from starlette.requests import HTTPConnection
 
 from hootkit.settings import Settings
 
 
-def device_token(ws: WebSocket) -> str | None:
+def device_token(conn: HTTPConnection) -> str | None:
     """The token from `Authorization: Bearer ...`, or `?token=` for browsers that cannot set headers."""
-    header = ws.headers.get("authorization", "")
+    header = conn.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
-    return ws.query_params.get("token")
+    return conn.query_params.get("token")
 
 
-def device_id(ws: WebSocket) -> str:
-    return ws.headers.get("device-id") or ws.query_params.get("device_id") or "unknown"
+def device_id(conn: HTTPConnection) -> str:
+    return conn.headers.get("device-id") or conn.query_params.get("device_id") or "unknown"
 
 
-def refusal(ws: WebSocket, settings: Settings) -> str | None:
+def refusal(conn: HTTPConnection, settings: Settings) -> str | None:
     """None when the device may connect, else the reason it may not."""
     if settings.device_tokens:
-        token = device_token(ws)
+        token = device_token(conn)
         if token and any(hmac.compare_digest(token, allowed) for allowed in settings.device_tokens):
             return None
         return "unauthorized: a valid device token is required"
-    host = ws.client.host if ws.client else ""
+    host = conn.client.host if conn.client else ""
     try:
         if ipaddress.ip_address(host).is_loopback:
             return None
