@@ -100,11 +100,10 @@ class Part(_Section):
         return {field: getattr(self, field) for field in self.firmware_fields}
 
 
-class Mic(Part):
-    """[mic]: an I2S microphone."""
+class I2sPart(Part):
+    """A part on one of the chip's I2S peripherals."""
 
     gpio_fields = ("sck", "ws", "sd")
-    firmware_fields = ("i2s_id", "sck", "ws", "sd", "rate", "bits", "shift")
 
     i2s_id: int
     sck: int
@@ -112,21 +111,21 @@ class Mic(Part):
     sd: int
     rate: int = Field(gt=0)
     bits: Literal[16, 32]
+
+
+class Mic(I2sPart):
+    """[mic]: an I2S microphone."""
+
+    firmware_fields = ("i2s_id", "sck", "ws", "sd", "rate", "bits", "shift")
+
     shift: int = Field(ge=0, le=16)
 
 
-class Speaker(Part):
+class Speaker(I2sPart):
     """[speaker]: an I2S amplifier and its speaker."""
 
-    gpio_fields = ("sck", "ws", "sd")
     firmware_fields = ("i2s_id", "sck", "ws", "sd", "rate", "bits", "volume")
 
-    i2s_id: int
-    sck: int
-    ws: int
-    sd: int
-    rate: int = Field(gt=0)
-    bits: Literal[16, 32]
     volume: float = Field(ge=0, le=1)
 
 
