@@ -15,6 +15,8 @@ from hootkit.serving import serve_in_loop
 from hootkit.settings import Settings
 
 RATE = 16000
+# MicroPython test modules: tests/firmware/test_firmware_micropython.py runs them on the unix port
+collect_ignore_glob = ["firmware/mpy/*.py"]
 
 
 def tone(seconds: float, rate: int = RATE, level: float = 0.3) -> np.ndarray:
