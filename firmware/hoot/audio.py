@@ -126,12 +126,14 @@ class Speaker:
         return n
 
     async def run(self):
-        """The playback task: waits for enough audio, then keeps the amplifier fed."""
+        """The playback task: waits for the pre-roll (again after running dry), then keeps the amplifier fed."""
         while True:
-            if self.size == 0 or (not self.playing and not self.ending and self.size < self.preroll):
-                if self.size == 0 and self.ending:
+            if self.size == 0:
+                self.playing = False
+                if self.ending:
                     self.ending = False
                     self._idle()
+            if self.size == 0 or (not self.playing and not self.ending and self.size < self.preroll):
                 self.wake.clear()
                 await self.wake.wait()
                 continue

@@ -64,6 +64,10 @@ def _discard(entries):
 
 async def check(base, token):
     """True when a verified update was staged (the caller restarts); False when there is none or it failed."""
+    journal = guard.read_state() or {}
+    if "pending" in journal:
+        log.event("update_waiting", {"version": journal["pending"], "why": "the last update is not confirmed yet"})
+        return False
     try:
         remote = json.loads(await http.get(base + "/v1/firmware/manifest", token))
     except (http.HttpError, ValueError) as error:
@@ -74,7 +78,7 @@ async def check(base, token):
     if remote.get("version") == local.get("version"):
         log.event("update_current", {"version": local.get("version")})
         return False
-    rejected = (guard.read_state() or {}).get("rejected")
+    rejected = journal.get("rejected")
     if rejected is not None and remote.get("version") == rejected:
         log.event("update_skipped", {"version": rejected, "why": "it failed to start before"})
         return False

@@ -101,8 +101,18 @@ class WsClient:
         await self._send(OP_BINARY, data)
 
     async def _send(self, opcode, data):
-        if self.closed is not None:
-            raise self.closed
+        async with self.lock:
+            if self.closed is not None:
+                raise self.closed
+            frame = self._frame(opcode, data)
+            try:
+                self.writer.write(frame)
+                await self.writer.drain()
+            except OSError as error:
+                raise self._lost(error)
+
+    def _frame(self, opcode, data):
+        """One masked frame in the reused output buffer; call it holding the lock."""
         n = len(data)
         if n < 126:
             head = 2
@@ -125,12 +135,7 @@ class WsClient:
         start = head + 4
         out[start : start + n] = data
         _mask(out, start, n, key)
-        async with self.lock:
-            try:
-                self.writer.write(memoryview(out)[: start + n])
-                await self.writer.drain()
-            except OSError as error:
-                raise self._lost(error)
+        return memoryview(out)[: start + n]
 
     async def recv(self):
         """The next message: str for text, bytes for binary. Answers pings; raises WsClosed at the end."""
@@ -144,25 +149,40 @@ class WsClient:
             if opcode == OP_PONG:
                 continue
             if opcode == OP_CLOSE:
-                code = (payload[0] << 8 | payload[1]) if len(payload) >= 2 else 1005
-                reason = bytes(payload[2:]).decode()
-                try:
-                    await self._send(OP_CLOSE, payload[:2])
-                except WsClosed:
-                    pass
-                self.closed = WsClosed(code, reason)
-                self._shut()
-                raise self.closed
+                await self._closed_by_server(payload)
             if opcode == OP_CONT:
                 if message is None:
                     raise self._fail(1002, "continuation without a first frame")
                 message.extend(payload)
+            elif message is not None:
+                raise self._fail(1002, "a new message began inside a fragmented one")
             else:
                 message, message_op = bytearray(payload), opcode
             if len(message) > MAX_MESSAGE:
                 raise self._fail(1009, "message larger than %d bytes" % MAX_MESSAGE)
             if fin:
-                return bytes(message).decode() if message_op == OP_TEXT else bytes(message)
+                if message_op != OP_TEXT:
+                    return bytes(message)
+                try:
+                    return bytes(message).decode()
+                except UnicodeError:
+                    raise self._fail(1007, "text message is not valid UTF-8")
+
+    async def _closed_by_server(self, payload):
+        if len(payload) == 1:
+            raise self._fail(1002, "close frame with a 1-byte payload")
+        code = (payload[0] << 8 | payload[1]) if len(payload) >= 2 else 1005
+        try:
+            reason = bytes(payload[2:]).decode()
+        except UnicodeError:
+            reason = "(not UTF-8)"
+        try:
+            await self._send(OP_CLOSE, payload[:2])
+        except WsClosed:
+            pass
+        self.closed = WsClosed(code, reason)
+        self._shut()
+        raise self.closed
 
     async def _read_frame(self):
         if self.closed is not None:
