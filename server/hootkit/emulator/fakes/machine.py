@@ -89,6 +89,7 @@ class I2S(io.IOBase):
     def _available(self):
         now = self._now_sample()
         if now - self.pos > self.ibuf_samples:
+            emit("mic_overrun", {"dropped_ms": (now - self.ibuf_samples - self.pos) * 1000 // self.rate})
             self.pos = now - self.ibuf_samples
         return now - self.pos
 
