@@ -4,7 +4,6 @@ The system prompt never changes between turns or devices, so the LLM's cached pr
 everything that varies (history, the question) comes after it.
 """
 
-from collections import deque
 
 SYSTEM_PROMPT = (
     "You are Hoot, a friendly AI helper for children aged 5 to 12. "
@@ -32,7 +31,8 @@ class Conversation:
 
     def __init__(self, max_turns: int, system_prompt: str = SYSTEM_PROMPT):
         self.system_prompt = system_prompt
-        self._turns: deque[tuple[str, str]] = deque(maxlen=max_turns)
+        self.max_turns = max_turns
+        self._turns: list[tuple[str, str]] = []
 
     def messages(self, question: str) -> list[dict]:
         messages = [{"role": "system", "content": self.system_prompt}, *EXAMPLES]
@@ -43,8 +43,14 @@ class Conversation:
         return messages
 
     def remember(self, question: str, answer: str) -> None:
-        if question and answer:
-            self._turns.append((question, answer))
+        if not (question and answer and self.max_turns):
+            return
+        if len(self._turns) >= self.max_turns:
+            # Forgetting one turn at a time would change the prompt right after the system prefix on every
+            # turn, and the LLM would re-read the whole history each time (seconds on a small CPU).
+            # Forgetting half at once keeps the cached prefix valid for the turns in between.
+            del self._turns[: len(self._turns) - self.max_turns // 2]
+        self._turns.append((question, answer))
 
     def __len__(self) -> int:
         return len(self._turns)
