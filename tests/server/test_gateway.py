@@ -245,3 +245,31 @@ async def test_realtime_mode_speech_during_a_reply_barges_in(serve):
     assert result.sentences == ["A spider has eight legs."]
     assert result.trace.index("tts:stop") < result.trace.index("metrics")
     assert result.abort_sent_at is None  # the server stopped on its own
+
+
+class MemoryReadingLlm(FakeLlm):
+    """Says when the session asks it to read the conversation memory ahead (a prompt ending in an empty question)."""
+
+    def __init__(self):
+        super().__init__()
+        self.read_ahead = asyncio.Event()
+
+    async def stream(self, messages, key):
+        if messages[-1] == {"role": "user", "content": ""}:
+            self.read_ahead.set()
+        async for piece in super().stream(messages, key):
+            yield piece
+
+
+async def test_forgetting_old_turns_has_the_llm_read_the_kept_memory_ahead(serve):
+    llm = MemoryReadingLlm()
+    settings = fast_settings(llm={"history_turns": 2})
+    question = np.concatenate([silence(0.2), tone(0.6)])
+    async with serve(fake_engines(llm=llm), settings) as url, DeviceClient(url) as client:
+        for _ in range(2):
+            await client.ask(question)
+        assert not llm.read_ahead.is_set()
+        await client.ask(question)  # the third turn makes the memory forget the first
+        await asyncio.wait_for(llm.read_ahead.wait(), 10)
+    memory = [m["content"] for m in llm.requests[-1] if m["role"] in ("user", "assistant")][len(EXAMPLES):]
+    assert len(memory) == 2 * 2 + 1  # two kept turns, then the empty question

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import numpy as np
 
-from hootkit.engines.base import STT_RATE, VAD_WINDOW
+from hootkit.engines.base import STT_RATE, VAD_WINDOW, BackendError
 from hootkit.engines.registry import Engines
 from hootkit.pipeline import endpointer as ep
 from hootkit.pipeline.audio import Resampler, pcm16_to_float
@@ -59,6 +59,7 @@ class DeviceSession:
         self._intake: asyncio.Queue = asyncio.Queue(maxsize=INTAKE_LIMIT)
         self._intake_task: asyncio.Task | None = None
         self._warned_not_listening = False
+        self._reading_memory: asyncio.Task | None = None
 
     # -- events from the gateway -------------------------------------------------------------
 
@@ -94,6 +95,8 @@ class DeviceSession:
     async def close(self) -> None:
         if self._intake_task:
             self._intake_task.cancel()
+        if self._reading_memory:
+            self._reading_memory.cancel()
         if self.turn:
             self.turn.cancel("disconnected")
             await asyncio.gather(self.turn.task, return_exceptions=True)
@@ -211,11 +214,26 @@ class DeviceSession:
                 self.metrics.safety_flags.labels(flag.stage, flag.category, flag.verdict).inc()
                 log.warning("safety flag %s/%d: %s %s %s on %r", self.session_id, turn.number, flag.stage,
                             flag.verdict, flag.category, redact(flag.text))
+        if turn.forgot:
+            self._read_memory_ahead()
         if self.turn is turn:
             self.turn = None
             if self.mode != "realtime":
                 self._reset_listening()
             self.activity = "listening" if self.listening else "idle"
+
+    def _read_memory_ahead(self) -> None:
+        """Forgetting old turns changed the prompt's prefix, so the LLM's cache no longer matches it: let
+        the LLM read the kept memory now, while the child thinks, not when the next question arrives."""
+
+        async def read() -> None:
+            try:
+                async for _ in self.engines.llm.stream(self.conversation.messages(""), self.session_id):
+                    break
+            except BackendError as error:
+                log.info("reading memory ahead for %s failed: %s", self.session_id, error)
+
+        self._reading_memory = asyncio.create_task(read(), name=f"memory-{self.session_id}")
 
     def _abort(self, reason: str) -> None:
         if self.turn is not None:

@@ -42,15 +42,18 @@ class Conversation:
         messages.append({"role": "user", "content": question})
         return messages
 
-    def remember(self, question: str, answer: str) -> None:
+    def remember(self, question: str, answer: str) -> bool:
+        """Keep a turn; True when older turns were forgotten to make room (the prompt's prefix changed)."""
         if not (question and answer and self.max_turns):
-            return
-        if len(self._turns) >= self.max_turns:
+            return False
+        forgot = len(self._turns) >= self.max_turns
+        if forgot:
             # Forgetting one turn at a time would change the prompt right after the system prefix on every
             # turn, and the LLM would re-read the whole history each time (seconds on a small CPU).
             # Forgetting half at once keeps the cached prefix valid for the turns in between.
             del self._turns[: len(self._turns) - self.max_turns // 2]
         self._turns.append((question, answer))
+        return forgot
 
     def __len__(self) -> int:
         return len(self._turns)

@@ -60,6 +60,7 @@ class Turn:
         self.outcome = "running"
         self.error: str | None = None
         self.flags: list[guard.Verdict] = []
+        self.forgot = False
         self.reply_s = 0.0
         self.task: asyncio.Task | None = None
         self._frames: asyncio.Queue = asyncio.Queue()
@@ -128,7 +129,7 @@ class Turn:
                 await _quietly(ctx.send(TtsEvent(state="stop", turn=self.number)))
             if self.committed.is_set():
                 if not any(flag.stage in ("input", "usage") for flag in self.flags):  # unsafe words never prime the LLM
-                    ctx.conversation.remember(redact(self.transcript), " ".join(self.spoken))
+                    self.forgot = ctx.conversation.remember(redact(self.transcript), " ".join(self.spoken))
                 if self.outcome in ("answered", "aborted"):
                     await _quietly(ctx.send(Metrics(turn=self.number, parts=clock.parts())))
 
