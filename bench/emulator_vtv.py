@@ -1,18 +1,19 @@
 """VTV through the emulated firmware against the same server as a direct websocket client, in one run.
 
-Starts `hoot serve` (embedded models) unless --server is given. For each spoken question it asks twice,
-alternating: once with `DeviceClient` (what bench/vtv.py and `hoot talk` measure: last voiced sample
-sent -> first reply frame received) and once through the real firmware on the MicroPython unix port
-(1 MB heap, real-time I2S fakes): last voiced sample heard by the microphone -> first reply frame
-received by the firmware, plus the device's own playout delay (jitter-buffer pre-roll). The ratio of
-the two medians is the cost of the firmware path. Prints a table and writes bench/results/emulator_vtv.json.
+Starts `hoot serve` (embedded models) unless --server is given. It asks the same spoken questions in two
+phases, each over one long session (so both keep the same conversation history): first with
+`DeviceClient` (what bench/vtv.py and `hoot talk` measure: last voiced sample sent -> first reply frame
+received), then through the real firmware on the MicroPython unix port (1 MB heap, real-time I2S
+fakes): last voiced sample heard by the microphone -> first reply frame received by the firmware, plus
+the device's own playout delay (jitter-buffer pre-roll). Interleaving the two would make each evict
+the other's cached prompt in the LLM. `vad_lag_and_network` (VTV minus the server's own part) is the
+path outside the server's compute, the part the firmware adds to. Prints a table and writes bench/results/emulator_vtv.json.
 """
 
 import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 from pathlib import Path
 
@@ -26,37 +27,41 @@ from hootkit.client.speech import speak  # noqa: E402
 from hootkit.emulator.session import Session  # noqa: E402
 
 
-async def measure(url: str, audio: dict[str, np.ndarray], runs: int) -> list[dict]:
+async def measure_direct(url: str, audio: dict[str, np.ndarray], runs: int) -> list[dict]:
+    rows = []
+    async with DeviceClient(url) as client:
+        for run in range(runs):
+            for question, samples in audio.items():
+                report = (await client.ask(samples)).to_json()
+                rows.append({"run": run, "question": question, **report})
+                print(f"  direct   {report['vtv_ms']!s:>7} ms  heard {report['transcript']!r}", flush=True)
+    return rows
+
+
+async def measure_emulated(url: str, audio: dict[str, np.ndarray], runs: int) -> list[dict]:
     rows = []
     async with Session(url) as session:
         for run in range(runs):
             for question, samples in audio.items():
-                async with DeviceClient(url) as client:
-                    direct = (await client.ask(samples)).to_json()
                 session._turn_mark = session.device.mark()
                 await session.device.say(samples)
                 await session.wait("reply")
-                emulated = session.turns[-1].to_json()
-                rows.append({"run": run, "question": question, "direct": direct, "emulated": emulated})
-                print(f"  direct {direct['vtv_ms']!s:>7} ms   emulated {emulated['vtv_ms']!s:>7} ms"
-                      f" (+{emulated['parts'].get('device_playout')} ms playout)  heard {emulated['transcript']!r}", flush=True)
+                report = session.turns[-1].to_json()
+                rows.append({"run": run, "question": question, **report})
+                print(f"  emulated {report['vtv_ms']!s:>7} ms (+{report['parts'].get('device_playout')} ms playout)"
+                      f"  heard {report['transcript']!r}", flush=True)
     return rows
 
 
 def summarise(rows: list[dict]) -> dict:
-    direct = [row["direct"]["vtv_ms"] for row in rows if row["direct"]["vtv_ms"] is not None]
-    emulated = [row["emulated"]["vtv_ms"] for row in rows if row["emulated"]["vtv_ms"] is not None]
-    playout = [row["emulated"]["parts"]["device_playout"] for row in rows if "device_playout" in row["emulated"]["parts"]]
-    server = [row["emulated"]["parts"]["server_vtv"] for row in rows if "server_vtv" in row["emulated"]["parts"]]
-    return {
-        "turns": len(rows),
-        "direct_vtv_p50": percentile(direct, 50), "direct_vtv_p95": percentile(direct, 95),
-        "emulated_vtv_p50": percentile(emulated, 50), "emulated_vtv_p95": percentile(emulated, 95),
-        "emulated_over_direct_p50": round(statistics.median(emulated) / statistics.median(direct), 2) if direct and emulated else None,
-        "server_vtv_p50": percentile(server, 50),
-        "device_playout_p50": percentile(playout, 50),
-        "same_transcript": sum(row["direct"]["transcript"] == row["emulated"]["transcript"] for row in rows),
-    }
+    def p50(name: str) -> float | None:
+        values = [row["parts"][name] for row in rows if name in row["parts"]]
+        return percentile(values, 50)
+
+    vtv = [row["vtv_ms"] for row in rows if row["vtv_ms"] is not None]
+    return {"turns": len(rows), "vtv_p50": percentile(vtv, 50), "vtv_p95": percentile(vtv, 95),
+            "server_vtv_p50": p50("server_vtv"), "vad_lag_and_network_p50": p50("vad_lag_and_network"),
+            "device_playout_p50": p50("device_playout")}
 
 
 def main() -> None:
@@ -74,17 +79,22 @@ def main() -> None:
         url = f"ws://127.0.0.1:{port}/v1/device"
     try:
         print(f"VTV direct vs through the emulated firmware, {url}: {len(audio)} questions x {args.runs} runs", flush=True)
-        rows = asyncio.run(measure(url, audio, args.runs))
+        direct = asyncio.run(measure_direct(url, audio, args.runs))
+        emulated = asyncio.run(measure_emulated(url, audio, args.runs))
     finally:
         if process is not None:
             process.terminate()
             process.wait(timeout=30)
-    summary = summarise(rows)
-    print()
-    for name, value in summary.items():
-        print(f"{name:>26}: {value}")
+    summary = {"direct": summarise(direct), "emulated": summarise(emulated)}
+    if summary["direct"]["vtv_p50"] and summary["emulated"]["vtv_p50"]:
+        summary["emulated_over_direct_vtv_p50"] = round(summary["emulated"]["vtv_p50"] / summary["direct"]["vtv_p50"], 2)
+    names = list(summary["direct"])
+    print(f"\n{'':>10}" + "".join(f"{name.replace('_p50', ''):>22}" for name in names))
+    for side in ("direct", "emulated"):
+        print(f"{side:>10}" + "".join(f"{summary[side][name]!s:>22}" for name in names))
+    print(f"emulated / direct VTV p50: {summary.get('emulated_over_direct_vtv_p50')}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"summary": summary, "turns": rows, "cpu_count": os.cpu_count()}, indent=2))
+    args.out.write_text(json.dumps({"summary": summary, "direct": direct, "emulated": emulated, "cpu_count": os.cpu_count()}, indent=2))
     print(f"wrote {args.out}")
 
 

