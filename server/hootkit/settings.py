@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     max_errors_per_session: int = 20
     warmup: bool = True
     firmware_dir: Path | None = None
+    lessons_dir: Path = Path("curriculum/lessons")
     vad: VadSettings = VadSettings()
     stt: SttSettings = SttSettings()
     llm: LlmSettings = LlmSettings()

@@ -1,0 +1,1 @@
+"""Lessons: the YAML format teachers write, its validation, and the lesson engine."""
