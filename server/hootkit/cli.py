@@ -1,4 +1,4 @@
-"""The `hoot` command: serve, talk, emulate, firmware, flash, guard, doctor."""
+"""The `hoot` command: serve, talk, emulate, firmware, flash, lesson, guard, doctor."""
 
 import argparse
 import asyncio
@@ -59,6 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     flash.add_argument("--mode", choices=["auto", "manual"], default="auto", help="auto: just talk; manual: hold the button")
     flash.add_argument("--dry-run", action="store_true", help="print every step and run nothing")
 
+    lesson = sub.add_parser("lesson", help="check and list lesson files")
+    lesson_sub = lesson.add_subparsers(dest="lesson_command", required=True)
+    validate = lesson_sub.add_parser("validate", help="check lesson files; each problem gives file, line and reason")
+    validate.add_argument("files", nargs="+", type=Path)
+    listing = lesson_sub.add_parser("list", help="list the lessons in a folder")
+    listing.add_argument("--dir", type=Path, help="lessons folder (default: the server's lessons_dir)")
+    lesson_sub.add_parser("schema", help="print the JSON schema of the lesson format")
+
     sub.add_parser("doctor", help="say which models and backends are installed and working")
 
     guard = sub.add_parser("guard", help="check texts with the child-safety guards, one per line on stdin")
@@ -78,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         return _firmware(args)
     if args.command == "flash":
         return _flash(args)
+    if args.command == "lesson":
+        return _lesson(args)
     if args.command == "doctor":
         from hootkit.doctor import run_doctor
 
@@ -225,6 +235,39 @@ def _flash(args) -> int:
         print(f"hoot flash: {error}", file=sys.stderr)
         return 2
     return run_plan(steps, dry_run=args.dry_run)
+
+
+def _lesson(args) -> int:
+    from hootkit.lessons.loader import LessonError, load_folder, load_lesson
+    from hootkit.lessons.model import Lesson
+
+    if args.lesson_command == "schema":
+        print(json.dumps(Lesson.model_json_schema(), indent=2, ensure_ascii=False))
+        return 0
+    if args.lesson_command == "validate":
+        failed = 0
+        for path in args.files:
+            try:
+                lesson = load_lesson(path)
+            except LessonError as error:
+                failed += 1
+                print(error, file=sys.stderr)
+            else:
+                print(f"ok  {path}: {lesson.title!r}, {len(lesson.steps)} steps, ages {lesson.ages[0]}-{lesson.ages[1]}")
+        return 1 if failed else 0
+    from hootkit.settings import Settings
+
+    folder = args.dir or Settings().lessons_dir
+    lessons, problems = load_folder(folder)
+    print(f"{'id':<22} {'lang':<5} {'ages':<6} {'min':>4} {'steps':>5}  title")
+    for lesson in lessons.values():
+        ages = f"{lesson.ages[0]}-{lesson.ages[1]}"
+        print(f"{lesson.id:<22} {lesson.language:<5} {ages:<6} {lesson.minutes:>4} {len(lesson.steps):>5}  {lesson.title}")
+    for problem in problems:
+        print(f"broken: {problem}", file=sys.stderr)
+    if not lessons and not problems:
+        print(f"no lessons in {folder}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _guard(args) -> int:
