@@ -211,7 +211,7 @@ def _firmware(args) -> int:
 
 def _flash(args) -> int:
     from hootkit.firmware.boards import BoardError, load_board
-    from hootkit.firmware.build import BUILD_ROOT, CHIP_ARCH, FirmwareBuildError, build_firmware
+    from hootkit.firmware.build import FirmwareBuildError, build_firmware
     from hootkit.firmware.flash import FlashError, plan_flash, run_plan, write_device_config
 
     if args.wifi_ssid and not args.server:
@@ -219,11 +219,9 @@ def _flash(args) -> int:
         return 2
     try:
         board = load_board(args.board)
-        build_dir = BUILD_ROOT / f"{board.name}-{CHIP_ARCH.get(board.chip, 'unknown')}"
-        if args.dry_run:
-            print(f"[build] hoot firmware build --board {board.name}  ->  {build_dir}")
-        else:
-            build_dir = build_firmware(board.name).out
+        build = build_firmware(board.name)  # local and quick, also in a dry run, so the plan lists the real files
+        build_dir = build.out
+        print(f"[build] {board.name} {build.version} for {build.arch} in {build_dir}")
         config_path = None
         if args.wifi_ssid:
             config_path = build_dir.parent / f"{board.name}-config.json"
