@@ -7,35 +7,10 @@ import asyncio
 from _world import world
 
 from hoot import audio
+from tempdir import TempDir
 
 PINS = {"i2s_id": 1, "sck": 15, "ws": 16, "sd": 7, "rate": 16000, "bits": 16, "volume": 1.0}
 HANG_GUARD_MS = 10000  # only against a hang; nothing here depends on how fast it runs
-
-
-class TempDir:
-    """A fresh folder under /tmp as the current folder; the old one and a clean /tmp afterwards."""
-
-    def __enter__(self):
-        self.back = os.getcwd()
-        self.path = "/tmp/hoot-mpy-%s" % "".join("%02x" % b for b in os.urandom(6))
-        os.mkdir(self.path)
-        os.chdir(self.path)
-        return self.path
-
-    def __exit__(self, *exc):
-        os.chdir(self.back)
-        _rmtree(self.path)
-        return False
-
-
-def _rmtree(path):
-    for entry in os.ilistdir(path):
-        child = path + "/" + entry[0]
-        if entry[1] == 0x4000:
-            _rmtree(child)
-        else:
-            os.remove(child)
-    os.rmdir(path)
 
 
 def slots(values):
