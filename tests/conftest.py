@@ -1,7 +1,6 @@
 """Shared fixtures: fake-engine servers for fast tests, real-model engines loaded once per run."""
 
 import asyncio
-import hashlib
 import json
 import shutil
 
@@ -41,16 +40,16 @@ def fast_settings(**overrides) -> Settings:
 
 def publish_firmware(build, folder, changes: dict[str, bytes], lie_about: str | None = None):
     """A new firmware version: `build` with some files changed or added; `lie_about` gets a wrong hash."""
+    from hootkit.firmware.build import file_entries
+
     shutil.copytree(build, folder)
     manifest = json.loads((folder / "manifest.json").read_text())
     for path, data in changes.items():
         (folder / path).write_bytes(data)
-    files = []
-    for entry in sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()):
-        if entry != "manifest.json":
-            data = (folder / entry).read_bytes()
-            digest = hashlib.sha256(data).hexdigest() if entry != lie_about else "0" * 64
-            files.append({"path": entry, "sha256": digest, "size": len(data)})
+    files = file_entries(folder)
+    for entry in files:
+        if entry["path"] == lie_about:
+            entry["sha256"] = "0" * 64
     manifest.update(version=manifest["version"] + ".next", files=files)
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return manifest
