@@ -43,10 +43,7 @@ async def measure_emulated(url: str, audio: dict[str, np.ndarray], runs: int) ->
     async with Session(url) as session:
         for run in range(runs):
             for question, samples in audio.items():
-                session._turn_mark = session.device.mark()
-                await session.device.say(samples)
-                await session.wait("reply")
-                report = session.turns[-1].to_json()
+                report = (await session.ask(samples)).to_json()
                 rows.append({"run": run, "question": question, **report})
                 print(f"  emulated {report['vtv_ms']!s:>7} ms (+{report['parts'].get('device_playout')} ms playout)"
                       f"  heard {report['transcript']!r}", flush=True)

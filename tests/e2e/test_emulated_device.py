@@ -31,19 +31,13 @@ def serving(engines, port=0, **settings):
     return serve_in_loop(create_app(fast_settings(**settings), engines), port=port)
 
 
-async def ask(session: Session, samples: np.ndarray):
-    session._turn_mark = session.device.mark()
-    await session.device.say(samples)
-    await session.wait("reply")
-    return session.turns[-1]
-
-
 async def test_auto_mode_spider_question(real_engines, host_build, tmp_path):
     async with serving(real_engines) as url, Session(url, build=host_build, workdir=tmp_path) as session:
-        turn = await ask(session, question(SPIDER))
+        turn = await session.ask(question(SPIDER))
+        played = session.reply_pcm()
     assert "spider" in turn.transcript.lower()
-    assert turn.sentences and turn.reply_audio_s > 0.5
-    assert turn.vtv_ms > 0 and {"stt", "llm_first_token", "tts_first_audio", "device_playout"} <= set(turn.parts)
+    assert turn.sentences and len(played) > 16000  # more than a few words of 16 kHz PCM16 reached the speaker
+    assert turn.vtv_ms is not None and {"stt", "llm_first_token", "tts_first_audio", "device_playout"} <= set(turn.parts)
 
 
 async def test_push_to_talk_turn(real_engines, host_build, tmp_path):
@@ -51,7 +45,7 @@ async def test_push_to_talk_turn(real_engines, host_build, tmp_path):
         await session.wait("idle")
         await session.step(Step("press"))
         await session.wait("listening")
-        session._turn_mark = session.device.mark()
+        session.begin_turn()
         await session.device.say(question(SKY))
         await session.step(Step("release"))
         await session.wait("reply")
@@ -69,7 +63,7 @@ async def test_button_interrupts_a_reply(real_engines, host_build, tmp_path):
         abort = await device.expect("abort", since)
         await device.expect("metrics", abort["seq"])
         interrupted = session.report(since)
-        after = await ask(session, question(SKY))
+        after = await session.ask(question(SKY))
     assert interrupted.interrupted and "spider" in interrupted.transcript.lower()
     assert "sky" in after.transcript.lower() and after.sentences
 
@@ -79,12 +73,12 @@ async def test_server_restart_in_the_middle_of_a_session(real_engines, host_buil
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         session = Session(url, build=host_build, workdir=tmp_path)
         await session.__aenter__()
-        first = await ask(session, question(SPIDER))
+        first = await session.ask(question(SPIDER))
     try:
         down = await session.device.expect("link_down")
         async with serving(real_engines, port=port):
             await session.device.expect("connected", down["seq"])
-            second = await ask(session, question(SKY))
+            second = await session.ask(question(SKY))
     finally:
         await session.__aexit__(None, None, None)
     assert "spider" in first.transcript.lower() and "sky" in second.transcript.lower()
@@ -97,7 +91,7 @@ async def test_broken_update_is_rolled_back_after_two_failed_starts(real_engines
         async with Session(url, build=host_build, workdir=tmp_path / "device") as session:
             rolled_back = await session.device.expect("update_rolled_back")
             skipped = await session.device.expect("update_skipped", rolled_back["seq"])
-            turn = await ask(session, question(SPIDER))
+            turn = await session.ask(question(SPIDER))
     flash = tmp_path / "device" / "flash"
     crashes = [e for e in session.device.events if e["ev"] == "crash"]
     assert len(crashes) == 2 and rolled_back["version"] == published["version"] == skipped["version"]

@@ -187,8 +187,7 @@ class Session:
             await device.button(False)
             await device.expect("button", since, where=lambda e: e["gesture"] == "tap")
         elif step.action == "speak":
-            self._turn_mark = device.mark()
-            self._speaker_mark = device.speaker.stat().st_size
+            self.begin_turn()
             await device.say(load_speech(Path(step.arg)))
         elif step.action == "network":
             up = step.arg == "up"
@@ -201,6 +200,18 @@ class Session:
                 await device.expect("link_down", self._turn_mark)
         elif step.action == "wait":
             await self.wait(step.arg)
+
+    def begin_turn(self) -> None:
+        """What happens from now on belongs to a new turn: its report and `wait` look from here."""
+        self._turn_mark = self.device.mark()
+        self._speaker_mark = self.device.speaker.stat().st_size
+
+    async def ask(self, samples: np.ndarray) -> TurnReport:
+        """Say a question near the device and wait for the whole reply, like a child would."""
+        self.begin_turn()
+        await self.device.say(samples)
+        await self.wait("reply")
+        return self.turns[-1]
 
     async def wait(self, what: str) -> None:
         device = self.device
