@@ -117,8 +117,7 @@ def _duplicate_step_ids(data: dict, lines: dict[tuple, int], source: str) -> lis
 
 
 def _problem(item: dict, lines: dict[tuple, int], source: str) -> Problem:
-    # pydantic puts the step type (the union's tag) into the location: steps.2.quiz.hint
-    loc = tuple(part for i, part in enumerate(item["loc"]) if not (i and isinstance(item["loc"][i - 1], int) and part in STEP_TYPES))
+    loc = _without_step_tags(item["loc"])
     if item["type"] == "union_tag_invalid":
         loc += ("type",)
     line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 0)
@@ -134,6 +133,15 @@ def _problem(item: dict, lines: dict[tuple, int], source: str) -> Problem:
     else:
         reason = f"{_dotted(loc)}: {item['msg']}"
     return Problem(source, line, reason)
+
+
+def _without_step_tags(loc: tuple) -> tuple:
+    """pydantic puts the step type (the union's tag) into the location, steps.2.quiz.hint; drop it."""
+    kept = []
+    for part in loc:
+        if not (kept and isinstance(kept[-1], int) and part in STEP_TYPES):
+            kept.append(part)
+    return tuple(kept)
 
 
 def _dotted(path: tuple) -> str:
