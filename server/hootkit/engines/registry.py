@@ -83,20 +83,28 @@ def build_vad() -> Vad:
     return SileroVad(models.silero_vad())
 
 
-def build_stt(settings: Settings) -> Stt:
+def build_stt(settings: Settings, language: str | None = None) -> Stt:
+    """The configured STT; another `language` gets the multilingual model (Whisper base unless set)."""
     from hootkit.engines.whisper import WhisperStt
 
     cfg = settings.stt
-    return WhisperStt(
-        models.resolve(cfg.model, models.whisper_tiny_en), cfg.language, cfg.compute_type, cfg.threads,
-        cfg.beam_size, cfg.min_window_s, cfg.pad_s,
-    )
+    if language is None or language == cfg.language:
+        language, path = cfg.language, models.resolve(cfg.model, models.whisper_tiny_en)
+    else:
+        path = models.resolve(cfg.multilingual_model, models.whisper_base)
+    return WhisperStt(path, language, cfg.compute_type, cfg.threads, cfg.beam_size, cfg.min_window_s, cfg.pad_s)
 
 
-def build_tts(settings: Settings, priority: SpeechFirst | None = None) -> Tts:
+def build_tts(settings: Settings, priority: SpeechFirst | None = None, voice: str | None = None) -> Tts:
+    """The configured voice, or the piper voice named `voice`, fetched into the voices folder on first use."""
+    from hootkit.engines import voices
     from hootkit.engines.piper_tts import PiperTts
 
-    return PiperTts(models.resolve(settings.tts.voice, models.joe_voice), settings.tts.length_scale, priority)
+    if voice is None:
+        path = models.resolve(settings.tts.voice, models.joe_voice)
+    else:
+        path = voices.fetch_voice(voice, voices.voices_folder(settings), settings.tts.voice_url)
+    return PiperTts(path, settings.tts.length_scale, priority)
 
 
 def build_llm(settings: Settings, priority: SpeechFirst | None = None) -> Llm:
