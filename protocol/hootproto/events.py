@@ -11,6 +11,7 @@ LISTEN_MODES = ("auto", "manual", "realtime")
 TTS_STATES = ("start", "sentence_start", "sentence_end", "stop")
 ALERT_STATUSES = ("info", "warning", "error")
 SYSTEM_COMMANDS = ("pause", "resume", "stop", "reboot")
+LESSON_STATES = ("start", "step", "end")
 
 _STR = (str,)
 _INT = (int,)
@@ -191,10 +192,12 @@ class Lesson(Event):
 
     type = "lesson"
     fields = (
-        Field("state", _STR, required=True),
+        Field("state", _STR, required=True, choices=LESSON_STATES),
         Field("title", _STR),
         Field("step", _INT),
         Field("steps", _INT),
+        Field("step_id", _STR),
+        Field("correct", _BOOL),
         Field("session_id", _STR),
     )
 

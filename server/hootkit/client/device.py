@@ -10,7 +10,7 @@ from websockets.asyncio.client import connect
 
 import hootproto
 from hootkit.client.wavio import last_voiced_sample
-from hootproto import Abort, Alert, Audio, DeviceConnection, Hello, Listen, Metrics, Stt, Tts
+from hootproto import Abort, Alert, Audio, DeviceConnection, Hello, Lesson, Listen, Metrics, Stt, Tts
 
 
 @dataclass
@@ -23,6 +23,7 @@ class TurnResult:
     sample_rate: int = 16000
     tts_states: list[str] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    lesson: list[Lesson] = field(default_factory=list)
     parts: dict[str, float] = field(default_factory=dict)
     vtv_ms: float | None = None
     abort_sent_at: float | None = None
@@ -59,7 +60,10 @@ class Refused(ConnectionError):
 
 
 class DeviceClient:
-    """One device connection; `ask` speaks one question and waits for the whole answer."""
+    """One device connection; `ask` speaks one question and waits for the whole answer.
+
+    What the server says unasked (a lesson's opening, a nudge) is collected too: `told()` returns it.
+    """
 
     def __init__(self, url: str, token: str | None = None, device_id: str = "00:00:00:00:00:01", sample_rate: int = 16000, frame_ms: int = 40):
         self.url = url
@@ -77,6 +81,9 @@ class DeviceClient:
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.alerts: list[Alert] = []
+        self.lesson_events: list[Lesson] = []
+        self._told: TurnResult | None = None
+        self._told_queue: asyncio.Queue[TurnResult] = asyncio.Queue()
 
     async def __aenter__(self) -> "DeviceClient":
         await self.connect()
@@ -158,7 +165,12 @@ class DeviceClient:
         await asyncio.wait_for(self._turn_over.wait(), max(1.0, deadline - loop.time()))
         if mode != "manual":
             await self.send_event(Listen(state="stop"))
+        self._turn = None
         return turn
+
+    async def told(self, timeout_s: float = 60.0) -> TurnResult:
+        """The next thing the server said without being asked, once it has finished saying it."""
+        return await asyncio.wait_for(self._told_queue.get(), timeout_s)
 
     async def _read(self) -> None:
         try:
@@ -180,7 +192,14 @@ class DeviceClient:
             self._turn_over.set()
 
     async def _on_event(self, event) -> None:
-        turn = self._turn
+        if isinstance(event, Lesson):
+            self.lesson_events.append(event)
+        if self._turn is None and isinstance(event, Tts) and event.state == "start":
+            self._told = TurnResult(sample_rate=self.conn.downlink["sample_rate"])
+        turn = self._turn or self._told
+        if turn is self._told and turn is not None:
+            self._record_told(turn, event)
+            return
         if isinstance(event, Alert):
             self.alerts.append(event)
             if turn is not None:
@@ -198,6 +217,8 @@ class DeviceClient:
                 turn.sentences.append(event.text)
             elif event.state == "stop" and turn.abort_sent_at is not None:
                 self._turn_over.set()
+        elif isinstance(event, Lesson):
+            turn.lesson.append(event)
         elif isinstance(event, Metrics):
             turn.parts = dict(event.parts)
             if "stop" in turn.tts_states:
@@ -211,6 +232,23 @@ class DeviceClient:
                 if len(turn.audio) / 2 / turn.sample_rate >= self._abort_after_s:
                     turn.abort_sent_at = time.monotonic()
                     await self.send_event(Abort(reason="button"))
+
+
+    def _record_told(self, told: TurnResult, event) -> None:
+        if isinstance(event, Alert):
+            self.alerts.append(event)
+            told.alerts.append(event)
+        elif isinstance(event, Lesson):
+            told.lesson.append(event)
+        elif isinstance(event, Audio):
+            told.audio.extend(event.data)
+        elif isinstance(event, Tts):
+            told.tts_states.append(event.state)
+            if event.state == "sentence_start":
+                told.sentences.append(event.text)
+            elif event.state == "stop":
+                self._told = None
+                self._told_queue.put_nowait(told)
 
 
 def _describe(frame: str) -> str:

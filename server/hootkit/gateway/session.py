@@ -1,6 +1,7 @@
 """One connected device: its audio intake, endpointing, and the turn it is in."""
 
 import asyncio
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -8,7 +9,11 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 
 from hootkit.engines.base import STT_RATE, VAD_WINDOW, BackendError
+from hootkit.engines.languages import Languages
+from hootkit.engines.models import ModelMissing
 from hootkit.engines.registry import Engines
+from hootkit.lessons.engine import LessonRun
+from hootkit.pipeline.actions import Generate, Plan, Say
 from hootkit.pipeline import endpointer as ep
 from hootkit.pipeline.audio import Resampler, pcm16_to_float
 from hootkit.pipeline.metrics import ServerMetrics, TurnClock
@@ -36,6 +41,7 @@ class DeviceSession:
         settings: Settings,
         metrics: ServerMetrics,
         usage: UsageLimits,
+        languages: Languages,
         send: Callable[[object], Awaitable[None]],
     ):
         self.session_id = session_id
@@ -44,6 +50,7 @@ class DeviceSession:
         self.settings = settings
         self.metrics = metrics
         self.usage = usage
+        self.languages = languages
         self.send = send
         self.activity = "connected"
         self.mode = "auto"
@@ -59,7 +66,9 @@ class DeviceSession:
         self._intake: asyncio.Queue = asyncio.Queue(maxsize=INTAKE_LIMIT)
         self._intake_task: asyncio.Task | None = None
         self._warned_not_listening = False
-        self._reading_memory: asyncio.Task | None = None
+        self._background: set[asyncio.Task] = set()
+        self.lesson: LessonRun | None = None
+        self._silence_timer: asyncio.TimerHandle | None = None
 
     # -- events from the gateway -------------------------------------------------------------
 
@@ -79,6 +88,7 @@ class DeviceSession:
             max_sentences=self.settings.llm.max_sentences,
             on_activity=self._set_activity,
             usage_refusal=lambda transcript: self.usage.refusal(self.device_id, transcript),
+            respond=self._respond,
         )
         self._intake_task = asyncio.create_task(self._run_intake(), name=f"intake-{self.session_id}")
         self.activity = "idle"
@@ -92,11 +102,43 @@ class DeviceSession:
             except asyncio.QueueFull:
                 self.metrics.dropped_audio.inc()
 
+    async def start_lesson(self, run: LessonRun) -> None:
+        """Switch to the lesson's language and voice, then say its opening (interrupting any reply).
+
+        Raises ModelMissing, after telling the device, when the lesson's speech models cannot be had.
+        """
+        lesson = run.lesson
+        try:
+            stt, tts = await self.languages.get(lesson.language, lesson.voice)
+        except ModelMissing as error:
+            log.warning("lesson %s cannot start on %s: %s", lesson.id, self.device_id, error)
+            await self.send(Alert(status="error", message=f"The lesson {lesson.title!r} cannot start: {error}", code="lesson_unavailable"))
+            self._say([Say("I can't start that lesson yet. Please tell your teacher.")])
+            raise
+        self._turn_context = dataclasses.replace(self._turn_context, stt=stt, tts=tts)
+        self.lesson = run
+        self._say(run.start(), run)
+
+    def end_lesson(self) -> LessonRun | None:
+        """The teacher ended the lesson: say its closing words; the session goes back to free talk."""
+        run, self.lesson = self.lesson, None
+        self._cancel_silence_timer()
+        if run is not None and not run.finished:
+            self._say(run.stop())
+        return run
+
+    def background(self, coro: Awaitable[None], name: str) -> None:
+        """Work of this session's that nothing waits for; cancelled when the device goes."""
+        task = asyncio.create_task(coro, name=f"{name}-{self.session_id}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def close(self) -> None:
+        self._cancel_silence_timer()
         if self._intake_task:
             self._intake_task.cancel()
-        if self._reading_memory:
-            self._reading_memory.cancel()
+        for task in list(self._background):
+            task.cancel()
         if self.turn:
             self.turn.cancel("disconnected")
             await asyncio.gather(self.turn.task, return_exceptions=True)
@@ -157,6 +199,7 @@ class DeviceSession:
     async def _on_endpoint_event(self, event: str) -> None:
         manual = self.mode == "manual"
         if event == ep.SPEECH:
+            self._cancel_silence_timer()
             self._windows = deque(self._windows, maxlen=None)
             self.activity = "listening"
             if self.mode == "realtime" and self._busy():
@@ -192,21 +235,62 @@ class DeviceSession:
             self._reset_listening()
 
     def _begin_turn(self, replace: bool = False) -> Turn:
-        if self.turn and (replace or not self.turn.committed.is_set()):
-            self.turn.cancel("cancelled")
-        self.turns_started += 1
         pcm = np.concatenate(list(self._windows)) if self._windows else np.zeros(VAD_WINDOW, np.float32)
-        clock = TurnClock(speech_end=self._speech_end_at)
-        turn = Turn(self.turns_started, pcm, clock, self._turn_context).start()
+        return self._start_turn(pcm, None, cancel_running=replace)
+
+    def _say(self, actions: list, run: LessonRun | None = None) -> None:
+        """Speak without being asked (a lesson's opening, an apology), interrupting any reply."""
+        self._start_turn(None, Plan(actions, run, base=run), cancel_running=True).commit()
+
+    def _start_turn(self, pcm: np.ndarray | None, plan: Plan | None, cancel_running: bool) -> Turn:
+        self._cancel_silence_timer()
+        if self.turn and (cancel_running or not self.turn.committed.is_set()):
+            self.turn.cancel("aborted" if self.turn.committed.is_set() else "cancelled")
+        self.turns_started += 1
+        clock = TurnClock(speech_end=self._speech_end_at if pcm is not None else None)
+        turn = Turn(self.turns_started, pcm, clock, self._turn_context, plan).start()
         turn.task.add_done_callback(lambda _task, turn=turn: self._turn_finished(turn))
         self.turn = turn
         return turn
 
+    def _respond(self, transcript: str) -> Plan | None:
+        """In a lesson, the lesson's next actions (tried on a copy of the run); else a free chat reply."""
+        if self.lesson is not None and not self.lesson.finished:
+            run = self.lesson.fork()
+            return Plan(run.heard(transcript), run, base=self.lesson)
+        if not transcript:
+            return None
+        return Plan([Generate(self.conversation.messages(transcript))])
+
+    def _arm_silence_timer(self) -> None:
+        """In a lesson, a child who says nothing for a while is asked again (and the lesson moves on)."""
+        self._cancel_silence_timer()
+        if self.lesson is not None and not self.lesson.finished and self.settings.lesson_silence_s > 0:
+            loop = asyncio.get_running_loop()
+            self._silence_timer = loop.call_later(self.settings.lesson_silence_s, self._on_silence)
+
+    def _on_silence(self) -> None:
+        self._silence_timer = None
+        if self.turn is None and not self.endpointer.speech_started and self.lesson is not None:
+            plan = self._respond("")
+            if plan is not None:
+                self._start_turn(None, plan, cancel_running=False).commit()
+
+    def _cancel_silence_timer(self) -> None:
+        if self._silence_timer is not None:
+            self._silence_timer.cancel()
+            self._silence_timer = None
+
     def _turn_finished(self, turn: Turn) -> None:
         if turn.committed.is_set():
-            self.usage.record(self.device_id, len(turn.pcm) / STT_RATE + turn.reply_s)
+            plan = turn.plan
+            if plan is not None and plan.lesson is not None and plan.base is self.lesson and turn.outcome == "answered":
+                # an interrupted or stale reply leaves the lesson where it was; the child answers again
+                self.lesson = plan.lesson
+            heard_s = len(turn.pcm) / STT_RATE if turn.pcm is not None else 0.0
+            self.usage.record(self.device_id, heard_s + turn.reply_s)
             self.metrics.turns.labels(turn.outcome).inc()
-            if turn.outcome == "answered":
+            if turn.outcome == "answered" and turn.pcm is not None:
                 self.metrics.observe_turn(turn.clock.parts())
             log.info("turn %s/%d %s: %r -> %r %s", self.session_id, turn.number, turn.outcome,
                      redact(turn.transcript), redact(" ".join(turn.spoken)), turn.clock.parts())
@@ -221,6 +305,7 @@ class DeviceSession:
             if self.mode != "realtime":
                 self._reset_listening()
             self.activity = "listening" if self.listening else "idle"
+            self._arm_silence_timer()
 
     def _read_memory_ahead(self) -> None:
         """Forgetting old turns changed the prompt's prefix, so the LLM's cache no longer matches it: let
@@ -233,7 +318,7 @@ class DeviceSession:
             except BackendError as error:
                 log.info("reading memory ahead for %s failed: %s", self.session_id, error)
 
-        self._reading_memory = asyncio.create_task(read(), name=f"memory-{self.session_id}")
+        self.background(read(), "memory")
 
     def _abort(self, reason: str) -> None:
         if self.turn is not None:

@@ -1,19 +1,25 @@
 """The lesson engine: what the child said in, what to say or ask the LLM out, one run per session. No I/O."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hootkit.lessons import answers
 from hootkit.lessons.model import Ask, Explain, FreeTalk, Lesson, Quiz, Recap, Story
+from hootkit.pipeline.actions import Action, Generate, Progress, Say
 
 MAX_SILENCES = 2
 MAX_ASK_TRIES = 2
 RECENT_TURNS = 4
 PHRASES = {
-    "en": {"start": "Let's start a lesson: {}.", "stop": "Okay, we can stop here. ", "again": "Take your time. ",
-           "go_on": "That's okay, let's go on.", "praise": "Yes, well done!", "try": "Good try! ",
-           "hard": "That's a hard one. "},
-    "zh": {"start": "我们开始上课吧：{}。", "stop": "好的，我们先到这里。", "again": "慢慢想。",
-           "go_on": "没关系，我们继续。", "praise": "对了，真棒！", "try": "想得很好！", "hard": "这个有点难。"},
+    "en": {
+        "start": "Let's start a lesson: {}.", "resume": "Let's go on with our lesson: {}.",
+        "stop": "Okay, we can stop here. ", "again": "Take your time. ", "go_on": "That's okay, let's go on.",
+        "praise": "Yes, well done!", "try": "Good try! ", "hard": "That's a hard one. ",
+    },
+    "zh": {
+        "start": "我们开始上课吧：{}。", "resume": "我们继续上课：{}。",
+        "stop": "好的，我们先到这里。", "again": "慢慢想。", "go_on": "没关系，我们继续。",
+        "praise": "对了，真棒！", "try": "想得很好！", "hard": "这个有点难。",
+    },
 }
 RULES = (
     "You are an AI helper, a computer program, not a person; say so if asked. You do not have feelings. "
@@ -23,35 +29,6 @@ RULES = (
     "Only state facts from the lesson's facts. If the child asks something the facts do not answer, say "
     "\"I'm not sure, let's find out together\" and invite them to check with their teacher."
 )
-
-
-@dataclass
-class Say:
-    """Speak these words as written."""
-
-    text: str
-
-
-@dataclass
-class Generate:
-    """Ask the LLM with these messages and speak its reply (through the output guard)."""
-
-    messages: list[dict]
-
-
-@dataclass
-class Progress:
-    """Lesson progress for the device and the teacher: `state` is start, step or end."""
-
-    state: str
-    step: int
-    steps: int
-    title: str
-    step_id: str | None = None
-    correct: bool | None = None
-
-
-Action = Say | Generate | Progress
 
 
 @dataclass
@@ -72,6 +49,7 @@ class LessonRun:
     state: StepState = field(default_factory=StepState)
     recent: list[dict] = field(default_factory=list)
     results: dict[str, bool] = field(default_factory=dict)
+    started: bool = False
     finished: bool = False
 
     @property
@@ -79,8 +57,16 @@ class LessonRun:
         return PHRASES[self.lesson.language]
 
     def start(self) -> list[Action]:
-        intro = self.phrases["start"].format(self.lesson.title)
-        return [Progress("start", 0, len(self.lesson.steps), self.lesson.title), Say(intro), *self._enter()]
+        """The lesson's opening words and first step; after a reconnect, the current step again."""
+        if self.finished:
+            return []
+        opening = self.phrases["resume" if self.started else "start"].format(self.lesson.title)
+        self.started = True
+        return [Progress("start", self.index, len(self.lesson.steps), self.lesson.title), Say(opening), *self._enter()]
+
+    def fork(self) -> "LessonRun":
+        """A copy to try a turn on; the session keeps it only if the turn is committed."""
+        return replace(self, state=replace(self.state), recent=list(self.recent), results=dict(self.results))
 
     def heard(self, text: str) -> list[Action]:
         """The child's words ("" when they said nothing)."""
@@ -88,7 +74,7 @@ class LessonRun:
             return []
         text = text.strip()
         if text and answers.wants_to_stop(text):
-            return self._finish(self.phrases["stop"] + self.lesson.closing)
+            return self.stop()
         step = self.lesson.steps[self.index]
         if not text:
             return self._silence(step)
@@ -100,6 +86,10 @@ class LessonRun:
         if isinstance(step, (Story, FreeTalk)):
             return self._talk(step, text)
         return self._advance()
+
+    def stop(self) -> list[Action]:
+        """End the lesson now (the child or the teacher asked), with its closing words."""
+        return self._finish(self.phrases["stop"] + self.lesson.closing)
 
     def replied(self, text: str) -> None:
         """What the LLM said, kept among the recent turns of the prompt."""

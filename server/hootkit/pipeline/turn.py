@@ -14,13 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from hootkit.engines.base import BackendError, Llm, Stt, Tts
+from hootkit.pipeline.actions import Generate, Plan, Progress, Say
 from hootkit.pipeline.audio import Framer, Resampler
 from hootkit.pipeline.clauses import ClauseSplitter
 from hootkit.pipeline.metrics import TurnClock
 from hootkit.pipeline.prompt import Conversation
 from hootkit.safety import guard
 from hootkit.safety.redact import redact
-from hootproto import Alert, Audio, Metrics, Stt as SttEvent, Tts as TtsEvent
+from hootproto import Alert, Audio, Lesson as LessonEvent, Metrics, Stt as SttEvent, Tts as TtsEvent
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +45,21 @@ class TurnContext:
     max_sentences: int
     on_activity: Callable[[str], None]
     usage_refusal: Callable[[str], "guard.Verdict | None"]
+    respond: Callable[[str], Plan | None]
 
 
 class Turn:
-    """A question and its answer; `outcome` says how it ended once `task` is done."""
+    """A question and its answer, or (with `plan` and no audio) words the server starts saying itself.
 
-    def __init__(self, number: int, pcm: np.ndarray, clock: TurnClock, ctx: TurnContext):
+    `outcome` says how it ended once `task` is done.
+    """
+
+    def __init__(self, number: int, pcm: np.ndarray | None, clock: TurnClock, ctx: TurnContext, plan: Plan | None = None):
         self.number = number
         self.pcm = pcm
         self.clock = clock
         self.ctx = ctx
+        self.plan = plan
         self.committed = asyncio.Event()
         self.transcript = ""
         self.spoken: list[str] = []
@@ -86,22 +92,19 @@ class Turn:
         producer = None
         started_audio = False
         try:
-            clock.stt_start = TurnClock.now()
-            self.transcript = (await ctx.stt.transcribe(self.pcm, ctx.key)).text.strip()
-            clock.stt_end = TurnClock.now()
-            if not _has_words(self.transcript):
+            if self.plan is None:
+                self.plan = await self._listen()
+            if self.plan is None:
                 await self.committed.wait()
                 self.outcome = "empty"
                 await ctx.send(SttEvent(text=""))
                 await ctx.send(Alert(status="info", message="I didn't catch that. Could you say it again?", code="no_speech"))
                 return
-            screened = ctx.usage_refusal(self.transcript) or guard.check_input(self.transcript)
-            if not screened.allowed:
-                self.flags.append(screened)
-            producer = asyncio.create_task(self._produce(screened))
+            producer = asyncio.create_task(self._produce(self.plan))
             await self.committed.wait()
             ctx.on_activity("thinking")
-            await ctx.send(SttEvent(text=self.transcript))
+            if self.pcm is not None:
+                await ctx.send(SttEvent(text=self.transcript))
             await ctx.send(TtsEvent(state="start", turn=self.number))
             started_audio = True
             await self._play()
@@ -127,58 +130,86 @@ class Turn:
                 producer.cancel()
             if started_audio:
                 await _quietly(ctx.send(TtsEvent(state="stop", turn=self.number)))
-            if self.committed.is_set():
+            if self.committed.is_set() and self.pcm is not None:
                 if not any(flag.stage in ("input", "usage") for flag in self.flags):  # unsafe words never prime the LLM
                     self.forgot = ctx.conversation.remember(redact(self.transcript), " ".join(self.spoken))
                 if self.outcome in ("answered", "aborted"):
                     await _quietly(ctx.send(Metrics(turn=self.number, parts=clock.parts())))
 
-    async def _produce(self, screened: guard.Verdict) -> None:
-        """The reply as framed PCM16 on the queue, clause by clause, then the end marker.
+    async def _listen(self) -> Plan | None:
+        """What the child said, screened, and the plan to answer it (None: nothing to answer)."""
+        ctx, clock = self.ctx, self.clock
+        clock.stt_start = TurnClock.now()
+        self.transcript = (await ctx.stt.transcribe(self.pcm, ctx.key)).text.strip()
+        clock.stt_end = TurnClock.now()
+        if not _has_words(self.transcript):
+            self.transcript = ""
+            return ctx.respond("")
+        screened = ctx.usage_refusal(self.transcript) or guard.check_input(self.transcript)
+        if not screened.allowed:
+            self.flags.append(screened)
+            return Plan([Say(screened.reply)])
+        return ctx.respond(self.transcript)
 
-        A transcript the input guard (or a usage limit) stopped is answered with its redirection,
-        without the LLM; if the LLM backend fails, the child hears a spoken apology.
+    async def _produce(self, plan: Plan) -> None:
+        """The plan as framed PCM16 and events on the queue, in order, then the end marker.
+
+        Fixed words are spoken as they are; LLM replies pass the output guard clause by clause; if the LLM
+        backend fails, the child hears a spoken apology and the rest of the plan is dropped.
         """
         self.clock.llm_start = TurnClock.now()
         try:
-            if not screened.allowed:
-                await self._speak_text(screened.reply)
-            else:
-                try:
-                    await self._stream_reply()
-                except BackendError as error:
-                    log.warning("turn %s/%d: %s", self.ctx.key, self.number, error)
-                    self.error = str(error)
-                    await self._speak_text(FALLBACK)
+            for action in plan.actions:
+                if isinstance(action, Say):
+                    await self._speak_text(action.text)
+                elif isinstance(action, Progress):
+                    self._frames.put_nowait(LessonEvent(**{k: v for k, v in vars(action).items() if v is not None}))
+                else:
+                    try:
+                        reply = await self._stream_reply(action)
+                    except BackendError as error:
+                        log.warning("turn %s/%d: %s", self.ctx.key, self.number, error)
+                        self.error = str(error)
+                        await self._speak_text(FALLBACK)
+                        break
+                    if plan.lesson is not None:
+                        plan.lesson.replied(reply)
             tail = self._resampler.process(np.zeros(0, dtype=np.int16), last=True)
             for frame in self._framer.push(tail) + self._framer.flush():
                 self._frames.put_nowait(Audio(frame.tobytes()))
         finally:
             self._frames.put_nowait(_END)
 
-    async def _stream_reply(self) -> None:
-        """LLM text -> clauses -> output guard -> TTS; stops at the sentence limit or a guarded clause."""
+    async def _stream_reply(self, generate: Generate) -> str:
+        """LLM text -> clauses -> output guard -> TTS; stops at the sentence limit or a guarded clause.
+
+        Returns what was said.
+        """
         ctx, clock = self.ctx, self.clock
         splitter = ClauseSplitter()
-        async for piece in ctx.llm.stream(ctx.conversation.messages(self.transcript), ctx.key):
+        said: list[str] = []
+        async for piece in ctx.llm.stream(generate.messages, ctx.key):
             if clock.llm_first_token is None:
                 clock.llm_first_token = TurnClock.now()
             for clause in splitter.push(piece):
-                if not await self._speak_checked(clause):
-                    return
+                if not await self._speak_checked(clause, said):
+                    return " ".join(said)
             if splitter.sentences >= ctx.max_sentences:
-                return
+                return " ".join(said)
         for clause in splitter.flush():
-            if not await self._speak_checked(clause):
-                return
+            if not await self._speak_checked(clause, said):
+                break
+        return " ".join(said)
 
-    async def _speak_checked(self, clause: str) -> bool:
+    async def _speak_checked(self, clause: str, said: list[str]) -> bool:
         """Speak an LLM clause, or the guard's redirection instead; False when the guard stopped the reply."""
         checked = guard.check_output(clause)
         if checked.allowed:
+            said.append(clause)
             await self._speak(clause)
             return True
         self.flags.append(checked)
+        said.append(checked.reply)
         await self._speak(checked.reply)
         return False
 
@@ -221,7 +252,8 @@ class Turn:
                 sent_s += frame_s
                 self.reply_s = sent_s
             else:
-                self.spoken.append(item.text)
+                if isinstance(item, TtsEvent):
+                    self.spoken.append(item.text)
                 await ctx.send(item)
         # let the device play out what it has buffered before we say the reply is over
         remaining = (start or 0) + sent_s - loop.time()
