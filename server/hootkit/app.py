@@ -10,9 +10,12 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import hootproto
+from hootkit.engines.languages import Languages
 from hootkit.engines.registry import Engines, load_engines_async
-from hootkit.gateway import updates
+from hootkit.gateway import teacher, updates
 from hootkit.gateway.native import DeviceGateway
+from hootkit.lessons.classroom import Classroom
+from hootkit.lessons.library import LessonLibrary
 from hootkit.pipeline.metrics import ServerMetrics
 from hootkit.pipeline.prompt import Conversation
 from hootkit.safety.usage import UsageLimits
@@ -22,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class Hoot:
-    """The running server's shared state: settings, engines, metrics, sessions."""
+    """The running server's shared state: settings, engines, lessons, metrics, sessions."""
 
     def __init__(self, settings: Settings, engines: Engines | None):
         self.settings = settings
@@ -30,6 +33,9 @@ class Hoot:
         self.owns_engines = engines is None
         self.metrics = ServerMetrics()
         self.usage = UsageLimits(settings.usage)
+        self.library = LessonLibrary(settings.lessons_dir)
+        self.classroom = Classroom(self.library, settings.groups)
+        self.languages: Languages | None = None
         self.ready = asyncio.Event()
         self.startup: dict[str, object] = {}
         self.gateway = DeviceGateway(self)
@@ -49,12 +55,18 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
             hoot.startup["load_s"] = hoot.engines.load_s
         if settings.warmup:
             hoot.startup["warmup_s"] = await hoot.engines.warmup(Conversation(0).messages("Hello!"))
+        hoot.languages = Languages(settings, hoot.engines.stt, hoot.engines.tts)
+        hoot.library.reload()
+        watcher = asyncio.create_task(hoot.library.watch(), name="lessons-watch") if settings.watch_lessons else None
         hoot.startup["ready_s"] = round(time.perf_counter() - started, 2)
         hoot.ready.set()
         log.info("ready in %.1f s; devices connect to ws://%s:%d%s", hoot.startup["ready_s"], settings.host, settings.port, hootproto.PATH)
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
+            hoot.languages.close()
             if hoot.owns_engines:
                 await hoot.engines.close()
 
@@ -72,6 +84,7 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
         return Response(generate_latest(app.state.hoot.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(updates.router)
+    app.include_router(teacher.router)
 
     @app.websocket(hootproto.PATH)
     async def device(ws: WebSocket) -> None:

@@ -1,4 +1,4 @@
-"""Who may connect as a device (websocket or update download): a bearer token, or anyone on this machine when no tokens are set."""
+"""Who may connect as a device or call the teacher API: a bearer token, or anyone on this machine when no tokens are set."""
 
 import hmac
 import ipaddress
@@ -8,7 +8,7 @@ from starlette.requests import HTTPConnection
 from hootkit.settings import Settings
 
 
-def device_token(conn: HTTPConnection) -> str | None:
+def bearer_token(conn: HTTPConnection) -> str | None:
     """The token from `Authorization: Bearer ...`, or `?token=` for browsers that cannot set headers."""
     header = conn.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
@@ -22,11 +22,20 @@ def device_id(conn: HTTPConnection) -> str:
 
 def refusal(conn: HTTPConnection, settings: Settings) -> str | None:
     """None when the device may connect, else the reason it may not."""
-    if settings.device_tokens:
-        token = device_token(conn)
-        if token and any(hmac.compare_digest(token, allowed) for allowed in settings.device_tokens):
+    return _token_refusal(conn, settings.device_tokens, "device")
+
+
+def teacher_refusal(conn: HTTPConnection, settings: Settings) -> str | None:
+    """None when the caller may use the teacher API, else the reason it may not."""
+    return _token_refusal(conn, settings.teacher_tokens, "teacher")
+
+
+def _token_refusal(conn: HTTPConnection, tokens: list[str], who: str) -> str | None:
+    if tokens:
+        token = bearer_token(conn)
+        if token and any(hmac.compare_digest(token, allowed) for allowed in tokens):
             return None
-        return "unauthorized: a valid device token is required"
+        return f"unauthorized: a valid {who} token is required"
     host = conn.client.host if conn.client else ""
     try:
         if ipaddress.ip_address(host).is_loopback:
@@ -34,4 +43,4 @@ def refusal(conn: HTTPConnection, settings: Settings) -> str | None:
     except ValueError:
         if host in ("testclient", "localhost"):
             return None
-    return "unauthorized: no device tokens are configured, so only local devices may connect"
+    return f"unauthorized: no {who} tokens are configured, so only this machine may connect"

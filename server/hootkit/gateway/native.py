@@ -7,6 +7,7 @@ import uuid
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 import hootproto
+from hootkit.engines.models import ModelMissing
 from hootkit.gateway.auth import device_id, refusal
 from hootkit.gateway.session import DeviceSession
 from hootproto import Alert, Audio, Hello, LocalProtocolError, ProtocolError, ServerConnection
@@ -50,7 +51,9 @@ class DeviceGateway:
                     await ws.send_text(frame)
 
         hoot = self.hoot
-        session = DeviceSession(session_id, device_id(ws), hoot.engines, hoot.settings, hoot.metrics, hoot.usage, send)
+        session = DeviceSession(
+            session_id, device_id(ws), hoot.engines, hoot.settings, hoot.metrics, hoot.usage, hoot.languages, send
+        )
         self.sessions[session_id] = session
         self.hoot.metrics.sessions.inc()
         try:
@@ -62,6 +65,8 @@ class DeviceGateway:
             await self._close(ws, 1011, "internal error; please reconnect")
         finally:
             await session.close()
+            if session.lesson is not None:
+                hoot.classroom.runs[session.device_id] = session.lesson
             del self.sessions[session_id]
             self.hoot.metrics.sessions.dec()
 
@@ -100,8 +105,26 @@ class DeviceGateway:
                         return
                     await send(self._server_hello(event, session))
                     session.start(event)
+                    self._resume_lesson(session)
                 else:
                     await session.handle(event)
+
+    def sessions_of(self, device: str) -> list[DeviceSession]:
+        return [session for session in self.sessions.values() if session.device_id == device]
+
+    def _resume_lesson(self, session: DeviceSession) -> None:
+        """A device with a lesson assigned (or one it was in when it dropped) starts or goes on with it."""
+        run = self.hoot.classroom.runs.get(session.device_id)
+        if run is None or run.finished:
+            return
+
+        async def start() -> None:
+            try:
+                await session.start_lesson(run)
+            except ModelMissing:
+                self.hoot.classroom.end(session.device_id)  # the device has been told; the teacher sees it gone
+
+        session.background(start(), "lesson")
 
     def _check_hello(self, hello: Hello) -> str | None:
         params = hello.audio_params

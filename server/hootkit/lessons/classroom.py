@@ -1,0 +1,41 @@
+"""Which device is on which lesson: teachers assign by device or by group; a run outlives a dropped connection."""
+
+from hootkit.lessons.engine import LessonRun
+from hootkit.lessons.library import LessonLibrary
+
+
+class UnknownName(KeyError):
+    """A lesson or a group that does not exist; the message says which."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class Classroom:
+    """The assignments: one lesson run per device id, started when the device is (or next gets) online."""
+
+    def __init__(self, library: LessonLibrary, groups: dict[str, list[str]]):
+        self.library = library
+        self.groups = groups
+        self.runs: dict[str, LessonRun] = {}
+
+    def devices(self, device_ids: list[str], groups: list[str]) -> list[str]:
+        """The device ids named directly or through groups, each once, in order."""
+        unknown = [group for group in groups if group not in self.groups]
+        if unknown:
+            known = ", ".join(sorted(self.groups)) or "none are set up"
+            raise UnknownName(f"no group named {', '.join(unknown)} (groups: {known})")
+        named = list(device_ids) + [device for group in groups for device in self.groups[group]]
+        return list(dict.fromkeys(named))
+
+    def assign(self, lesson_id: str, device_ids: list[str]) -> dict[str, LessonRun]:
+        """A fresh run of the lesson for each device, replacing what it was doing."""
+        lesson = self.library.lessons.get(lesson_id)
+        if lesson is None:
+            raise UnknownName(f"no lesson with the id {lesson_id!r}")
+        runs = {device: LessonRun(lesson) for device in device_ids}
+        self.runs.update(runs)
+        return runs
+
+    def end(self, device_id: str) -> LessonRun | None:
+        return self.runs.pop(device_id, None)
