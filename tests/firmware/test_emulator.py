@@ -11,12 +11,27 @@ from conftest import fake_engines, fast_settings, publish_firmware, silence, ton
 from hootkit.app import create_app
 from hootkit.emulator.device import DeviceRefused, EmulatedDevice
 from hootkit.emulator.session import Session, Step
-from hootkit.engines.fakes import FakeLlm
+from hootkit.engines.fakes import FakeLlm, FakeStt
 from hootkit.firmware.build import build_firmware
 from hootkit.serving import serve_in_loop
 from hootproto import Audio, Hello, Lesson, Listen, ServerConnection, System, encode
 
 QUESTION = np.concatenate([silence(0.3), tone(0.8), silence(0.2)])
+LESSON = """\
+id: legs
+title: Legs
+language: en
+ages: [6, 9]
+minutes: 5
+persona: Hoot, a friendly AI owl helper.
+objectives: [Count legs]
+topics: [spiders]
+steps:
+  - {id: spider-legs, type: quiz, question: "How many legs does a spider have?", answers: ["8"], hint: Count them.,
+     explain: Eight., praise: "Yes, eight legs!"}
+  - {id: recap, type: recap, say: Spiders have eight legs.}
+closing: Bye for now!
+"""
 LONG_REPLY = ["Spiders ", "have eight legs. "] + ["They walk, climb and spin silk all day long. "] * 12
 
 
@@ -243,3 +258,25 @@ async def test_teacher_commands_lesson_events_and_bad_frames(host_build, tmp_pat
                 await device.expect(kind, since, where=lambda e: value in (e.get("state"), e.get("code"), e.get("title")))
                 assert [e["ev"] for e in device.events[since:]].count("link_down") == 0
             assert (await asyncio.wait_for(scripted.from_device.get(), 30)) == Listen(state="start", mode="auto")
+
+
+async def test_a_lesson_the_teacher_starts_is_spoken_and_followed_by_the_firmware(host_build, tmp_path):
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    (lessons / "legs.yaml").write_text(LESSON)
+    engines = fake_engines(stt=FakeStt("eight"))
+    app = create_app(fast_settings(lessons_dir=lessons, watch_lessons=False), engines)
+    async with serve_in_loop(app) as url, Session(url, build=host_build, workdir=tmp_path / "device") as session:
+        device = session.device
+        await device.expect("state", where=lambda e: e["state"] == "listening")
+        since = device.mark()
+        hoot = app.state.hoot
+        (server_session,) = hoot.gateway.sessions.values()
+        await server_session.start_lesson(hoot.classroom.assign("legs", [server_session.device_id])[server_session.device_id])
+        await device.expect("reply_done", since)
+        said = [e["text"] for e in device.events[since:] if e["ev"] == "say"]
+        progress = [(e["state"], e["step"], e.get("step_id")) for e in device.events[since:] if e["ev"] == "lesson"]
+        answered = await session.ask(QUESTION)
+    assert " ".join(said) == "Let's start a lesson: Legs. How many legs does a spider have?"
+    assert progress == [("start", 0, None), ("step", 1, "spider-legs")]
+    assert " ".join(answered.sentences) == "Yes, eight legs! Spiders have eight legs. Bye for now!"

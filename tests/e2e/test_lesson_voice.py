@@ -1,0 +1,66 @@
+"""A quiz spoken to the real models: a right answer moves the lesson on, a wrong one gets the hint."""
+
+import numpy as np
+import pytest
+from conftest import fast_settings, silence
+
+from hootkit.app import create_app
+from hootkit.client.device import DeviceClient
+from hootkit.client.speech import speak
+from hootkit.serving import serve_in_loop
+
+pytestmark = pytest.mark.models
+
+LESSON = """\
+id: legs
+title: Spider legs
+language: en
+ages: [6, 9]
+minutes: 5
+persona: Hoot, a friendly AI owl helper who loves tiny creatures.
+objectives: [Say how many legs a spider has]
+topics: [spiders, legs, webs]
+steps:
+  - id: spider-legs
+    type: quiz
+    question: How many legs does a spider have?
+    answers: ["8"]
+    hint: Count two hands of four fingers.
+    explain: A spider has eight legs.
+    praise: Yes, eight legs!
+  - id: webs
+    type: ask
+    question: Why do you think spiders spin webs?
+    facts: [Spiders spin webs to catch insects to eat.]
+closing: Thank you for learning with me!
+"""
+
+
+def answer(text: str) -> np.ndarray:
+    return np.concatenate([speak(text), silence(0.1)])
+
+
+async def test_spoken_quiz_answers(real_engines, tmp_path):
+    (tmp_path / "legs.yaml").write_text(LESSON)
+    app = create_app(fast_settings(lessons_dir=tmp_path, watch_lessons=False), real_engines)
+    async with serve_in_loop(app) as url, DeviceClient(url, device_id="owl-1") as device:
+        hoot = app.state.hoot
+        run = hoot.classroom.assign("legs", ["owl-1"])["owl-1"]
+        session = next(iter(hoot.gateway.sessions.values()))
+        await session.start_lesson(run)
+        opening = await device.told()
+        assert opening.reply.endswith("How many legs does a spider have?") and opening.audio
+
+        wrong = await device.ask(answer("Six legs."))
+        assert "six" in wrong.transcript.lower() or "6" in wrong.transcript
+        assert wrong.reply == "Good try! Count two hands of four fingers." and wrong.audio
+        assert session.lesson.index == 0
+
+        right = await device.ask(answer("It has eight legs."))
+        assert right.reply.startswith("Yes, eight legs!") and right.reply.endswith("Why do you think spiders spin webs?")
+        assert [(e.step_id, e.correct) for e in right.lesson] == [("spider-legs", True), ("webs", None)]
+        assert session.lesson.index == 1 and session.lesson.results == {"spider-legs": True}
+
+        explained = await device.ask(answer("To catch flies to eat."))
+    assert explained.reply and explained.audio  # the LLM's reply, grounded in the step's facts, through the guard
+    assert session.lesson.finished and explained.lesson[-1].state == "end"
