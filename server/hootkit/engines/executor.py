@@ -78,10 +78,14 @@ class FairExecutor:
         with self._cond:
             return sum(len(q) for q in self._queues.values())
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Take no more jobs and wait for the running ones, so the engine can free its model safely."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout_s)
 
     def _submit(self, key: str, job: _Job) -> None:
         with self._cond:
