@@ -31,6 +31,7 @@ steps:
   - id: webs
     type: ask
     question: Why do you think spiders spin webs?
+    expect: [insects, food, eat, catch]
     facts: [Spiders spin webs to catch insects to eat.]
 closing: Thank you for learning with me!
 """
@@ -61,6 +62,6 @@ async def test_spoken_quiz_answers(real_engines, tmp_path):
         assert [(e.step_id, e.correct) for e in right.lesson] == [("spider-legs", True), ("webs", None)]
         assert session.lesson.index == 1 and session.lesson.results == {"spider-legs": True}
 
-        explained = await device.ask(answer("To catch flies to eat."))
-    assert explained.reply and explained.audio  # the LLM's reply, grounded in the step's facts, through the guard
-    assert session.lesson.finished and explained.lesson[-1].state == "end"
+        guided = await device.ask(answer("Because they like to dance."))
+    assert guided.reply and guided.audio  # the LLM's guiding question, grounded in the step's facts, through the guard
+    assert session.lesson.index == 1 and not guided.lesson

@@ -39,25 +39,34 @@ def test_start_announces_the_lesson_and_runs_the_explain_step_into_the_first_que
     at_step(run, "guess")
 
 
-def test_ask_on_track_is_praised_by_the_llm_with_the_step_facts_and_moves_on():
+def test_ask_on_track_is_praised_with_the_teachers_fact_and_moves_on():
     run = LessonRun(LESSON)
     run.start()
     actions = run.heard("maybe eight")
-    generate = next(a for a in actions if isinstance(a, Generate))
-    assert generate.messages[0]["role"] == "system" and "Spiders have eight legs." in generate.messages[0]["content"]
-    assert "Praise" in generate.messages[-1]["content"] and {"role": "user", "content": "maybe eight"} in generate.messages
-    assert said(actions) == ["How many legs does a spider have?"]
+    assert said(actions) == ["Good thinking! Spiders have eight legs.", "How many legs does a spider have?"]
+    assert not any(isinstance(action, Generate) for action in actions)
     at_step(run, "legs")
+
+
+def test_ask_without_facts_lets_the_llm_praise_the_idea_with_the_instruction_before_the_childs_words():
+    lesson = LESSON.model_copy(update={"steps": [LESSON.steps[1].model_copy(update={"facts": [], "expect": []})]})
+    run = LessonRun(lesson)
+    run.start()
+    generate = run.heard("they like the number eight")[0]
+    assert generate.messages[0]["role"] == "system" and "Spiders have eight legs." not in generate.messages[0]["content"]
+    assert generate.messages[-2]["role"] == "system" and "Praise" in generate.messages[-2]["content"]
+    assert generate.messages[-1] == {"role": "user", "content": "they like the number eight"}
 
 
 def test_ask_wrong_gets_a_guiding_question_then_the_answer():
     run = LessonRun(LESSON)
     run.start()
     first = run.heard("six")
-    assert "guiding question" in first[-1].messages[-1]["content"]
+    instruction = first[-1].messages[-2]["content"]
+    assert "guiding question" in instruction and "Facts for this step: Spiders have eight legs." in instruction
     at_step(run, "guess")
     second = run.heard("ten?")
-    assert "give the answer" in second[0].messages[-1]["content"]
+    assert said(second) == ["Good try! Spiders have eight legs.", "How many legs does a spider have?"]
     at_step(run, "legs")
 
 
@@ -65,7 +74,7 @@ def test_ask_i_dont_know_gets_a_hint_not_the_answer():
     run = LessonRun(LESSON)
     run.start()
     actions = run.heard("I don't know")
-    assert "small hint" in actions[0].messages[-1]["content"]
+    assert "small hint" in actions[0].messages[-2]["content"]
     at_step(run, "guess")
 
 
@@ -112,7 +121,7 @@ def test_story_builds_together_for_its_turns():
     run = quiz_run()
     run.heard("8")
     first = run.heard("Sparkle")
-    assert len(first) == 1 and "story" in first[0].messages[-1]["content"]
+    assert len(first) == 1 and "story" in first[0].messages[-2]["content"]
     at_step(run, "story")
     second = run.heard("she spins a web as big as a house")
     assert isinstance(second[0], Generate)
@@ -126,7 +135,7 @@ def test_off_topic_free_talk_is_steered_back_and_the_lesson_ends_with_recap_and_
     run.heard("Sparkle")
     run.heard("the end")
     actions = run.heard("what is the best video game?")
-    assert "steer back" in actions[0].messages[-1]["content"] and "Spiders make silk." in actions[0].messages[-1]["content"]
+    assert "steer back" in actions[0].messages[-2]["content"] and "Spiders make silk." in actions[0].messages[-2]["content"]
     assert said(actions) == ["Spiders have eight legs.", "Thank you for learning with me!"]
     assert actions[-1] == Progress("end", 6, 6, "Spiders") and run.finished
     assert run.heard("hello?") == []
@@ -142,7 +151,11 @@ def test_a_request_to_stop_ends_the_lesson_at_once():
 def test_the_system_prompt_is_the_same_for_every_step_and_carries_the_rules():
     run = LessonRun(LESSON)
     run.start()
-    prompts = {run.heard("six")[0].messages[0]["content"], run.heard("eight")[0].messages[0]["content"]}
+    asked = run.heard("six")[0]
+    run.heard("eight")
+    run.heard("8")
+    story = run.heard("Sparkle")[0]
+    prompts = {asked.messages[0]["content"], story.messages[0]["content"]}
     assert len(prompts) == 1
     prompt = prompts.pop()
     assert "not a person" in prompt and "I'm not sure, let's find out together" in prompt and "arachnid" in prompt
@@ -150,12 +163,12 @@ def test_the_system_prompt_is_the_same_for_every_step_and_carries_the_rules():
 
 
 def test_replies_are_kept_among_the_recent_turns():
-    run = LessonRun(LESSON)
-    run.start()
-    generate = run.heard("six")[0]
-    run.replied("Good try! How many legs do you have?")
-    again = run.heard("ten")[0]
-    assert {"role": "assistant", "content": "Good try! How many legs do you have?"} in again.messages
+    run = quiz_run()
+    run.heard("8")
+    generate = run.heard("Sparkle")[0]
+    run.replied("Sparkle spins a big web. What happens next?")
+    again = run.heard("she catches the moon")[0]
+    assert {"role": "assistant", "content": "Sparkle spins a big web. What happens next?"} in again.messages
     assert generate.messages[0] == again.messages[0]
 
 

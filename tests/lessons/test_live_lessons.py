@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import sys
 from contextlib import asynccontextmanager
 
 import httpx
@@ -37,6 +38,7 @@ steps:
   - id: why
     type: ask
     question: Why do you think spiders spin webs?
+    expect: [food, eat]
     facts: [Spiders spin webs to catch food.]
   - id: recap
     type: recap
@@ -105,14 +107,14 @@ async def test_llm_steps_get_the_lesson_prompt_and_pass_the_output_guard(lessons
         await assign(api, "legs", devices=["owl-1"])
         await device.told()
         await device.ask(ANSWER)
-        stt.text = "to catch flies"
+        stt.text = "because they are bored"
         reply = await device.ask(ANSWER)
     messages = llm.requests[-1]
     assert messages[0]["role"] == "system" and "Spiders spin webs to catch food." in messages[0]["content"]
-    assert {"role": "user", "content": "to catch flies"} in messages
+    assert messages[-1] == {"role": "user", "content": "because they are bored"}
     assert reply.reply.startswith("To catch food.")
     assert not any("bomb" in sentence for sentence in reply.sentences)
-    assert reply.reply.endswith("Spiders have eight legs and spin webs. Thank you for learning with me!")  # recap after the guard
+    assert [event.step_id for event in reply.lesson] == []  # a guiding question: the lesson waits on this step
 
 
 async def test_offline_device_starts_its_lesson_when_it_connects_and_resumes_after_a_drop(lessons_dir):
@@ -215,3 +217,24 @@ async def test_a_changed_file_in_the_folder_is_picked_up_without_a_restart(lesso
         listed = (await api.get("/api/lessons")).json()
     assert [lesson["title"] for lesson in listed["lessons"]] == ["Eight legs"]  # the last good version stays
     assert listed["problems"][0]["line"] == 2
+
+
+async def hoot_cli(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hootkit.cli", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await process.communicate()
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_hoot_lesson_assign_and_end_from_the_command_line(lessons_dir):
+    async with classroom(lessons_dir) as (url, api, _):
+        server = str(api.base_url)
+        code, out, _ = await hoot_cli("lesson", "assign", "legs", "--device", "owl-9", "--server", server)
+        assert code == 0 and out.strip() == "owl-9: waiting: starts when the device connects"
+        code, _, err = await hoot_cli("lesson", "assign", "nope", "--device", "owl-9", "--server", server)
+        assert code == 1 and "no lesson with the id 'nope'" in err
+        code, out, _ = await hoot_cli("lesson", "end", "--device", "owl-9", "--server", server)
+        assert code == 0 and out.strip() == "owl-9: lesson legs ended at step 1"
+    code, _, err = await hoot_cli("lesson", "assign", "legs", "--device", "owl-9", "--server", server)
+    assert code == 2 and "is `hoot serve` running?" in err

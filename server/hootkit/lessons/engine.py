@@ -13,12 +13,12 @@ PHRASES = {
     "en": {
         "start": "Let's start a lesson: {}.", "resume": "Let's go on with our lesson: {}.",
         "stop": "Okay, we can stop here. ", "again": "Take your time. ", "go_on": "That's okay, let's go on.",
-        "praise": "Yes, well done!", "try": "Good try! ", "hard": "That's a hard one. ",
+        "praise": "Yes, well done!", "try": "Good try! ", "thinking": "Good thinking! ", "hard": "That's a hard one. ",
     },
     "zh": {
         "start": "我们开始上课吧：{}。", "resume": "我们继续上课：{}。",
         "stop": "好的，我们先到这里。", "again": "慢慢想。", "go_on": "没关系，我们继续。",
-        "praise": "对了，真棒！", "try": "想得很好！", "hard": "这个有点难。",
+        "praise": "对了，真棒！", "try": "想得很好！", "thinking": "你想得真好！", "hard": "这个有点难。",
     },
 }
 RULES = (
@@ -153,18 +153,23 @@ class LessonRun:
 
     def _ask(self, step: Ask, text: str) -> list[Action]:
         on_track = not step.expect or answers.matches(text, step.expect)
+        if (on_track or self.state.turns >= MAX_ASK_TRIES) and step.facts:
+            # the teacher's facts, said as written: a 135M model asked to "praise and add a fact" often echoes the request
+            words = self.phrases["thinking"] + step.facts[0] if on_track else self.phrases["try"] + " ".join(step.facts)
+            self._remember(text, words)
+            return [Say(words), *self._advance()]
         if on_track or self.state.turns >= MAX_ASK_TRIES:
-            note = ("The child answered. Praise their thinking in one sentence and add one fact."
-                    if on_track else "Kindly give the answer from the facts in one or two sentences.")
+            note = ("Praise the child's idea in one short sentence." if on_track else
+                    "Kindly tell the child the answer in one or two short sentences.")
             return [self._generate(text, step.facts, note), *self._advance()]
-        note = ("The child is not sure. Give a small hint as a question; do not give the answer."
+        note = ("Give the child a small hint as a question. Do not give the answer."
                 if answers.does_not_know(text) else
-                "The answer is not quite right. Say it was a good try and ask a guiding question; do not give the answer.")
+                "Tell the child it was a good try, then ask one guiding question. Do not give the answer.")
         return [self._generate(text, step.facts, note)]
 
     def _talk(self, step: Story | FreeTalk, text: str) -> list[Action]:
         if isinstance(step, Story):
-            note = "Add one short idea to the story you are making together, then ask what happens next."
+            note = "Add one short idea to the story you are making together, then ask the child what happens next."
         else:
             note = "Answer within the lesson's topics and facts; if it is outside them, steer back kindly to the topics."
         actions: list[Action] = [self._generate(text, step.facts, note)]
@@ -173,11 +178,19 @@ class LessonRun:
         return actions
 
     def _generate(self, text: str, facts: list[str], note: str) -> Generate:
-        self.recent.append({"role": "user", "content": text})
-        self.recent = self.recent[-2 * RECENT_TURNS :]
+        """The lesson prompt, the recent turns, then what to do now just before the child's words."""
         step_facts = f" Facts for this step: {' '.join(facts)}" if facts else ""
-        instruction = {"role": "system", "content": f"Now: {note}{step_facts}"}
-        return Generate([{"role": "system", "content": self.system_prompt()}, *self.recent, instruction])
+        instruction = {"role": "system", "content": f"{note}{step_facts}"}
+        messages = [{"role": "system", "content": self.system_prompt()}, *self.recent, instruction,
+                    {"role": "user", "content": text}]
+        self._remember(text)
+        return Generate(messages)
+
+    def _remember(self, text: str, said: str | None = None) -> None:
+        self.recent.append({"role": "user", "content": text})
+        if said is not None:
+            self.recent.append({"role": "assistant", "content": said})
+        self.recent = self.recent[-2 * RECENT_TURNS :]
 
     def _record(self, step: Quiz, correct: bool) -> list[Action]:
         self.results[step.id] = correct
