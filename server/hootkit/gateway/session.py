@@ -118,6 +118,7 @@ class DeviceSession:
         self._turn_context = dataclasses.replace(self._turn_context, stt=stt, tts=tts)
         self.lesson = run
         self._say(run.start(), run)
+        self._read_ahead([{"role": "system", "content": run.system_prompt()}, {"role": "user", "content": ""}])
 
     def end_lesson(self) -> LessonRun | None:
         """The teacher ended the lesson: say its closing words; the session goes back to free talk."""
@@ -299,7 +300,7 @@ class DeviceSession:
                 log.warning("safety flag %s/%d: %s %s %s on %r", self.session_id, turn.number, flag.stage,
                             flag.verdict, flag.category, redact(flag.text))
         if turn.forgot:
-            self._read_memory_ahead()
+            self._read_ahead(self.conversation.messages(""))
         if self.turn is turn:
             self.turn = None
             if self.mode != "realtime":
@@ -307,18 +308,18 @@ class DeviceSession:
             self.activity = "listening" if self.listening else "idle"
             self._arm_silence_timer()
 
-    def _read_memory_ahead(self) -> None:
-        """Forgetting old turns changed the prompt's prefix, so the LLM's cache no longer matches it: let
-        the LLM read the kept memory now, while the child thinks, not when the next question arrives."""
+    def _read_ahead(self, messages: list[dict]) -> None:
+        """Let the LLM read a prompt's new prefix now, while the child listens or thinks, so the next
+        answer only reads what follows it: after forgetting old turns, or when a lesson starts."""
 
         async def read() -> None:
             try:
-                async for _ in self.engines.llm.stream(self.conversation.messages(""), self.session_id):
+                async for _ in self.engines.llm.stream(messages, self.session_id):
                     break
             except BackendError as error:
-                log.info("reading memory ahead for %s failed: %s", self.session_id, error)
+                log.info("reading ahead for %s failed: %s", self.session_id, error)
 
-        self.background(read(), "memory")
+        self.background(read(), "read-ahead")
 
     def _abort(self, reason: str) -> None:
         if self.turn is not None:
