@@ -59,13 +59,22 @@ def main(argv: list[str] | None = None) -> int:
     flash.add_argument("--mode", choices=["auto", "manual"], default="auto", help="auto: just talk; manual: hold the button")
     flash.add_argument("--dry-run", action="store_true", help="print every step and run nothing")
 
-    lesson = sub.add_parser("lesson", help="check and list lesson files")
+    lesson = sub.add_parser("lesson", help="check, list and assign lessons")
     lesson_sub = lesson.add_subparsers(dest="lesson_command", required=True)
     validate = lesson_sub.add_parser("validate", help="check lesson files; each problem gives file, line and reason")
     validate.add_argument("files", nargs="+", type=Path)
     listing = lesson_sub.add_parser("list", help="list the lessons in a folder")
     listing.add_argument("--dir", type=Path, help="lessons folder (default: the server's lessons_dir)")
     lesson_sub.add_parser("schema", help="print the JSON schema of the lesson format")
+    assign = lesson_sub.add_parser("assign", help="start a lesson on devices or groups through a running server")
+    assign.add_argument("lesson_id")
+    assign.add_argument("--device", action="append", default=[], help="device id (repeatable)")
+    assign.add_argument("--group", action="append", default=[], help="group name from the server's settings (repeatable)")
+    end = lesson_sub.add_parser("end", help="end a device's lesson through a running server")
+    end.add_argument("--device", required=True)
+    for command in (assign, end):
+        command.add_argument("--server", default="http://127.0.0.1:8765", help="the server's address")
+        command.add_argument("--token", help="teacher token, if the server requires one")
 
     voices = sub.add_parser("voices", help="list and fetch the piper voices lessons speak with")
     voices_sub = voices.add_subparsers(dest="voices_command", required=True)
@@ -246,9 +255,41 @@ def _flash(args) -> int:
     return run_plan(steps, dry_run=args.dry_run)
 
 
+def _teacher_call(args) -> int:
+    """`hoot lesson assign|end`: the teacher API of a running server, with its answer printed plainly."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    try:
+        with httpx.Client(base_url=args.server, headers=headers, timeout=300) as api:
+            if args.lesson_command == "assign":
+                response = api.post(f"/api/lessons/{args.lesson_id}/assign", json={"devices": args.device, "groups": args.group})
+            else:
+                response = api.delete(f"/api/devices/{args.device}/lesson")
+    except httpx.HTTPError as error:
+        print(f"hoot lesson: cannot reach the server at {args.server}: {error}; is `hoot serve` running?", file=sys.stderr)
+        return 2
+    if response.status_code != 200:
+        print(f"hoot lesson: {response.json().get('detail', response.text)}", file=sys.stderr)
+        return 1
+    body = response.json()
+    if args.lesson_command == "end":
+        print(f"{args.device}: lesson {body['ended']['lesson']} ended at step {body['ended']['step']}")
+        return 0
+    failed = 0
+    for device in body["devices"]:
+        state = "started" if device["started"] else device["error"] or "waiting: starts when the device connects"
+        failed += bool(device["error"])
+        print(f"{device['device_id']}: {state}")
+    return 1 if failed else 0
+
+
 def _lesson(args) -> int:
     from hootkit.lessons.loader import LessonError, load_folder, load_lesson
     from hootkit.lessons.model import Lesson
+
+    if args.lesson_command in ("assign", "end"):
+        return _teacher_call(args)
 
     if args.lesson_command == "schema":
         print(json.dumps(Lesson.model_json_schema(), indent=2, ensure_ascii=False))

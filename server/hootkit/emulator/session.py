@@ -216,9 +216,12 @@ class Session:
     async def wait(self, what: str) -> None:
         device = self.device
         if what == "reply":
-            heard = await device.expect("heard", self._turn_mark, where=lambda e: e["text"])
-            await device.expect("reply_done", heard["seq"])
-            await device.expect("metrics", heard["seq"])
+            # the child's question heard, or the server speaking unasked (a lesson's opening, a nudge)
+            began = await device.expect(("heard", "state"), self._turn_mark,
+                                        where=lambda e: e.get("text") or e.get("state") == "speaking")
+            await device.expect("reply_done", began["seq"])
+            if began["ev"] == "heard":
+                await device.expect("metrics", began["seq"])
             self.turns.append(self.report(self._turn_mark))
         elif what == "connected":
             await device.expect("connected", self._turn_mark)
