@@ -201,14 +201,17 @@ async def _emulate(args) -> int:
     else:
         for number, turn in enumerate(turns, 1):
             data = turn.to_json()
-            print(f"turn {number}: heard {data['transcript']!r}; replied {data['reply']!r}"
-                  f"{' (interrupted)' if data['interrupted'] else ''}")
-            print(f"  voice-to-voice at the device: {data['vtv_ms']} ms")
+            said = f"said {data['reply']!r}{' (interrupted)' if data['interrupted'] else ''}"
+            if data["transcript"] is None:
+                print(f"turn {number}: unasked, {said}")
+            else:
+                print(f"turn {number}: heard {data['transcript']!r}; {said}")
+                print(f"  voice-to-voice at the device: {data['vtv_ms']} ms")
             for name, value in data["parts"].items():
                 print(f"  {name:>20}: {value} ms")
             for alert in data["alerts"]:
                 print(f"  alert: {alert}")
-    return 0 if turns[-1].transcript else 1
+    return 0 if turns[-1].sentences else 1
 
 
 def _firmware(args) -> int:

@@ -56,6 +56,7 @@ class DeviceGateway:
         )
         self.sessions[session_id] = session
         self.hoot.metrics.sessions.inc()
+        log.info("device %s connected (session %s)", session.device_id, session_id)
         try:
             await self._loop(ws, conn, session, send)
         except WebSocketDisconnect:
