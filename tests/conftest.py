@@ -3,6 +3,7 @@
 import asyncio
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -26,6 +27,46 @@ def tone(seconds: float, rate: int = RATE, level: float = 0.3) -> np.ndarray:
 
 def silence(seconds: float, rate: int = RATE) -> np.ndarray:
     return np.zeros(int(seconds * rate), np.int16)
+
+
+# A small lesson for running-lesson tests: a quiz ("8"), an open question with facts, a recap.
+QUIZ_LESSON = """\
+id: legs
+title: Legs
+language: en
+ages: [6, 9]
+minutes: 5
+persona: Hoot, a friendly AI owl helper.
+objectives: [Count legs]
+topics: [spiders, legs]
+steps:
+  - id: spider-legs
+    type: quiz
+    question: How many legs does a spider have?
+    answers: ["8"]
+    hint: Count two hands of four fingers.
+    explain: A spider has eight legs.
+    praise: Yes, eight legs!
+  - id: why
+    type: ask
+    question: Why do you think spiders spin webs?
+    expect: [food, eat]
+    facts: [Spiders spin webs to catch food.]
+  - id: recap
+    type: recap
+    say: Spiders have eight legs and spin webs.
+closing: Thank you for learning with me!
+"""
+
+
+async def hoot(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+    """Run the `hoot` command in a child process: (exit code, stdout, stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hootkit.cli", *args, stdin=asyncio.subprocess.PIPE if stdin is not None else None,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate(stdin)
+    return process.returncode, out.decode(), err.decode()
 
 
 def fake_engines(llm: FakeLlm | None = None, stt: FakeStt | None = None) -> Engines:

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 from websockets.asyncio.server import serve as serve_websocket
-from conftest import fake_engines, fast_settings, publish_firmware, silence, tone
+from conftest import QUIZ_LESSON, fake_engines, fast_settings, publish_firmware, silence, tone
 
 from hootkit.app import create_app
 from hootkit.emulator.device import DeviceRefused, EmulatedDevice
@@ -17,21 +17,6 @@ from hootkit.serving import serve_in_loop
 from hootproto import Audio, Hello, Lesson, Listen, ServerConnection, System, encode
 
 QUESTION = np.concatenate([silence(0.3), tone(0.8), silence(0.2)])
-LESSON = """\
-id: legs
-title: Legs
-language: en
-ages: [6, 9]
-minutes: 5
-persona: Hoot, a friendly AI owl helper.
-objectives: [Count legs]
-topics: [spiders]
-steps:
-  - {id: spider-legs, type: quiz, question: "How many legs does a spider have?", answers: ["8"], hint: Count them.,
-     explain: Eight., praise: "Yes, eight legs!"}
-  - {id: recap, type: recap, say: Spiders have eight legs.}
-closing: Bye for now!
-"""
 LONG_REPLY = ["Spiders ", "have eight legs. "] + ["They walk, climb and spin silk all day long. "] * 12
 
 
@@ -263,7 +248,7 @@ async def test_teacher_commands_lesson_events_and_bad_frames(host_build, tmp_pat
 async def test_a_lesson_the_teacher_starts_is_spoken_and_followed_by_the_firmware(host_build, tmp_path):
     lessons = tmp_path / "lessons"
     lessons.mkdir()
-    (lessons / "legs.yaml").write_text(LESSON)
+    (lessons / "legs.yaml").write_text(QUIZ_LESSON)
     engines = fake_engines(stt=FakeStt("eight"))
     app = create_app(fast_settings(lessons_dir=lessons, watch_lessons=False), engines)
     async with serve_in_loop(app) as url, Session(url, build=host_build, workdir=tmp_path / "device") as session:
@@ -279,4 +264,4 @@ async def test_a_lesson_the_teacher_starts_is_spoken_and_followed_by_the_firmwar
         answered = await session.ask(QUESTION)
     assert " ".join(said) == "Let's start a lesson: Legs. How many legs does a spider have?"
     assert progress == [("start", 0, None), ("step", 1, "spider-legs")]
-    assert " ".join(answered.sentences) == "Yes, eight legs! Spiders have eight legs. Bye for now!"
+    assert " ".join(answered.sentences) == "Yes, eight legs! Why do you think spiders spin webs?"

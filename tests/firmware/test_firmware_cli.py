@@ -1,21 +1,12 @@
 """`hoot emulate`, `hoot firmware build` and `hoot flash --dry-run` as a developer runs them."""
 
-import asyncio
 import json
-import sys
 
 import numpy as np
-from conftest import silence, tone
+from conftest import hoot, silence, tone
 
 from hootkit.client.wavio import write_wav
 
-
-async def hoot(*args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hootkit.cli", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await process.communicate()
-    return process.returncode, out.decode(), err.decode()
 
 
 def question_wav(tmp_path):

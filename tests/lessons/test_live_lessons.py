@@ -2,13 +2,12 @@
 
 import asyncio
 import json
-import sys
 from contextlib import asynccontextmanager
 
 import httpx
 import numpy as np
 import pytest
-from conftest import fake_engines, fast_settings, silence, tone
+from conftest import QUIZ_LESSON, fake_engines, fast_settings, hoot, silence, tone
 
 from hootkit.app import create_app
 from hootkit.client.device import DeviceClient
@@ -18,33 +17,6 @@ from hootkit.engines.voices import VoiceMissing
 from hootkit.serving import serve_in_loop
 
 ANSWER = np.concatenate([silence(0.2), tone(0.6)])
-QUIZ_LESSON = """\
-id: legs
-title: Legs
-language: en
-ages: [6, 9]
-minutes: 5
-persona: Hoot, a friendly AI owl helper.
-objectives: [Count legs]
-topics: [spiders, legs]
-steps:
-  - id: spider-legs
-    type: quiz
-    question: How many legs does a spider have?
-    answers: ["8"]
-    hint: Count two hands of four fingers.
-    explain: A spider has eight legs.
-    praise: Yes, eight legs!
-  - id: why
-    type: ask
-    question: Why do you think spiders spin webs?
-    expect: [food, eat]
-    facts: [Spiders spin webs to catch food.]
-  - id: recap
-    type: recap
-    say: Spiders have eight legs and spin webs.
-closing: Thank you for learning with me!
-"""
 ZH_LESSON = QUIZ_LESSON.replace("id: legs", "id: zh-legs").replace("language: en", "language: zh\nvoice: zh_CN-huayan-medium")
 
 
@@ -219,22 +191,15 @@ async def test_a_changed_file_in_the_folder_is_picked_up_without_a_restart(lesso
     assert listed["problems"][0]["line"] == 2
 
 
-async def hoot_cli(*args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hootkit.cli", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await process.communicate()
-    return process.returncode, out.decode(), err.decode()
-
 
 async def test_hoot_lesson_assign_and_end_from_the_command_line(lessons_dir):
     async with classroom(lessons_dir) as (url, api, _):
         server = str(api.base_url)
-        code, out, _ = await hoot_cli("lesson", "assign", "legs", "--device", "owl-9", "--server", server)
+        code, out, _ = await hoot("lesson", "assign", "legs", "--device", "owl-9", "--server", server)
         assert code == 0 and out.strip() == "owl-9: waiting: starts when the device connects"
-        code, _, err = await hoot_cli("lesson", "assign", "nope", "--device", "owl-9", "--server", server)
+        code, _, err = await hoot("lesson", "assign", "nope", "--device", "owl-9", "--server", server)
         assert code == 1 and "no lesson with the id 'nope'" in err
-        code, out, _ = await hoot_cli("lesson", "end", "--device", "owl-9", "--server", server)
+        code, out, _ = await hoot("lesson", "end", "--device", "owl-9", "--server", server)
         assert code == 0 and out.strip() == "owl-9: lesson legs ended at step 1"
-    code, _, err = await hoot_cli("lesson", "assign", "legs", "--device", "owl-9", "--server", server)
+    code, _, err = await hoot("lesson", "assign", "legs", "--device", "owl-9", "--server", server)
     assert code == 2 and "is `hoot serve` running?" in err

@@ -1,11 +1,10 @@
 """Lesson files: the shipped ones validate; broken ones get file, line and reason; the schema is current."""
 
-import asyncio
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import hoot
 
 from hootkit.lessons.loader import LessonError, check_file_name, load_folder, load_lesson
 from hootkit.lessons.model import Lesson
@@ -106,13 +105,6 @@ def test_schema_json_is_generated_from_the_model():
     committed = json.loads((ROOT / "curriculum" / "schema.json").read_text())
     assert committed == Lesson.model_json_schema(), "run: hoot lesson schema > curriculum/schema.json"
 
-
-async def hoot(*args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hootkit.cli", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await process.communicate()
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_hoot_lesson_validate_and_list(tmp_path):

@@ -1,22 +1,13 @@
 """`hoot talk` as a user runs it: a WAV in, JSON and a reply WAV out; clear errors for bad input."""
 
-import asyncio
 import json
-import sys
 import wave
 
 import numpy as np
-from conftest import silence, tone
+from conftest import hoot, silence, tone
 
 from hootkit.client.wavio import write_wav
 
-
-async def hoot(*args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hootkit.cli", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await process.communicate()
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_talk_json_and_reply_wav(serve, tmp_path):
@@ -58,13 +49,9 @@ async def test_talk_says_when_no_server_listens(tmp_path):
 
 
 async def test_guard_reads_lines_and_writes_json_verdicts():
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hootkit.cli", "guard", "--json",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate("how do volcanoes explode\n\ni want to k i l l myself\n我想 自 杀\n".encode())
-    assert process.returncode == 0, err.decode()
-    verdicts = [json.loads(line) for line in out.decode().splitlines()]
+    code, out, err = await hoot("guard", "--json", stdin="how do volcanoes explode\n\ni want to k i l l myself\n我想 自 杀\n".encode())
+    assert code == 0, err
+    verdicts = [json.loads(line) for line in out.splitlines()]
     assert [v["verdict"] for v in verdicts] == ["allow", "alert", "alert"]
     assert set(verdicts[0]) == {"text", "stage", "verdict", "category", "reply"}
     assert verdicts[1]["category"] == "self_harm" and "grown-up" in verdicts[1]["reply"]

@@ -1,14 +1,13 @@
 """Fetching piper voices from a real local HTTP server laid out like rhasspy/piper-voices."""
 
-import asyncio
 import socket
-import sys
 import threading
 from contextlib import contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import hoot
 
 from hootkit.engines import models
 from hootkit.engines.voices import VoiceMissing, fetch_voice, installed, voice_path
@@ -113,13 +112,6 @@ def test_an_unknown_voice_and_a_bad_name_say_so(repo, tmp_path):
     with pytest.raises(VoiceMissing, match="not a piper voice name"):
         voice_path("../../etc/passwd", tmp_path)
 
-
-async def hoot(*args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hootkit.cli", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await process.communicate()
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_hoot_voices_fetch_offline_exits_1_with_the_fix(tmp_path):
