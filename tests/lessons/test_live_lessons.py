@@ -203,3 +203,16 @@ async def test_hoot_lesson_assign_and_end_from_the_command_line(lessons_dir):
         assert code == 0 and out.strip() == "owl-9: lesson legs ended at step 1"
     code, _, err = await hoot("lesson", "assign", "legs", "--device", "owl-9", "--server", server)
     assert code == 2 and "is `hoot serve` running?" in err
+
+
+async def test_safety_flags_of_a_lesson_turn_reach_the_teacher_redacted(lessons_dir):
+    stt = FakeStt("I want to hurt myself, call me on 555 123 4567")
+    async with classroom(lessons_dir, stt=stt) as (url, api, _), DeviceClient(url, device_id="owl-1") as device:
+        await assign(api, "legs", devices=["owl-1"])
+        await device.told()
+        answer = await device.ask(ANSWER)
+        (online,) = (await api.get("/api/devices")).json()["devices"]
+    assert "grown-up" in answer.reply and not answer.lesson  # a supportive reply; the lesson waits
+    (flag,) = online["flags"]
+    assert flag["stage"] == "input" and flag["verdict"] == "alert" and flag["category"] == "self_harm"
+    assert "555" not in flag["text"]

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 WINDOW_MS = VAD_WINDOW * 1000 / STT_RATE
 INTAKE_LIMIT = 256
+FLAGS_KEPT = 50
 
 
 class DeviceSession:
@@ -68,6 +69,7 @@ class DeviceSession:
         self._warned_not_listening = False
         self._background: set[asyncio.Task] = set()
         self.lesson: LessonRun | None = None
+        self.flags: deque[dict] = deque(maxlen=FLAGS_KEPT)
         self._silence_timer: asyncio.TimerHandle | None = None
 
     # -- events from the gateway -------------------------------------------------------------
@@ -296,6 +298,8 @@ class DeviceSession:
             log.info("turn %s/%d %s: %r -> %r %s", self.session_id, turn.number, turn.outcome,
                      redact(turn.transcript), redact(" ".join(turn.spoken)), turn.clock.parts())
             for flag in turn.flags:
+                self.flags.append({"turn": turn.number, "stage": flag.stage, "verdict": flag.verdict,
+                                   "category": flag.category, "text": redact(flag.text)})
                 self.metrics.safety_flags.labels(flag.stage, flag.category, flag.verdict).inc()
                 log.warning("safety flag %s/%d: %s %s %s on %r", self.session_id, turn.number, flag.stage,
                             flag.verdict, flag.category, redact(flag.text))

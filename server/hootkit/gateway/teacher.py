@@ -115,10 +115,11 @@ async def assign_lesson(lesson_id: str, assignment: Assignment, request: Request
 
 @router.get("/devices")
 async def list_devices(request: Request) -> dict:
-    """Connected devices with what they are doing, and offline devices that have a lesson waiting."""
+    """Connected devices with what they are doing and the safety flags of their session (redacted), and
+    offline devices that have a lesson waiting."""
     hoot = request.app.state.hoot
     online = [{"device_id": session.device_id, "session_id": session.session_id, "online": True,
-               "activity": session.activity, "lesson": _progress(session.lesson)}
+               "activity": session.activity, "lesson": _progress(session.lesson), "flags": list(session.flags)}
               for session in hoot.gateway.sessions.values()]
     seen = {device["device_id"] for device in online}
     offline = [{"device_id": device_id, "online": False, "activity": "offline", "lesson": _progress(run)}
