@@ -344,19 +344,35 @@ def _voices(args) -> int:
 
 
 def _guard(args) -> int:
+    from hootkit.engines.registry import build_moderator
     from hootkit.safety.guard import check_input, check_output
+    from hootkit.settings import Settings
 
     check = check_input if args.stage == "input" else check_output
-    for line in sys.stdin:
-        text = line.strip()
-        if not text:
-            continue
+    moderator = build_moderator(Settings())  # the guard model too, when settings name one (safety.moderator_url)
+
+    async def verdict_for(text: str):
         verdict = check(text)
-        if args.json:
-            print(json.dumps(verdict.to_dict(), ensure_ascii=False), flush=True)
-        else:
-            heard = f" -> {verdict.reply}" if verdict.reply else ""
-            print(f"{verdict.verdict:<8} {verdict.category or '-':<22} {text}{heard}", flush=True)
+        if verdict.allowed and moderator is not None:
+            verdict = await moderator.check(text, args.stage) or verdict
+        return verdict
+
+    loop = asyncio.new_event_loop()
+    try:
+        for line in sys.stdin:
+            text = line.strip()
+            if not text:
+                continue
+            verdict = loop.run_until_complete(verdict_for(text))
+            if args.json:
+                print(json.dumps(verdict.to_dict(), ensure_ascii=False), flush=True)
+            else:
+                heard = f" -> {verdict.reply}" if verdict.reply else ""
+                print(f"{verdict.verdict:<8} {verdict.category or '-':<22} {text}{heard}", flush=True)
+    finally:
+        if moderator is not None:
+            loop.run_until_complete(moderator.aclose())
+        loop.close()
     return 0
 
 

@@ -75,6 +75,15 @@ class AudioSettings(BaseModel):
     max_frame_bytes: int = 64 * 1024
 
 
+class SafetySettings(BaseModel):
+    """An optional guard model (Llama Guard style) at an OpenAI-compatible endpoint, after the word lists."""
+
+    moderator_url: str = ""
+    moderator_model: str = "llama-guard-3-1b"
+    moderator_api_key: str = "none"
+    moderator_timeout_s: float = 2.0
+
+
 class UsageSettings(BaseModel):
     """Talking time per device per day (0 = no limit) and quiet hours such as "21:00-07:00"."""
 
@@ -106,6 +115,7 @@ class Settings(BaseSettings):
     tts: TtsSettings = TtsSettings()
     audio: AudioSettings = AudioSettings()
     usage: UsageSettings = UsageSettings()
+    safety: SafetySettings = SafetySettings()
 
     @classmethod
     def settings_customise_sources(

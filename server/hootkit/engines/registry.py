@@ -4,6 +4,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,17 +14,21 @@ from hootkit.engines.executor import FairExecutor
 from hootkit.engines.priority import SpeechFirst
 from hootkit.settings import Settings
 
+if TYPE_CHECKING:
+    from hootkit.safety.moderator import Moderator
+
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Engines:
-    """The four capabilities one server shares among all its devices."""
+    """The four capabilities one server shares among all its devices, and the optional guard model."""
 
     vad: Vad
     stt: Stt
     llm: Llm
     tts: Tts
+    moderator: "Moderator | None" = None
     vad_executor: FairExecutor = field(default_factory=lambda: FairExecutor("vad"))
     load_s: dict[str, float] = field(default_factory=dict)
 
@@ -51,7 +56,7 @@ class Engines:
 
     async def close(self) -> None:
         self.vad_executor.close()
-        for engine in (self.stt, self.llm, self.tts):
+        for engine in (self.stt, self.llm, self.tts, self.moderator):
             if hasattr(engine, "aclose"):
                 await engine.aclose()
             elif hasattr(engine, "close"):
@@ -74,7 +79,16 @@ def load_engines(settings: Settings) -> Engines:
     priority = SpeechFirst()
     llm = timed("llm", lambda: build_llm(settings, priority))
     tts = timed("tts", lambda: build_tts(settings, priority))
-    return Engines(vad=vad, stt=stt, llm=llm, tts=tts, load_s=load_s)
+    return Engines(vad=vad, stt=stt, llm=llm, tts=tts, moderator=build_moderator(settings), load_s=load_s)
+
+
+def build_moderator(settings: Settings) -> "Moderator | None":
+    cfg = settings.safety
+    if not cfg.moderator_url:
+        return None
+    from hootkit.safety.moderator import Moderator
+
+    return Moderator(cfg.moderator_url, cfg.moderator_model, cfg.moderator_api_key, cfg.moderator_timeout_s)
 
 
 def build_vad() -> Vad:

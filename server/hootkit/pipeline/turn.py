@@ -21,6 +21,7 @@ from hootkit.pipeline.metrics import TurnClock
 from hootkit.pipeline.prompt import Conversation
 from hootkit.safety import guard
 from hootkit.safety.redact import redact
+from hootkit.safety.moderator import Moderator
 from hootproto import Alert, Audio, Lesson as LessonEvent, Metrics, Stt as SttEvent, Tts as TtsEvent
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class TurnContext:
     on_activity: Callable[[str], None]
     usage_refusal: Callable[[str], "guard.Verdict | None"]
     respond: Callable[[str], Plan | None]
+    moderator: "Moderator | None" = None
 
 
 class Turn:
@@ -146,6 +148,8 @@ class Turn:
             self.transcript = ""
             return ctx.respond("")
         screened = ctx.usage_refusal(self.transcript) or guard.check_input(self.transcript)
+        if screened.allowed and ctx.moderator is not None:
+            screened = await ctx.moderator.check(self.transcript, "input") or screened
         if not screened.allowed:
             self.flags.append(screened)
             return Plan([Say(screened.reply)])
@@ -204,6 +208,8 @@ class Turn:
     async def _speak_checked(self, clause: str, said: list[str]) -> bool:
         """Speak an LLM clause, or the guard's redirection instead; False when the guard stopped the reply."""
         checked = guard.check_output(clause)
+        if checked.allowed and self.ctx.moderator is not None:
+            checked = await self.ctx.moderator.check(clause, "output", self.transcript) or checked
         if checked.allowed:
             said.append(clause)
             await self._speak(clause)

@@ -1,0 +1,67 @@
+"""An optional guard model after the word lists: any OpenAI-compatible chat endpoint that answers the
+Llama Guard way ("safe", or "unsafe" and a line of hazard codes such as "S1,S11")."""
+
+import logging
+
+import httpx
+
+from hootkit.safety.guard import ALERTING, Verdict, language_of
+from hootkit.safety.replies import reply_for
+
+log = logging.getLogger(__name__)
+
+# Llama Guard 3 hazards -> Hootkit categories; S8 (intellectual property) and S13 (elections) are no harm to a child.
+HAZARDS = {
+    "S1": "violence", "S2": "dangerous_activities", "S3": "sexual", "S4": "sexual", "S5": "hate_harassment",
+    "S6": "medical_legal", "S7": "personal_data", "S9": "dangerous_activities", "S10": "hate_harassment",
+    "S11": "self_harm", "S12": "sexual", "S14": "manipulation",
+}
+
+
+class Moderator:
+    """Asks the guard model about one text; no opinion (None) when the model is down or answers nonsense,
+    because the word-list guards have already checked the text and a child should not lose the answer."""
+
+    def __init__(self, base_url: str, model: str, api_key: str, timeout_s: float):
+        self.model = model
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {api_key}"},
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)),
+        )
+
+    async def check(self, text: str, stage: str, question: str = "") -> Verdict | None:
+        """`stage` input: the child's words; output: a reply clause to `question`."""
+        if stage == "input":
+            messages = [{"role": "user", "content": text}]
+        else:
+            messages = [{"role": "user", "content": question or "(a child's question)"}, {"role": "assistant", "content": text}]
+        body = {"model": self.model, "messages": messages, "max_tokens": 12, "temperature": 0}
+        try:
+            response = await self._client.post("/chat/completions", json=body)
+            response.raise_for_status()
+            answer = response.json()["choices"][0]["message"]["content"]
+        except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as error:
+            log.warning("moderator at %s gave no verdict (%s); the word-list guard's stands", self._client.base_url, error)
+            return None
+        return self._verdict(text, stage, answer)
+
+    def _verdict(self, text: str, stage: str, answer: str) -> Verdict | None:
+        lines = answer.strip().lower().splitlines()
+        if not lines or lines[0].strip() not in ("safe", "unsafe"):
+            log.warning("moderator answered %r, not safe/unsafe; the word-list guard's verdict stands", answer[:80])
+            return None
+        if lines[0].strip() == "safe":
+            return Verdict(text, stage, "allow", None, None)
+        codes = [code.strip().upper() for code in (lines[1] if len(lines) > 1 else "").split(",")]
+        categories = [HAZARDS[code] for code in codes if code in HAZARDS]
+        if not categories:
+            return Verdict(text, stage, "allow", None, None) if codes != [""] else self._unsafe(text, stage, "unsafe_advice")
+        return self._unsafe(text, stage, categories[0])
+
+    @staticmethod
+    def _unsafe(text: str, stage: str, category: str) -> Verdict:
+        verdict = "alert" if category in ALERTING and stage == "input" else "redirect"
+        return Verdict(text, stage, verdict, category, reply_for(category, language_of(text)))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
