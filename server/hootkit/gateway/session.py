@@ -13,8 +13,8 @@ from hootkit.engines.languages import Languages
 from hootkit.engines.models import ModelMissing
 from hootkit.engines.registry import Engines
 from hootkit.lessons.engine import LessonRun
-from hootkit.pipeline.actions import Generate, Plan, Say
 from hootkit.pipeline import endpointer as ep
+from hootkit.pipeline.actions import Generate, Plan, Say
 from hootkit.pipeline.audio import Resampler, pcm16_to_float
 from hootkit.pipeline.metrics import ServerMetrics, TurnClock
 from hootkit.pipeline.prompt import Conversation
@@ -115,7 +115,8 @@ class DeviceSession:
             stt, tts = await self.languages.get(lesson.language, lesson.voice)
         except ModelMissing as error:
             log.warning("lesson %s cannot start on %s: %s", lesson.id, self.device_id, error)
-            await self.send(Alert(status="error", message=f"The lesson {lesson.title!r} cannot start: {error}", code="lesson_unavailable"))
+            message = f"The lesson {lesson.title!r} cannot start: {error}"
+            await self.send(Alert(status="error", message=message, code="lesson_unavailable"))
             self._say([Say("I can't start that lesson yet. Please tell your teacher.")])
             raise
         self._turn_context = dataclasses.replace(self._turn_context, stt=stt, tts=tts)
