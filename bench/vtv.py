@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import aclosing
 from pathlib import Path
 
 import httpx
@@ -111,10 +112,11 @@ def compute_floor(audio: dict, transcripts: dict, runs: int) -> dict:
 
     async def first_clause(question: str) -> str:
         splitter = ClauseSplitter()
-        async for piece in engines.llm.stream(conversation.messages(question), "floor"):
-            clauses = splitter.push(piece)
-            if clauses:
-                return clauses[0]
+        async with aclosing(engines.llm.stream(conversation.messages(question), "floor")) as pieces:
+            async for piece in pieces:
+                clauses = splitter.push(piece)
+                if clauses:
+                    return clauses[0]
         return (splitter.flush() or [""])[0]
 
     async def measure() -> dict:

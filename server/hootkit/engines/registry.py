@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import time
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -45,8 +46,9 @@ class Engines:
         await self.stt.transcribe(noise, "warmup")
         timings["stt"] = time.perf_counter() - start
         start = time.perf_counter()
-        async for _ in self.llm.stream(messages, "warmup"):
-            break
+        async with aclosing(self.llm.stream(messages, "warmup")) as pieces:
+            async for _ in pieces:
+                break
         timings["llm"] = time.perf_counter() - start
         start = time.perf_counter()
         async for _ in self.tts.synthesize("Hello there.", "warmup"):

@@ -4,6 +4,7 @@ import asyncio
 import dataclasses
 import logging
 from collections import deque
+from contextlib import aclosing
 from collections.abc import Awaitable, Callable
 
 import numpy as np
@@ -320,8 +321,9 @@ class DeviceSession:
 
         async def read() -> None:
             try:
-                async for _ in self.engines.llm.stream(messages, self.session_id):
-                    break
+                async with aclosing(self.engines.llm.stream(messages, self.session_id)) as pieces:
+                    async for _ in pieces:
+                        break  # the prompt is read once the first token comes; closing stops generating
             except BackendError as error:
                 log.info("reading ahead for %s failed: %s", self.session_id, error)
 

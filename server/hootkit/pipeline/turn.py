@@ -9,6 +9,7 @@ so an abort stops it within a frame.
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,14 +193,16 @@ class Turn:
         ctx, clock = self.ctx, self.clock
         splitter = ClauseSplitter()
         said: list[str] = []
-        async for piece in ctx.llm.stream(generate.messages, ctx.key):
-            if clock.llm_first_token is None:
-                clock.llm_first_token = TurnClock.now()
-            for clause in splitter.push(piece):
-                if not await self._speak_checked(clause, said):
+        # closed as soon as the reply stops, so the LLM is free for other devices at once
+        async with aclosing(ctx.llm.stream(generate.messages, ctx.key)) as pieces:
+            async for piece in pieces:
+                if clock.llm_first_token is None:
+                    clock.llm_first_token = TurnClock.now()
+                for clause in splitter.push(piece):
+                    if not await self._speak_checked(clause, said):
+                        return " ".join(said)
+                if splitter.sentences >= ctx.max_sentences:
                     return " ".join(said)
-            if splitter.sentences >= ctx.max_sentences:
-                return " ".join(said)
         for clause in splitter.flush():
             if not await self._speak_checked(clause, said):
                 break
