@@ -16,7 +16,9 @@ to the first non-empty content piece, for every Generate and two conditions, in 
   cached  the lesson's previous prompt (the bare system prompt before its first Generate) was just
           evaluated, so llama-cpp-python's prefix match in Llama.generate skips the shared tokens.
 Prints tables (medians and p95 over every timing of the group; cached_over_cold is the median of the
-cached/cold ratio of each pair taken back to back) and writes bench/results/lesson_prompt.json.
+cached/cold ratio of each pair taken back to back) and writes bench/results/lesson_prompt.json after
+every repeat, so an interrupted run keeps what it measured. --quick (spiders, 3 repeats, the first
+Generate of each step timed) takes about a minute on 2 cores; the full run about half an hour.
 """
 
 import argparse
@@ -190,23 +192,18 @@ def timed(llm: LlamaLlm, turn: Turn, condition: str) -> float:
     return first_token_ms(llm, turn.messages)
 
 
-def measure(llm: LlamaLlm, turns: list[Turn], repeats: int) -> list[dict[str, list[float]]]:
-    """Per turn, the milliseconds of each condition; the order flips every turn and every repeat."""
-    samples = [{condition: [] for condition in CONDITIONS} for _ in turns]
-    for repeat in range(repeats):
-        started = time.perf_counter()
-        for index, turn in enumerate(turns):
-            order = CONDITIONS if (repeat + index) % 2 == 0 else CONDITIONS[::-1]
-            for condition in order:
-                samples[index][condition].append(timed(llm, turn, condition))
-        print(f"  repeat {repeat + 1}/{repeats}: {time.perf_counter() - started:.0f} s", flush=True)
-    return samples
+def measure(llm: LlamaLlm, timed_rows: list[tuple[Turn, dict]], repeat: int) -> None:
+    """One timing per condition for each turn, added to its row; the order flips every turn and repeat."""
+    for index, (turn, row) in enumerate(timed_rows):
+        order = CONDITIONS if (repeat + index) % 2 == 0 else CONDITIONS[::-1]
+        for condition in order:
+            row[f"{condition}_ms"].append(round(timed(llm, turn, condition), 2))
 
 
-def first_of_each_step(turns: list[Turn]) -> list[Turn]:
-    chosen: dict[tuple[str, str], Turn] = {}
-    for turn in turns:
-        chosen.setdefault((turn.lesson, turn.step), turn)
+def first_of_each_step(timed_rows: list[tuple[Turn, dict]]) -> list[tuple[Turn, dict]]:
+    chosen: dict[tuple[str, str], tuple[Turn, dict]] = {}
+    for turn, row in timed_rows:
+        chosen.setdefault((turn.lesson, turn.step), (turn, row))
     return list(chosen.values())
 
 
@@ -276,6 +273,30 @@ def lesson_turns(lesson_ids: list[str] | None) -> list[Turn]:
     return [turn for lesson_id in lesson_ids or sorted(lessons) for turn in walk(lessons[lesson_id])]
 
 
+def empty_row(turn: Turn, tokens: PromptTokens) -> dict:
+    return {"lesson": turn.lesson, "step": turn.step, "step_type": turn.step_type,
+            **count_tokens(turn, tokens), **{f"{condition}_ms": [] for condition in CONDITIONS}}
+
+
+def build_report(rows: list[dict], repeats: int, settings: Settings, wall_s: float) -> dict:
+    return {"by_step_type": grouped(rows, "step_type"), "by_lesson": grouped(rows, "lesson"),
+            "generates": rows, "repeats": repeats, "threads": settings.llm.threads,
+            "context": settings.llm.context, "max_tokens": settings.llm.max_tokens, "cpu_count": os.cpu_count(),
+            "wall_s": wall_s}
+
+
+def print_report(report: dict) -> None:
+    print_table("step type", report["by_step_type"], ["generates", "system_max", "tail_p50", "tail_max",
+                                                      "total_p50", "total_max", "cached_new_p50", "cold_p50",
+                                                      "cached_p50", "cached_over_cold"])
+    print_table("lesson", report["by_lesson"], ["generates", "timed", "system_max", "tail_max", "total_max",
+                                                "cached_new_max", "cold_p50", "cold_p95", "cached_p50",
+                                                "cached_p95", "cached_over_cold"])
+    print(f"\ntokens: system = the lesson's system prompt block, tail = the rest, cached_new = what is "
+          f"evaluated with the previous step's prompt cached; the context is {report['context']}")
+    print(f"time to first token (ms) over {report['repeats']} repeats; {report['wall_s']} s in all")
+
+
 def main() -> None:
     args = parse_args()
     started = time.perf_counter()
@@ -286,37 +307,22 @@ def main() -> None:
         raise SystemExit("this benchmark needs the embedded LLM (llm.backend = embedded)")
     tokens = PromptTokens(llm._model)
     tokens.check(turns[0].messages)
+    rows = [empty_row(turn, tokens) for turn in turns]
+    timed_rows = list(zip(turns, rows))
+    if args.quick:
+        timed_rows = first_of_each_step(timed_rows)
 
-    counts = [count_tokens(turn, tokens) for turn in turns]
-
-    timed_turns = first_of_each_step(turns) if args.quick else turns
-    print(f"{len(turns)} Generates, {len(timed_turns)} timed; {args.repeats} repeats x {len(CONDITIONS)} "
+    print(f"{len(turns)} Generates, {len(timed_rows)} timed; {args.repeats} repeats x {len(CONDITIONS)} "
           f"conditions; {settings.llm.threads} threads, n_batch {llm._model.n_batch}", flush=True)
-    samples = dict(zip(map(id, timed_turns), measure(llm, timed_turns, args.repeats)))
-    llm.close()
-    rows = []
-    for turn, count in zip(turns, counts):
-        sample = samples.get(id(turn), {condition: [] for condition in CONDITIONS})
-        times = {f"{condition}_ms": [round(ms, 2) for ms in sample[condition]] for condition in CONDITIONS}
-        rows.append({"lesson": turn.lesson, "step": turn.step, "step_type": turn.step_type, **count, **times})
-    by_type, by_lesson = grouped(rows, "step_type"), grouped(rows, "lesson")
-    wall_s = round(time.perf_counter() - started, 1)
-
-    print_table("step type", by_type, ["generates", "system_max", "tail_p50", "tail_max", "total_p50",
-                                       "total_max", "cached_new_p50", "cold_p50", "cached_p50",
-                                       "cached_over_cold"])
-    print_table("lesson", by_lesson, ["generates", "timed", "system_max", "tail_max", "total_max",
-                                      "cached_new_max", "cold_p50", "cold_p95", "cached_p50", "cached_p95",
-                                      "cached_over_cold"])
-    print(f"\ntokens: system = the lesson's system prompt block, tail = the rest, cached_new = what is "
-          f"evaluated with the previous step's prompt cached; the context is {settings.llm.context}")
-    print(f"time to first token (ms) over {args.repeats} repeats; {wall_s} s in all")
-    report = {"by_step_type": by_type, "by_lesson": by_lesson, "generates": rows, "repeats": args.repeats,
-              "threads": settings.llm.threads, "context": settings.llm.context,
-              "max_tokens": settings.llm.max_tokens, "cpu_count": os.cpu_count(), "wall_s": wall_s}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    print(f"wrote {args.out}")
+    for repeat in range(args.repeats):
+        measure(llm, timed_rows, repeat)
+        # written after every repeat, so an interrupted run keeps the repeats it finished
+        report = build_report(rows, repeat + 1, settings, round(time.perf_counter() - started, 1))
+        args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+        print(f"  repeat {repeat + 1}/{args.repeats}: {report['wall_s']:.0f} s, written", flush=True)
+    llm.close()
+    print_report(report)
 
 
 if __name__ == "__main__":
