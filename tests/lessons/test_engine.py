@@ -186,3 +186,13 @@ def test_a_mandarin_lesson_speaks_its_own_language():
     run = LessonRun(lesson)
     assert said(run.start())[0] == "我们开始上课吧：蜘蛛。"
     assert "Mandarin" in run.system_prompt()
+
+
+def test_recent_turns_forget_half_at_once_so_the_cached_prompt_prefix_lasts():
+    run = quiz_run()
+    run.recent = [{"role": "user", "content": str(n)} for n in range(8)]
+    run.replied("nine")
+    assert len(run.recent) == 4 and run.recent[-1] == {"role": "assistant", "content": "nine"}
+    run.replied("ten")
+    assert run.recent[:4] == [{"role": "user", "content": "5"}, {"role": "user", "content": "6"},
+                              {"role": "user", "content": "7"}, {"role": "assistant", "content": "nine"}]

@@ -94,7 +94,7 @@ class LessonRun:
     def replied(self, text: str) -> None:
         """What the LLM said, kept among the recent turns of the prompt."""
         self.recent.append({"role": "assistant", "content": text})
-        self.recent = self.recent[-2 * RECENT_TURNS :]
+        self._trim()
 
     def system_prompt(self) -> str:
         """The same for every step of the lesson, so the LLM keeps it cached."""
@@ -190,7 +190,13 @@ class LessonRun:
         self.recent.append({"role": "user", "content": text})
         if said is not None:
             self.recent.append({"role": "assistant", "content": said})
-        self.recent = self.recent[-2 * RECENT_TURNS :]
+        self._trim()
+
+    def _trim(self) -> None:
+        """Forget the older half at once when the recent turns are full: dropping one message per turn
+        would change the prompt right after the cached lesson prefix every time (bench/lesson_prompt.py)."""
+        if len(self.recent) > 2 * RECENT_TURNS:
+            del self.recent[: len(self.recent) - RECENT_TURNS]
 
     def _record(self, step: Quiz, correct: bool) -> list[Action]:
         self.results[step.id] = correct
