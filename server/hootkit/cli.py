@@ -346,16 +346,14 @@ def _voices(args) -> int:
 def _guard(args) -> int:
     from hootkit.engines.registry import build_moderator
     from hootkit.safety.guard import check_input, check_output
+    from hootkit.safety.moderator import second_opinion
     from hootkit.settings import Settings
 
     check = check_input if args.stage == "input" else check_output
     moderator = build_moderator(Settings())  # the guard model too, when settings name one (safety.moderator_url)
 
     async def verdict_for(text: str):
-        verdict = check(text)
-        if verdict.allowed and moderator is not None:
-            verdict = await moderator.check(text, args.stage) or verdict
-        return verdict
+        return await second_opinion(check(text), moderator)
 
     loop = asyncio.new_event_loop()
     try:

@@ -22,7 +22,7 @@ from hootkit.pipeline.metrics import TurnClock
 from hootkit.pipeline.prompt import Conversation
 from hootkit.safety import guard
 from hootkit.safety.redact import redact
-from hootkit.safety.moderator import Moderator
+from hootkit.safety.moderator import Moderator, second_opinion
 from hootproto import Alert, Audio, Lesson as LessonEvent, Metrics, Stt as SttEvent, Tts as TtsEvent
 
 log = logging.getLogger(__name__)
@@ -148,9 +148,9 @@ class Turn:
         if not _has_words(self.transcript):
             self.transcript = ""
             return ctx.respond("")
-        screened = ctx.usage_refusal(self.transcript) or guard.check_input(self.transcript)
-        if screened.allowed and ctx.moderator is not None:
-            screened = await ctx.moderator.check(self.transcript, "input") or screened
+        screened = ctx.usage_refusal(self.transcript) or await second_opinion(
+            guard.check_input(self.transcript), ctx.moderator
+        )
         if not screened.allowed:
             self.flags.append(screened)
             return Plan([Say(screened.reply)])
@@ -168,7 +168,7 @@ class Turn:
                 if isinstance(action, Say):
                     await self._speak_text(action.text)
                 elif isinstance(action, Progress):
-                    self._frames.put_nowait(LessonEvent(**{k: v for k, v in vars(action).items() if v is not None}))
+                    self._frames.put_nowait(LessonEvent(**vars(action)))
                 else:
                     try:
                         reply = await self._stream_reply(action)
@@ -210,9 +210,7 @@ class Turn:
 
     async def _speak_checked(self, clause: str, said: list[str]) -> bool:
         """Speak an LLM clause, or the guard's redirection instead; False when the guard stopped the reply."""
-        checked = guard.check_output(clause)
-        if checked.allowed and self.ctx.moderator is not None:
-            checked = await self.ctx.moderator.check(clause, "output", self.transcript) or checked
+        checked = await second_opinion(guard.check_output(clause), self.ctx.moderator, self.transcript)
         if checked.allowed:
             said.append(clause)
             await self._speak(clause)

@@ -65,3 +65,10 @@ class Moderator:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+async def second_opinion(verdict: Verdict, moderator: Moderator | None, question: str = "") -> Verdict:
+    """The word lists' verdict, unless they allowed the text and the guard model objects to it."""
+    if not verdict.allowed or moderator is None:
+        return verdict
+    return await moderator.check(verdict.text, verdict.stage, question) or verdict
