@@ -67,7 +67,7 @@ class DeviceGateway:
         finally:
             await session.close()
             if session.lesson is not None:
-                hoot.classroom.runs[session.device_id] = session.lesson
+                hoot.classroom.keep(session.device_id, session.lesson)
             del self.sessions[session_id]
             self.hoot.metrics.sessions.dec()
 

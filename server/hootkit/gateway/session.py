@@ -118,11 +118,11 @@ class DeviceSession:
             log.warning("lesson %s cannot start on %s: %s", lesson.id, self.device_id, error)
             message = f"The lesson {lesson.title!r} cannot start: {error}"
             await self.send(Alert(status="error", message=message, code="lesson_unavailable"))
-            self._say([Say("I can't start that lesson yet. Please tell your teacher.")])
+            self._say(Plan([Say("I can't start that lesson yet. Please tell your teacher.")]))
             raise
         self._turn_context = dataclasses.replace(self._turn_context, stt=stt, tts=tts)
         self.lesson = run
-        self._say(run.start(), run)
+        self._say(Plan(run.start(), run, base=run))
         self._read_ahead([{"role": "system", "content": run.system_prompt()}, {"role": "user", "content": ""}])
 
     def end_lesson(self) -> LessonRun | None:
@@ -130,7 +130,7 @@ class DeviceSession:
         run, self.lesson = self.lesson, None
         self._cancel_silence_timer()
         if run is not None and not run.finished:
-            self._say(run.stop())
+            self._say(Plan(run.stop()))
         return run
 
     def background(self, coro: Awaitable[None], name: str) -> None:
@@ -244,9 +244,9 @@ class DeviceSession:
         pcm = np.concatenate(list(self._windows)) if self._windows else np.zeros(VAD_WINDOW, np.float32)
         return self._start_turn(pcm, None, cancel_running=replace)
 
-    def _say(self, actions: list, run: LessonRun | None = None) -> None:
-        """Speak without being asked (a lesson's opening, an apology), interrupting any reply."""
-        self._start_turn(None, Plan(actions, run, base=run), cancel_running=True).commit()
+    def _say(self, plan: Plan) -> None:
+        """Speak without being asked (a lesson's opening, a nudge, an apology), interrupting any reply."""
+        self._start_turn(None, plan, cancel_running=True).commit()
 
     def _start_turn(self, pcm: np.ndarray | None, plan: Plan | None, cancel_running: bool) -> Turn:
         self._cancel_silence_timer()
@@ -277,10 +277,9 @@ class DeviceSession:
 
     def _on_silence(self) -> None:
         self._silence_timer = None
-        if self.turn is None and not self.endpointer.speech_started and self.lesson is not None:
-            plan = self._respond("")
-            if plan is not None:
-                self._start_turn(None, plan, cancel_running=False).commit()
+        lesson = self.lesson
+        if self.turn is None and not self.endpointer.speech_started and lesson is not None and not lesson.finished:
+            self._say(self._respond(""))
 
     def _cancel_silence_timer(self) -> None:
         if self._silence_timer is not None:

@@ -37,5 +37,9 @@ class Classroom:
         self.runs.update(runs)
         return runs
 
+    def keep(self, device_id: str, run: LessonRun) -> None:
+        """Where a device that dropped was in its lesson, to go on from there when it comes back."""
+        self.runs[device_id] = run
+
     def end(self, device_id: str) -> LessonRun | None:
         return self.runs.pop(device_id, None)
