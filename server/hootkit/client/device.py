@@ -197,14 +197,12 @@ class DeviceClient:
         if self._turn is None and isinstance(event, Tts) and event.state == "start":
             self._told = TurnResult(sample_rate=self.conn.downlink["sample_rate"])
         turn = self._turn or self._told
-        if turn is self._told and turn is not None:
-            self._record_told(turn, event)
-            return
+        asked = turn is not None and turn is self._turn
         if isinstance(event, Alert):
             self.alerts.append(event)
             if turn is not None:
                 turn.alerts.append(event)
-                if event.code in ("no_speech", "backend_unavailable"):
+                if asked and event.code in ("no_speech", "backend_unavailable"):
                     self._turn_over.set()
             return
         if turn is None:
@@ -215,6 +213,9 @@ class DeviceClient:
             turn.tts_states.append(event.state)
             if event.state == "sentence_start":
                 turn.sentences.append(event.text)
+            elif event.state == "stop" and not asked:
+                self._told = None
+                self._told_queue.put_nowait(turn)
             elif event.state == "stop" and turn.abort_sent_at is not None:
                 self._turn_over.set()
         elif isinstance(event, Lesson):
@@ -224,31 +225,14 @@ class DeviceClient:
             if "stop" in turn.tts_states:
                 self._turn_over.set()
         elif isinstance(event, Audio):
-            if not turn.audio and self._last_voiced_at is not None:
+            if asked and not turn.audio and self._last_voiced_at is not None:
                 turn.vtv_ms = (time.monotonic() - self._last_voiced_at) * 1000
             turn.audio.extend(event.data)
             self.heard_audio.set()
-            if self._abort_after_s is not None and turn.abort_sent_at is None:
+            if asked and self._abort_after_s is not None and turn.abort_sent_at is None:
                 if len(turn.audio) / 2 / turn.sample_rate >= self._abort_after_s:
                     turn.abort_sent_at = time.monotonic()
                     await self.send_event(Abort(reason="button"))
-
-
-    def _record_told(self, told: TurnResult, event) -> None:
-        if isinstance(event, Alert):
-            self.alerts.append(event)
-            told.alerts.append(event)
-        elif isinstance(event, Lesson):
-            told.lesson.append(event)
-        elif isinstance(event, Audio):
-            told.audio.extend(event.data)
-        elif isinstance(event, Tts):
-            told.tts_states.append(event.state)
-            if event.state == "sentence_start":
-                told.sentences.append(event.text)
-            elif event.state == "stop":
-                self._told = None
-                self._told_queue.put_nowait(told)
 
 
 def _describe(frame: str) -> str:
