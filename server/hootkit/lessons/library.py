@@ -5,7 +5,7 @@ import logging
 import os
 from pathlib import Path
 
-from hootkit.lessons.loader import MAX_BYTES, LessonError, Problem, check_file_name, load_folder, parse_lesson
+from hootkit.lessons.loader import Problem, check_file_name, load_folder, read_lesson
 from hootkit.lessons.model import Lesson
 
 log = logging.getLogger(__name__)
@@ -41,15 +41,7 @@ class LessonLibrary:
 
     def save(self, file_name: str, data: bytes) -> Lesson:
         """Check an uploaded file and only then write it into the folder; raises LessonError."""
-        lesson_id = check_file_name(file_name)
-        if len(data) > MAX_BYTES:
-            reason = f"the file is {len(data) / 1024 / 1024:.1f} MB; a lesson is at most {MAX_BYTES // 1024} KB"
-            raise LessonError([Problem(file_name, 0, reason)])
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise LessonError([Problem(file_name, 0, "the file is not UTF-8 text")]) from None
-        lesson = parse_lesson(text, file_name, lesson_id)
+        lesson = read_lesson(data, file_name, check_file_name(file_name))
         self.folder.mkdir(parents=True, exist_ok=True)
         partial = self.folder / f".{file_name}.part"
         partial.write_bytes(data)

@@ -46,16 +46,27 @@ def load_lesson(path: Path) -> Lesson:
     """Read and check one lesson file."""
     expected_id = check_file_name(path.name)
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            reason = f"the file is {size / 1024 / 1024:.1f} MB; a lesson is at most {MAX_BYTES // 1024} KB"
-            raise LessonError([Problem(str(path), 0, reason)])
-        text = path.read_bytes().decode("utf-8")
+        _check_size(str(path), path.stat().st_size)  # before reading: a huge file is never loaded
+        data = path.read_bytes()
     except OSError as error:
         raise LessonError([Problem(str(path), 0, f"cannot read it: {error.strerror or error}")]) from error
-    except UnicodeDecodeError as error:
-        raise LessonError([Problem(str(path), 0, "the file is not UTF-8 text")]) from error
-    return parse_lesson(text, str(path), expected_id)
+    return read_lesson(data, str(path), expected_id)
+
+
+def read_lesson(data: bytes, source: str, expected_id: str | None = None) -> Lesson:
+    """Check a lesson file's bytes (an upload, or a file read from disk)."""
+    _check_size(source, len(data))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise LessonError([Problem(source, 0, "the file is not UTF-8 text")]) from None
+    return parse_lesson(text, source, expected_id)
+
+
+def _check_size(source: str, size: int) -> None:
+    if size > MAX_BYTES:
+        reason = f"the file is {size / 1024 / 1024:.1f} MB; a lesson is at most {MAX_BYTES // 1024} KB"
+        raise LessonError([Problem(source, 0, reason)])
 
 
 def parse_lesson(text: str, source: str, expected_id: str | None = None) -> Lesson:
