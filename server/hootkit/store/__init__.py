@@ -1,0 +1,1 @@
+"""The classroom store: accounts, classes, devices, assignments, sessions, turns and the audit log (SQLAlchemy 2)."""

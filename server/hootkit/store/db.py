@@ -1,0 +1,288 @@
+"""Store: the classroom database behind one async API; SQLite (WAL) by default, PostgreSQL by URL.
+
+Every write commits before it returns, so a finished turn survives the server being killed.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import delete, event, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from hootkit.store.migrate import upgrade
+from hootkit.store.tables import (
+    Account, Assignment, AuditEvent, ClassRoom, Device, DeviceSessionRow, Login, Setting, TurnRow, now,
+)
+
+
+class Conflict(ValueError):
+    """The name is taken."""
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+class Store:
+    """Open with `await Store.open(url)`, close with `await store.close()`."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    @staticmethod
+    def url_for(data_dir: Path) -> str:
+        return f"sqlite+aiosqlite:///{Path(data_dir).resolve() / 'hootkit.db'}"
+
+    @classmethod
+    async def open(cls, url: str) -> "Store":
+        """Connect and bring the schema up to date (alembic `upgrade head`)."""
+        if url.startswith("sqlite"):
+            Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade)
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def _add(self, row):
+        async with self.sessions.begin() as session:
+            session.add(row)
+        return row
+
+    async def _all(self, query) -> list:
+        async with self.sessions() as session:
+            return list((await session.scalars(query)).all())
+
+    async def _one(self, query):
+        async with self.sessions() as session:
+            return (await session.scalars(query)).first()
+
+    async def _run(self, *statements) -> list[int]:
+        async with self.sessions.begin() as session:
+            return [(await session.execute(statement)).rowcount for statement in statements]
+
+    # -- accounts and logins -------------------------------------------------------------------
+
+    async def add_account(self, username: str, password_hash: str, role: str) -> Account:
+        try:
+            return await self._add(Account(username=username, password_hash=password_hash, role=role))
+        except IntegrityError:
+            raise Conflict(f"the user name {username!r} is taken") from None
+
+    async def account(self, account_id: int) -> Account | None:
+        return await self._one(select(Account).where(Account.id == account_id))
+
+    async def account_named(self, username: str) -> Account | None:
+        return await self._one(select(Account).where(Account.username == username))
+
+    async def accounts(self) -> list[Account]:
+        return await self._all(select(Account).order_by(Account.username))
+
+    async def count_accounts(self) -> int:
+        async with self.sessions() as session:
+            return await session.scalar(select(func.count()).select_from(Account))
+
+    async def set_password(self, account_id: int, password_hash: str) -> None:
+        await self._run(update(Account).where(Account.id == account_id).values(password_hash=password_hash),
+                        delete(Login).where(Login.account_id == account_id))
+
+    async def add_login(self, token_hash: str, account_id: int, csrf: str, expires_at: datetime) -> None:
+        await self._add(Login(token_hash=token_hash, account_id=account_id, csrf=csrf, expires_at=expires_at))
+
+    async def login(self, token_hash: str) -> tuple[Account, Login] | None:
+        async with self.sessions() as session:
+            row = (await session.execute(select(Account, Login).join(Login, Login.account_id == Account.id)
+                                         .where(Login.token_hash == token_hash))).first()
+        if row is None:
+            return None
+        if row.Login.expires_at <= now():
+            await self.drop_login(token_hash)
+            return None
+        return row.Account, row.Login
+
+    async def drop_login(self, token_hash: str) -> None:
+        await self._run(delete(Login).where(Login.token_hash == token_hash))
+
+    # -- classes and devices -------------------------------------------------------------------
+
+    async def add_class(self, name: str, teacher_id: int | None) -> ClassRoom:
+        return await self._add(ClassRoom(name=name, teacher_id=teacher_id))
+
+    async def class_(self, class_id: int) -> ClassRoom | None:
+        return await self._one(select(ClassRoom).where(ClassRoom.id == class_id))
+
+    async def classes(self, teacher_id: int | None = None) -> list[ClassRoom]:
+        query = select(ClassRoom).order_by(ClassRoom.name, ClassRoom.id)
+        if teacher_id is not None:
+            query = query.where(ClassRoom.teacher_id == teacher_id)
+        return await self._all(query)
+
+    async def pair_device(self, device_id: str, name: str, class_id: int | None, token_hash: str) -> Device:
+        async with self.sessions.begin() as session:
+            device = await session.get(Device, device_id) or Device(id=device_id)
+            device.name, device.class_id, device.token_hash, device.paired_at = name, class_id, token_hash, now()
+            session.add(device)
+        return device
+
+    async def device(self, device_id: str) -> Device | None:
+        return await self._one(select(Device).where(Device.id == device_id))
+
+    async def device_by_token(self, token_hash: str) -> Device | None:
+        return await self._one(select(Device).where(Device.token_hash == token_hash))
+
+    async def devices(self, class_ids: list[int] | None = None, parent_id: int | None = None) -> list[Device]:
+        query = select(Device).order_by(Device.name, Device.id)
+        if class_ids is not None:
+            query = query.where(Device.class_id.in_(class_ids))
+        if parent_id is not None:
+            query = query.where(Device.parent_id == parent_id)
+        return await self._all(query)
+
+    async def update_device(self, device_id: str, **fields) -> None:
+        if fields:
+            await self._run(update(Device).where(Device.id == device_id).values(**fields))
+
+    async def seen(self, device_id: str) -> None:
+        await self._run(update(Device).where(Device.id == device_id).values(last_seen=now()))
+
+    async def forget_device(self, device_id: str) -> None:
+        await self._run(delete(Device).where(Device.id == device_id))
+
+    # -- lesson assignments ----------------------------------------------------------------------
+
+    async def add_assignment(self, device_id: str, lesson_id: str, title: str, steps: int, assigned_by: str) -> Assignment:
+        await self.end_assignment(device_id)
+        return await self._add(Assignment(device_id=device_id, lesson_id=lesson_id, title=title, steps=steps,
+                                          assigned_by=assigned_by, quiz=[]))
+
+    async def update_assignment(self, assignment_id: int, step: int, finished: bool, quiz: list) -> None:
+        values = {"step": step, "finished": finished, "quiz": quiz}
+        if finished:
+            values["ended_at"] = now()
+        await self._run(update(Assignment).where(Assignment.id == assignment_id).values(**values))
+
+    async def end_assignment(self, device_id: str) -> None:
+        await self._run(update(Assignment).where(Assignment.device_id == device_id, Assignment.ended_at.is_(None))
+                        .values(ended_at=now()))
+
+    async def open_assignment(self, device_id: str) -> Assignment | None:
+        return await self._one(select(Assignment).where(Assignment.device_id == device_id, Assignment.ended_at.is_(None))
+                               .order_by(Assignment.id.desc()))
+
+    async def assignments(self, device_ids: Iterable[str]) -> list[Assignment]:
+        return await self._all(select(Assignment).where(Assignment.device_id.in_(list(device_ids)))
+                               .order_by(Assignment.id.desc()))
+
+    # -- sessions and turns ----------------------------------------------------------------------
+
+    async def start_session(self, session_id: str, device_id: str) -> None:
+        await self._add(DeviceSessionRow(id=session_id, device_id=device_id))
+
+    async def end_session(self, session_id: str) -> None:
+        await self._run(update(DeviceSessionRow).where(DeviceSessionRow.id == session_id).values(ended_at=now()))
+
+    async def add_turn(self, **fields) -> int:
+        return (await self._add(TurnRow(**fields))).id
+
+    async def turns(self, device_ids: Iterable[str], limit: int = 200) -> list[TurnRow]:
+        newest = await self._all(select(TurnRow).where(TurnRow.device_id.in_(list(device_ids)))
+                                 .order_by(TurnRow.ended_at.desc(), TurnRow.id.desc()).limit(limit))
+        return newest[::-1]
+
+    # -- reports, export, deletion -----------------------------------------------------------------
+
+    async def report(self, device_ids: Iterable[str]) -> list[dict]:
+        """Per device: sessions, time talked (heard + spoken), turns, flagged turns, lessons with quiz results."""
+        device_ids = list(device_ids)
+        async with self.sessions() as session:
+            sessions = dict((await session.execute(
+                select(DeviceSessionRow.device_id, func.count()).where(DeviceSessionRow.device_id.in_(device_ids))
+                .group_by(DeviceSessionRow.device_id))).all())
+        turns = await self._all(select(TurnRow).where(TurnRow.device_id.in_(device_ids)).order_by(TurnRow.id))
+        assignments = await self.assignments(device_ids)
+        reports = []
+        for device_id in device_ids:
+            mine = [turn for turn in turns if turn.device_id == device_id]
+            reports.append({
+                "device_id": device_id, "sessions": sessions.get(device_id, 0),
+                "time_s": round(sum(turn.heard_s + turn.reply_s for turn in mine), 1), "turns": len(mine),
+                "flagged": [turn_dict(turn) for turn in mine if turn.flags],
+                "lessons": [assignment_dict(assignment) for assignment in assignments if assignment.device_id == device_id],
+            })
+        return reports
+
+    async def export_rows(self, device_ids: Iterable[str]) -> list[dict]:
+        turns = await self._all(select(TurnRow).where(TurnRow.device_id.in_(list(device_ids)))
+                                .order_by(TurnRow.device_id, TurnRow.id))
+        return [turn_dict(turn) for turn in turns]
+
+    async def delete_data(self, device_ids: Iterable[str]) -> dict:
+        """Delete the devices' turns (and kept audio), sessions and assignments; the devices stay paired."""
+        device_ids = list(device_ids)
+        audio = await self._all(select(TurnRow.audio_path).where(TurnRow.device_id.in_(device_ids),
+                                                                  TurnRow.audio_path.is_not(None)))
+        counts = await self._run(delete(TurnRow).where(TurnRow.device_id.in_(device_ids)),
+                                 delete(DeviceSessionRow).where(DeviceSessionRow.device_id.in_(device_ids)),
+                                 delete(Assignment).where(Assignment.device_id.in_(device_ids)))
+        _remove_files(audio)
+        return dict(zip(("turns", "sessions", "assignments"), counts))
+
+    async def purge(self, older_than_days: float) -> dict:
+        """Retention: delete turns, ended sessions and assignments, and audit entries older than that."""
+        cutoff = now() - timedelta(days=older_than_days)
+        audio = await self._all(select(TurnRow.audio_path).where(TurnRow.ended_at < cutoff, TurnRow.audio_path.is_not(None)))
+        counts = await self._run(
+            delete(TurnRow).where(TurnRow.ended_at < cutoff),
+            delete(DeviceSessionRow).where(DeviceSessionRow.ended_at < cutoff,
+                                           ~DeviceSessionRow.id.in_(select(TurnRow.session_id))),
+            delete(Assignment).where(Assignment.ended_at < cutoff),
+            delete(AuditEvent).where(AuditEvent.at < cutoff),
+        )
+        _remove_files(audio)
+        return dict(zip(("turns", "sessions", "assignments", "audit"), counts))
+
+    # -- audit log and settings ------------------------------------------------------------------
+
+    async def audit(self, actor: str, action: str, target: str = "", ok: bool = True, detail: str = "", ip: str = "") -> None:
+        await self._add(AuditEvent(actor=actor[:100], action=action[:40], target=target[:200], ok=ok, detail=detail, ip=ip))
+
+    async def audit_log(self, limit: int = 200) -> list[AuditEvent]:
+        return await self._all(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))
+
+    async def get_setting(self, key: str, default=None):
+        row = await self._one(select(Setting).where(Setting.key == key))
+        return row.value if row is not None else default
+
+    async def set_setting(self, key: str, value) -> None:
+        async with self.sessions.begin() as session:
+            await session.merge(Setting(key=key, value=value))
+
+
+def turn_dict(turn: TurnRow) -> dict:
+    return {"device_id": turn.device_id, "session_id": turn.session_id, "number": turn.number,
+            "started_at": turn.started_at.isoformat(), "ended_at": turn.ended_at.isoformat(), "outcome": turn.outcome,
+            "transcript": turn.transcript, "reply": turn.reply, "flags": turn.flags, "lesson_id": turn.lesson_id,
+            "step_id": turn.step_id, "heard_s": turn.heard_s, "reply_s": turn.reply_s, "latency": turn.latency}
+
+
+def assignment_dict(assignment: Assignment) -> dict:
+    return {"lesson_id": assignment.lesson_id, "title": assignment.title, "step": assignment.step,
+            "steps": assignment.steps, "finished": assignment.finished, "quiz": assignment.quiz,
+            "assigned_by": assignment.assigned_by, "assigned_at": assignment.assigned_at.isoformat(),
+            "ended_at": assignment.ended_at.isoformat() if assignment.ended_at else None}
+
+
+def _remove_files(paths: list[str]) -> None:
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
