@@ -5,7 +5,7 @@ import asyncio
 import board
 import machine
 
-from hootproto import Abort, Alert, Lesson, Listen, Metrics, Stt, System, Tts
+from hootproto import Abort, Alert, Lesson, Listen, Metrics, Pair, Stt, System, Tts
 from hoot import config, guard, link as links, log, netcfg, ota, ui, ws
 from hoot import url as urls
 from hoot.audio import Mic, Speaker
@@ -166,12 +166,15 @@ class App:
             await self.on_system(event.command)
         elif isinstance(event, Lesson):
             log.event("lesson", event.to_dict())
+        elif isinstance(event, Pair):
+            self.on_pair(event)
 
     async def on_tts(self, event):
         if event.state == "start":
             self.first_audio = True
             self.streaming = False
-            self.set_state(SPEAKING)
+            if self.state != PAUSED:  # a paused device still says why it is quiet, and stays paused
+                self.set_state(SPEAKING)
         elif event.state == "sentence_start":
             log.event("say", {"text": event.text})
         elif event.state == "stop":
@@ -192,9 +195,18 @@ class App:
             if self.state in BUSY:
                 await self.interrupt("teacher")
             self.streaming = False
-            self.set_state(PAUSED if command == "pause" else IDLE)
+            self.set_state(PAUSED)
         elif command == "resume" and self.state == PAUSED:
             await self.ready()
+
+    def on_pair(self, event):
+        """Unpaired: the server says the code (a board with a display would show it). Paired: keep the token."""
+        if event.state == "code":
+            log.event("pairing", {"code": event.code})
+        else:
+            self.cfg["token"] = event.token
+            config.save(self.cfg)
+            log.event("paired", {"name": event.name})
 
 
 def load_config():

@@ -10,6 +10,7 @@ from hootproto.events import (
     Listen,
     Llm,
     Metrics,
+    Pair,
     Stt,
     System,
     Tts,

@@ -12,6 +12,7 @@ TTS_STATES = ("start", "sentence_start", "sentence_end", "stop")
 ALERT_STATUSES = ("info", "warning", "error")
 SYSTEM_COMMANDS = ("pause", "resume", "stop", "reboot")
 LESSON_STATES = ("start", "step", "end")
+PAIR_STATES = ("code", "paired")
 
 _STR = (str,)
 _INT = (int,)
@@ -202,6 +203,25 @@ class Lesson(Event):
     )
 
 
+class Pair(Event):
+    """Server -> device: pairing; an unpaired device shows `code`, a paired one keeps `token` (Hootkit extension)."""
+
+    type = "pair"
+    fields = (
+        Field("state", _STR, required=True, choices=PAIR_STATES),
+        Field("code", _STR),
+        Field("token", _STR),
+        Field("name", _STR),
+        Field("session_id", _STR),
+    )
+
+    def validate(self):
+        if self.state == "code" and not self.code:
+            raise ProtocolError("pair.code is needed when state is code")
+        if self.state == "paired" and not self.token:
+            raise ProtocolError("pair.token is needed when state is paired")
+
+
 class Metrics(Event):
     """Server -> device: latency parts of one turn in milliseconds (Hootkit extension)."""
 
@@ -231,5 +251,5 @@ class Audio:
 
 
 EVENT_TYPES = {}
-for _cls in (Hello, Listen, Abort, Stt, Llm, Tts, Alert, System, Lesson, Metrics):
+for _cls in (Hello, Listen, Abort, Stt, Llm, Tts, Alert, System, Lesson, Pair, Metrics):
     EVENT_TYPES[_cls.type] = _cls

@@ -235,7 +235,8 @@ async def test_teacher_commands_lesson_events_and_bad_frames(host_build, tmp_pat
                 ("{not json", "protocol_error", "bad_json"),
                 (encode(Lesson(state="start", title="Spiders", step=1, steps=3)), "lesson", "Spiders"),
                 (encode(System(command="resume")), "state", "listening"),
-                (encode(System(command="stop")), "state", "idle"),
+                (encode(System(command="stop")), "state", "paused"),
+                (encode(System(command="resume")), "state", "listening"),
             ]
             for frame, kind, value in steps:
                 since = device.mark()

@@ -3,7 +3,7 @@
 import json
 
 from check import raises
-from hootproto import Abort, Alert, Audio, Hello, Listen, Metrics, ProtocolError, Stt, System, Tts, decode, encode
+from hootproto import Abort, Alert, Audio, Hello, Listen, Metrics, Pair, ProtocolError, Stt, System, Tts, decode, encode
 
 PCM = {"format": "pcm16", "sample_rate": 16000, "channels": 1, "frame_duration": 40}
 
@@ -20,6 +20,8 @@ def test_every_event_round_trips():
         Tts(state="sentence_start", text="Eight!", turn=3),
         Alert(status="error", message="nope", code="bad_json"),
         System(command="pause"),
+        Pair(state="code", code="042917"),
+        Pair(state="paired", token="t0k3n", name="Table 3"),
         Metrics(turn=1, parts={"stt": 301.5, "llm_first_token": 48}),
     ]
     for event in events:
@@ -49,6 +51,11 @@ def test_unknown_type_has_code():
     error = raises(ProtocolError, decode, '{"type": "dance"}')
     assert error.code == "unknown_type"
     assert "dance" in str(error)
+
+
+def test_pair_needs_its_code_or_token():
+    assert raises(ProtocolError, decode, '{"type": "pair", "state": "code"}').code == "bad_event"
+    assert raises(ProtocolError, decode, '{"type": "pair", "state": "paired", "code": "1"}').code == "bad_event"
 
 
 def test_missing_type():
