@@ -43,13 +43,17 @@ class Store:
     @classmethod
     async def open(cls, url: str) -> "Store":
         """Connect and bring the schema up to date (alembic `upgrade head`)."""
-        if url.startswith("sqlite"):
-            Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url)
         if engine.dialect.name == "sqlite":
+            if engine.url.database not in (None, "", ":memory:"):
+                Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        async with engine.begin() as connection:
-            await connection.run_sync(upgrade)
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(upgrade)
+        except BaseException:
+            await engine.dispose()
+            raise
         return cls(engine)
 
     async def close(self) -> None:

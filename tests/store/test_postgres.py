@@ -1,0 +1,44 @@
+"""The same store on PostgreSQL (asyncpg), on a throwaway cluster; skipped where PostgreSQL is not installed."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from store_helpers import head_revision, schema_state, talk
+
+from hootkit.store.db import Conflict, Store
+
+
+@pytest.fixture
+async def pg_store(postgres_url):
+    opened = await Store.open(postgres_url)
+    yield opened
+    await opened.close()
+
+
+async def test_migrated_schema_matches_the_tables(pg_store):
+    revision, differences = await schema_state(pg_store)
+    assert revision == head_revision()
+    assert differences == []
+
+
+async def test_round_trip(pg_store):
+    tom = await pg_store.add_account("tom", "hash", "teacher")
+    with pytest.raises(Conflict):
+        await pg_store.add_account("tom", "other", "parent")
+    await pg_store.add_login("cookie", tom.id, "csrf", datetime.now(UTC) + timedelta(hours=1))
+    assert (await pg_store.login("cookie"))[0].username == "tom"
+    owls = await pg_store.add_class("Owls", tom.id)
+    await pg_store.pair_device("aa:bb", "Desk 1", owls.id, "token")
+    assert (await pg_store.device_by_token("token")).class_id == owls.id
+    await pg_store.add_assignment("aa:bb", "legs", "Legs", 3, "tom")
+    await talk(pg_store, "aa:bb", "pg-session", 2, flags=[{"stage": "input", "verdict": "redirect",
+                                                            "category": "personal", "text": "..."}])
+    [turn, _] = await pg_store.turns(["aa:bb"])
+    assert turn.started_at.tzinfo is not None and turn.latency == {"stt": 300, "llm": 50}
+    [report] = await pg_store.report(["aa:bb"])
+    assert (report["sessions"], report["turns"], report["time_s"], len(report["flagged"])) == (1, 2, 7.0, 2)
+    assert [lesson["lesson_id"] for lesson in report["lessons"]] == ["legs"]
+    await pg_store.set_setting("retention", {"days": 7})
+    assert await pg_store.get_setting("retention", None) == {"days": 7}
+    assert await pg_store.delete_data(["aa:bb"]) == {"turns": 2, "sessions": 1, "assignments": 1}
+    assert await pg_store.purge(30) == {"turns": 0, "sessions": 0, "assignments": 0, "audit": 0}
