@@ -96,6 +96,14 @@ def publish_firmware(build, folder, changes: dict[str, bytes], lie_about: str | 
     return manifest
 
 
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch):
+    """Each test gets its own data folder (the classroom store, voices), also for `hoot` child processes."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("HOOT_DATA_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def serve():
     """Start a server on a free port: `async with serve(engines, settings) as url`."""

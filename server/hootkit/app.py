@@ -5,23 +5,34 @@ import logging
 import time
 from contextlib import asynccontextmanager
 
+from pathlib import Path
+
 from fastapi import FastAPI, WebSocket
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import hootproto
+from hootkit.accounts.limits import FailureLimit
 from hootkit.engines.languages import Languages
 from hootkit.engines.registry import Engines, load_engines_async
-from hootkit.gateway import teacher, updates
+from hootkit.dashboard import devices_api, lessons_api, logins, records_api
+from hootkit.gateway import updates
+from hootkit.dashboard.live import LiveFeed
 from hootkit.gateway.native import DeviceGateway
+from hootkit.gateway.pairing import PairingDesk
+from hootkit.gateway.recorder import Recorder
 from hootkit.lessons.classroom import Classroom
 from hootkit.lessons.library import LessonLibrary
 from hootkit.pipeline.metrics import ServerMetrics
 from hootkit.pipeline.prompt import Conversation
 from hootkit.safety.usage import UsageLimits
 from hootkit.settings import Settings
+from hootkit.store.db import Store
+from hootkit.store.retention import retention_loop
 
 log = logging.getLogger(__name__)
+DASHBOARD = Path(__file__).parent / "dashboard" / "static"
 
 
 class Hoot:
@@ -35,6 +46,12 @@ class Hoot:
         self.usage = UsageLimits(settings.usage)
         self.library = LessonLibrary(settings.lessons_dir)
         self.classroom = Classroom(self.library, settings.groups)
+        self.store: Store | None = None
+        self.live = LiveFeed()
+        self.recorder = Recorder(self.live, settings.data_dir / "audio")
+        self.pairing = PairingDesk()
+        self.login_failures = FailureLimit(max_failures=5, window_s=300)
+        self.pair_failures = FailureLimit(max_failures=10, window_s=600)
         self.languages: Languages | None = None
         self.ready = asyncio.Event()
         self.startup: dict[str, object] = {}
@@ -57,15 +74,25 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
             hoot.startup["warmup_s"] = await hoot.engines.warmup(Conversation(0).messages("Hello!"))
         hoot.languages = Languages(settings, hoot.engines.stt, hoot.engines.tts)
         hoot.library.reload()
-        watcher = asyncio.create_task(hoot.library.watch(), name="lessons-watch") if settings.watch_lessons else None
+        hoot.store = await Store.open(settings.store_url or Store.url_for(settings.data_dir))
+        hoot.recorder.start(hoot.store)
+        hoot.recorder.keep_audio = (await records_api.retention(hoot))["keep_audio"]
+        async def retention_days() -> float:
+            return (await records_api.retention(hoot))["days"]
+
+        tasks = [asyncio.create_task(retention_loop(hoot.store, retention_days), name="retention")]
+        if settings.watch_lessons:
+            tasks.append(asyncio.create_task(hoot.library.watch(), name="lessons-watch"))
         hoot.startup["ready_s"] = round(time.perf_counter() - started, 2)
         hoot.ready.set()
         log.info("ready in %.1f s; devices connect to ws://%s:%d%s", hoot.startup["ready_s"], settings.host, settings.port, hootproto.PATH)
         try:
             yield
         finally:
-            if watcher is not None:
-                watcher.cancel()
+            for task in tasks:
+                task.cancel()
+            await hoot.recorder.stop()
+            await hoot.store.close()
             hoot.languages.close()
             if hoot.owns_engines:
                 await hoot.engines.close()
@@ -84,7 +111,13 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
         return Response(generate_latest(app.state.hoot.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(updates.router)
-    app.include_router(teacher.router)
+    for api in (logins, lessons_api, devices_api, records_api):
+        app.include_router(api.router)
+    app.mount("/dashboard", StaticFiles(directory=DASHBOARD, html=True), name="dashboard")
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> Response:
+        return RedirectResponse("/dashboard/")
 
     @app.websocket(hootproto.PATH)
     async def device(ws: WebSocket) -> None:

@@ -91,7 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     guard.add_argument("--stage", choices=["input", "output"], default="input", help="a child's words, or the AI's reply")
     guard.add_argument("--json", action="store_true", help="one JSON verdict per line")
 
+    from hootkit.accounts import cli as account_cli
+
+    account_cli.add_parser(sub)
+
     args = parser.parse_args(argv)
+    if args.command == "account":
+        return account_cli.run(args)
     if args.command == "serve":
         return _serve(args)
     if args.command == "talk":
@@ -119,13 +125,16 @@ def _serve(args) -> int:
     import uvicorn
 
     from hootkit.app import create_app
+    from hootkit.serving import HootServer
     from hootkit.settings import Settings
 
     overrides = {key: value for key, value in (("host", args.host), ("port", args.port)) if value is not None}
     settings = Settings(**overrides)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"Hootkit: loading models; devices connect to ws://{settings.host}:{settings.port}{hootproto.PATH}", flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level, ws_ping_interval=20)
+    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level,
+                            ws_ping_interval=20)
+    HootServer(config).run()
     return 0
 
 

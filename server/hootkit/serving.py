@@ -1,4 +1,4 @@
-"""Run the app under uvicorn inside the current event loop, on a free port (tests, benchmarks)."""
+"""Run the app under uvicorn: `hoot serve`, or inside the current event loop on a free port (tests, benchmarks)."""
 
 import asyncio
 import socket
@@ -10,8 +10,9 @@ from fastapi import FastAPI
 import hootproto
 
 
-class _Server(uvicorn.Server):
-    """uvicorn.Server that says when it is listening, instead of being polled."""
+class HootServer(uvicorn.Server):
+    """uvicorn.Server that says when it is listening, and ends the dashboards' live streams when it stops
+    (uvicorn waits for open responses before it shuts down, and a live stream never ends by itself)."""
 
     def __init__(self, config: uvicorn.Config):
         super().__init__(config)
@@ -20,6 +21,16 @@ class _Server(uvicorn.Server):
     async def startup(self, sockets=None) -> None:
         await super().startup(sockets=sockets)
         self.listening.set()
+
+    async def shutdown(self, sockets=None) -> None:
+        hoot = getattr(self.config.app.state, "hoot", None)
+        if hoot is not None:
+            hoot.live.close()
+        await super().shutdown(sockets=sockets)
+
+
+class _Server(HootServer):
+    """HootServer for a loop someone else owns."""
 
     def install_signal_handlers(self) -> None:
         """Leave signals to whoever owns the process."""

@@ -108,6 +108,13 @@ class Settings(BaseSettings):
     teacher_tokens: list[str] = Field(default_factory=list)
     groups: dict[str, list[str]] = Field(default_factory=dict)
     lesson_silence_s: float = 15.0
+    # the classroom store: "" is SQLite at data_dir/hootkit.db; or e.g. postgresql+asyncpg://user:pw@host/hootkit
+    store_url: str = ""
+    # "remote": devices on other machines must be paired by a teacher (this machine's may talk at once);
+    # "all": every device must be paired; "off": no pairing, only device_tokens or this machine
+    pairing: Literal["remote", "all", "off"] = "remote"
+    retention_days: float = 365.0  # the default until an admin sets it on the dashboard
+    login_hours: float = 12.0
     watch_lessons: bool = True
     vad: VadSettings = VadSettings()
     stt: SttSettings = SttSettings()

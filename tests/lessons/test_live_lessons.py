@@ -59,7 +59,7 @@ async def test_assigned_lesson_is_announced_and_a_right_quiz_answer_moves_on(les
         assert answer.reply == "Yes, eight legs! Why do you think spiders spin webs?"
         assert [(e.state, e.step_id, e.correct) for e in answer.lesson] == [("step", "spider-legs", True), ("step", "why", None)]
         devices = (await api.get("/api/devices")).json()["devices"]
-    assert devices[0]["lesson"]["step_id"] == "why" and devices[0]["lesson"]["quiz"] == {"spider-legs": True}
+    assert devices[0]["lesson"]["step_id"] == "why" and devices[0]["lesson"]["quiz"] == [{"step_id": "spider-legs", "correct": True}]
 
 
 async def test_a_wrong_answer_gets_the_hint_and_the_lesson_waits(lessons_dir):

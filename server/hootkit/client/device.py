@@ -10,7 +10,7 @@ from websockets.asyncio.client import connect
 
 import hootproto
 from hootkit.client.wavio import last_voiced_sample
-from hootproto import Abort, Alert, Audio, DeviceConnection, Hello, Lesson, Listen, Metrics, Stt, Tts
+from hootproto import Abort, Alert, Audio, DeviceConnection, Hello, Lesson, Listen, Metrics, Pair, Stt, System, Tts
 
 
 @dataclass
@@ -29,6 +29,8 @@ class TurnResult:
     abort_sent_at: float | None = None
     last_frame_at: float | None = None
     frames_after_abort: int = 0
+    last_audio_at: float | None = None  # time.monotonic() of the last reply frame, and of tts stop
+    stop_at: float | None = None
     trace: list[str] = field(default_factory=list)
 
     @property
@@ -63,6 +65,7 @@ class DeviceClient:
     """One device connection; `ask` speaks one question and waits for the whole answer.
 
     What the server says unasked (a lesson's opening, a nudge) is collected too: `told()` returns it.
+    A teacher's commands and pairing news (`system` and `pair` events) come from `notice()`.
     """
 
     def __init__(self, url: str, token: str | None = None, device_id: str = "00:00:00:00:00:01", sample_rate: int = 16000, frame_ms: int = 40):
@@ -84,6 +87,8 @@ class DeviceClient:
         self.lesson_events: list[Lesson] = []
         self._told: TurnResult | None = None
         self._told_queue: asyncio.Queue[TurnResult] = asyncio.Queue()
+        self._notices: asyncio.Queue[System | Pair] = asyncio.Queue()
+        self._alerts: asyncio.Queue[Alert] = asyncio.Queue()
 
     async def __aenter__(self) -> "DeviceClient":
         await self.connect()
@@ -191,15 +196,39 @@ class DeviceClient:
                 self.close_reason = self.ws.close_reason
             self._turn_over.set()
 
+    async def alert(self, code: str, timeout_s: float = 60.0) -> Alert:
+        """The next alert with this code (earlier ones with other codes are passed over)."""
+
+        async def find() -> Alert:
+            while (alert := await self._alerts.get()).code != code:
+                pass
+            return alert
+
+        return await asyncio.wait_for(find(), timeout_s)
+
+    async def notice(self, timeout_s: float = 60.0) -> "System | Pair":
+        """The next `system` or `pair` event; a `pair` event with a token becomes this client's token."""
+        return await asyncio.wait_for(self._notices.get(), timeout_s)
+
     async def _on_event(self, event) -> None:
+        if isinstance(event, (System, Pair)):
+            if isinstance(event, Pair) and event.token:
+                self.token = event.token
+            self._notices.put_nowait(event)
         if isinstance(event, Lesson):
             self.lesson_events.append(event)
-        if self._turn is None and isinstance(event, Tts) and event.state == "start":
+        if self._turn is not None and isinstance(event, Tts) and event.state != "start" and not self._turn.tts_states:
+            return  # the end of an earlier reply, arriving after this question began
+        asked_over = self._turn is None or "stop" in self._turn.tts_states
+        if asked_over and isinstance(event, Tts) and event.state == "start":
             self._told = TurnResult(sample_rate=self.conn.downlink["sample_rate"])
-        turn = self._turn or self._told
+        # after the asked turn's audio, what the server says is unasked (its metrics still belong to the turn)
+        told_now = self._told is not None and asked_over and not isinstance(event, Metrics)
+        turn = self._told if told_now or self._turn is None else self._turn
         asked = turn is not None and turn is self._turn
         if isinstance(event, Alert):
             self.alerts.append(event)
+            self._alerts.put_nowait(event)
             if turn is not None:
                 turn.alerts.append(event)
                 if asked and event.code in ("no_speech", "backend_unavailable"):
@@ -213,7 +242,9 @@ class DeviceClient:
             turn.tts_states.append(event.state)
             if event.state == "sentence_start":
                 turn.sentences.append(event.text)
-            elif event.state == "stop" and not asked:
+            if event.state == "stop":
+                turn.stop_at = time.monotonic()
+            if event.state == "stop" and not asked:
                 self._told = None
                 self._told_queue.put_nowait(turn)
             elif event.state == "stop" and turn.abort_sent_at is not None:
@@ -228,6 +259,7 @@ class DeviceClient:
             if asked and not turn.audio and self._last_voiced_at is not None:
                 turn.vtv_ms = (time.monotonic() - self._last_voiced_at) * 1000
             turn.audio.extend(event.data)
+            turn.last_audio_at = time.monotonic()
             self.heard_audio.set()
             if asked and self._abort_after_s is not None and turn.abort_sent_at is None:
                 if len(turn.audio) / 2 / turn.sample_rate >= self._abort_after_s:

@@ -1,4 +1,4 @@
-"""The teacher API under /api: upload, list and assign lessons, see devices and their lesson progress."""
+"""The lessons API under /api: list, read, upload and assign lessons, and end one on a device."""
 
 import logging
 
@@ -6,29 +6,25 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from hootkit.accounts.access import Caller
 from hootkit.engines.models import ModelMissing
-from hootkit.gateway.auth import teacher_refusal
+from hootkit.dashboard.reach import class_device_ids, device_ids_in_reach
+from hootkit.dashboard.logins import caller, refuse
 from hootkit.lessons.classroom import UnknownName
-from hootkit.lessons.engine import LessonRun
 from hootkit.lessons.loader import MAX_BYTES, LessonError
 from hootkit.lessons.model import Lesson
+from hootkit.lessons.progress import progress
 
 log = logging.getLogger(__name__)
 
-
-def _teacher(request: Request) -> None:
-    reason = teacher_refusal(request, request.app.state.hoot.settings)
-    if reason:
-        raise HTTPException(401, reason, headers={"WWW-Authenticate": "Bearer"})
-
-
-router = APIRouter(prefix="/api", dependencies=[Depends(_teacher)])
+router = APIRouter(prefix="/api")
 
 
 class Assignment(BaseModel):
-    """Who gets the lesson: device ids, group names, or both."""
+    """Who gets the lesson: device ids, classes, group names from the settings, or any mix."""
 
     devices: list[str] = Field(default_factory=list, max_length=500)
+    classes: list[int] = Field(default_factory=list, max_length=50)
     groups: list[str] = Field(default_factory=list, max_length=50)
 
 
@@ -37,28 +33,19 @@ def _summary(lesson: Lesson) -> dict:
             "ages": list(lesson.ages), "minutes": lesson.minutes, "steps": len(lesson.steps)}
 
 
-def _progress(run: LessonRun | None) -> dict | None:
-    if run is None:
-        return None
-    steps = run.lesson.steps
-    return {"lesson": run.lesson.id, "title": run.lesson.title, "step": min(run.index + 1, len(steps)),
-            "steps": len(steps), "step_id": steps[min(run.index, len(steps) - 1)].id,
-            "finished": run.finished, "quiz": run.results}
-
-
 def _problems(error: LessonError) -> list[dict]:
     return [{"file": problem.source, "line": problem.line, "reason": problem.reason} for problem in error.problems]
 
 
 @router.get("/lessons")
-async def list_lessons(request: Request) -> dict:
+async def list_lessons(request: Request, who: Caller = Depends(caller)) -> dict:
     library = request.app.state.hoot.library
     return {"lessons": [_summary(lesson) for lesson in sorted(library.lessons.values(), key=lambda lesson: lesson.id)],
             "problems": _problems(LessonError(library.problems)) if library.problems else []}
 
 
 @router.get("/lessons/{lesson_id}")
-async def get_lesson(lesson_id: str, request: Request) -> dict:
+async def get_lesson(lesson_id: str, request: Request, who: Caller = Depends(caller)) -> dict:
     lesson = request.app.state.hoot.library.lessons.get(lesson_id)
     if lesson is None:
         raise HTTPException(404, f"no lesson with the id {lesson_id!r}")
@@ -66,37 +53,53 @@ async def get_lesson(lesson_id: str, request: Request) -> dict:
 
 
 @router.put("/lessons/{file_name}")
-async def upload_lesson(file_name: str, request: Request) -> JSONResponse:
+async def upload_lesson(file_name: str, request: Request, who: Caller = Depends(caller)) -> JSONResponse:
     """The YAML file as the body: `curl -T my-lesson.yaml http://HOST:PORT/api/lessons/my-lesson.yaml`."""
+    if who.role == "parent":
+        raise await refuse(request, 403, "parents cannot change lessons", who.name)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BYTES:
-        raise HTTPException(413, f"a lesson is at most {MAX_BYTES // 1024} KB; this one is {int(declared) // 1024} KB")
+        raise await refuse(request, 413, f"a lesson is at most {MAX_BYTES // 1024} KB; this one is {int(declared) // 1024} KB",
+                           who.name)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BYTES:
-            raise HTTPException(413, f"a lesson is at most {MAX_BYTES // 1024} KB")
-    library = request.app.state.hoot.library
+            raise await refuse(request, 413, f"a lesson is at most {MAX_BYTES // 1024} KB", who.name)
+    hoot = request.app.state.hoot
+    library = hoot.library
     try:
         existed = file_name.rpartition(".")[0] in library.lessons
         lesson = library.save(file_name, bytes(body))
     except LessonError as error:
+        await hoot.store.audit(who.name, "lesson upload", file_name, ok=False, detail=str(error)[:500], ip=who.ip)
         return JSONResponse({"detail": "the lesson was not saved", "problems": _problems(error)}, status_code=422)
+    await hoot.store.audit(who.name, "lesson upload", file_name, detail="replaced" if existed else "new", ip=who.ip)
     log.info("lesson %s uploaded (%s)", lesson.id, "replaced" if existed else "new")
     return JSONResponse(_summary(lesson), status_code=200 if existed else 201)
 
 
 @router.post("/lessons/{lesson_id}/assign")
-async def assign_lesson(lesson_id: str, assignment: Assignment, request: Request) -> dict:
+async def assign_lesson(lesson_id: str, assignment: Assignment, request: Request, who: Caller = Depends(caller)) -> dict:
     """Start the lesson now on the devices that are online; the others start it when they connect."""
     hoot = request.app.state.hoot
+    if who.role == "parent":
+        raise await refuse(request, 403, "parents cannot assign lessons", who.name)
+    if assignment.groups and not who.is_admin:
+        raise await refuse(request, 403, "only an admin may use the groups from the settings; use classes", who.name)
     try:
-        device_ids = hoot.classroom.devices(assignment.devices, assignment.groups)
+        named = list(await device_ids_in_reach(request, who, assignment.devices))
+        named += await class_device_ids(request, who, assignment.classes)
+        device_ids = hoot.classroom.devices(named, assignment.groups)
         if not device_ids:
-            raise HTTPException(422, "name at least one device or group")
+            raise HTTPException(422, "name at least one device, class or group (with devices in it)")
         runs = hoot.classroom.assign(lesson_id, device_ids)
     except UnknownName as error:
         raise HTTPException(404, str(error)) from None
+    lesson = hoot.library.lessons[lesson_id]
+    for device_id in runs:
+        await hoot.store.add_assignment(device_id, lesson_id, lesson.title, len(lesson.steps), who.name)
+    await hoot.store.audit(who.name, "assign", lesson_id, detail=", ".join(runs), ip=who.ip)
     results = []
     for device_id, run in runs.items():
         sessions = hoot.gateway.sessions_of(device_id)
@@ -108,32 +111,7 @@ async def assign_lesson(lesson_id: str, assignment: Assignment, request: Request
                 error = str(missing)
         if error:
             hoot.classroom.end(device_id)
+            await hoot.store.end_assignment(device_id)
         results.append({"device_id": device_id, "online": bool(sessions), "started": bool(sessions) and not error,
                         "error": error})
     return {"lesson": lesson_id, "devices": results}
-
-
-@router.get("/devices")
-async def list_devices(request: Request) -> dict:
-    """Connected devices with what they are doing and the safety flags of their session (redacted), and
-    offline devices that have a lesson waiting."""
-    hoot = request.app.state.hoot
-    online = [{"device_id": session.device_id, "session_id": session.session_id, "online": True,
-               "activity": session.activity, "lesson": _progress(session.lesson), "flags": list(session.flags)}
-              for session in hoot.gateway.sessions.values()]
-    seen = {device["device_id"] for device in online}
-    offline = [{"device_id": device_id, "online": False, "activity": "offline", "lesson": _progress(run)}
-               for device_id, run in hoot.classroom.runs.items() if device_id not in seen]
-    return {"devices": online + offline}
-
-
-@router.delete("/devices/{device_id}/lesson")
-async def end_lesson(device_id: str, request: Request) -> dict:
-    """End the device's lesson now: it says the closing words and goes back to free talk."""
-    hoot = request.app.state.hoot
-    run = hoot.classroom.end(device_id)
-    for session in hoot.gateway.sessions_of(device_id):
-        run = session.end_lesson() or run
-    if run is None:
-        raise HTTPException(404, f"device {device_id!r} has no lesson")
-    return {"device_id": device_id, "ended": _progress(run)}

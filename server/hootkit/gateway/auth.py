@@ -1,11 +1,25 @@
-"""Who may connect as a device or call the teacher API: a bearer token, or anyone on this machine when no tokens are set."""
+"""Who may connect as a device: a paired device's token, a configured token, this machine, or else pairing."""
 
 import hmac
 import ipaddress
+import secrets
+from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from hootkit.accounts.passwords import token_hash
 from hootkit.settings import Settings
+
+MAX_DEVICE_ID = 100
+
+
+@dataclass(frozen=True)
+class Admission:
+    """How a connecting device is let in: as itself, to be paired first, or not at all (`refusal`)."""
+
+    device_id: str
+    needs_pairing: bool = False
+    refusal: str | None = None
 
 
 def bearer_token(conn: HTTPConnection) -> str | None:
@@ -20,27 +34,37 @@ def device_id(conn: HTTPConnection) -> str:
     return conn.headers.get("device-id") or conn.query_params.get("device_id") or "unknown"
 
 
-def refusal(conn: HTTPConnection, settings: Settings) -> str | None:
-    """None when the device may connect, else the reason it may not."""
-    return _token_refusal(conn, settings.device_tokens, "device")
-
-
-def teacher_refusal(conn: HTTPConnection, settings: Settings) -> str | None:
-    """None when the caller may use the teacher API, else the reason it may not."""
-    return _token_refusal(conn, settings.teacher_tokens, "teacher")
-
-
-def _token_refusal(conn: HTTPConnection, tokens: list[str], who: str) -> str | None:
-    if tokens:
-        token = bearer_token(conn)
-        if token and any(hmac.compare_digest(token, allowed) for allowed in tokens):
-            return None
-        return f"unauthorized: a valid {who} token is required"
+def is_local(conn: HTTPConnection) -> bool:
     host = conn.client.host if conn.client else ""
     try:
-        if ipaddress.ip_address(host).is_loopback:
-            return None
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        if host in ("testclient", "localhost"):
-            return None
-    return f"unauthorized: no {who} tokens are configured, so only this machine may connect"
+        return host in ("testclient", "localhost")
+
+
+def matches(token: str | None, allowed: list[str]) -> bool:
+    return bool(token) and any(hmac.compare_digest(token, candidate) for candidate in allowed)
+
+
+async def admit_device(conn: HTTPConnection, settings: Settings, store) -> Admission:
+    """A paired device's token names the device. With `device_tokens` set (or pairing off) any other device
+    is refused; otherwise it must be paired, except on this machine with pairing = "remote" (developers)."""
+    token = bearer_token(conn)
+    claimed = device_id(conn)
+    if len(claimed) > MAX_DEVICE_ID:
+        return Admission(claimed[:MAX_DEVICE_ID], refusal=f"bad device id: at most {MAX_DEVICE_ID} characters")
+    if matches(token, settings.device_tokens):
+        return Admission(claimed)
+    if token:
+        device = await store.device_by_token(token_hash(token))
+        if device is not None:
+            return Admission(device.id)
+    if settings.device_tokens:
+        return Admission(claimed, refusal="unauthorized: a valid device token is required")
+    if not token and is_local(conn) and settings.pairing != "all":
+        return Admission(claimed)
+    if settings.pairing == "off":
+        return Admission(claimed, refusal="unauthorized: no device tokens are configured, so only this machine may connect")
+    if claimed == "unknown":
+        claimed = f"device-{secrets.token_hex(4)}"
+    return Admission(claimed, needs_pairing=True)

@@ -1,4 +1,4 @@
-"""The native device websocket: frames <-> hootproto <-> a DeviceSession, with clear refusals."""
+"""The native device websocket: frames <-> hootproto <-> a DeviceSession, with clear refusals and pairing."""
 
 import asyncio
 import logging
@@ -8,7 +8,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 import hootproto
 from hootkit.engines.models import ModelMissing
-from hootkit.gateway.auth import device_id, refusal
+from hootkit.gateway.auth import Admission, admit_device
 from hootkit.gateway.session import DeviceSession
 from hootproto import Alert, Audio, Hello, LocalProtocolError, ProtocolError, ServerConnection
 
@@ -24,12 +24,12 @@ class DeviceGateway:
 
     async def serve(self, ws: WebSocket) -> None:
         await ws.accept()
-        reason = refusal(ws, self.hoot.settings)
-        if reason:
-            await self._refuse(ws, hootproto.CLOSE_UNAUTHORIZED, "unauthorized", reason)
-            return
         if not self.hoot.ready.is_set():
             await ws.close(1013, "server is still loading its models; try again shortly")
+            return
+        admission = await admit_device(ws, self.hoot.settings, self.hoot.store)
+        if admission.refusal:
+            await self._refuse(ws, hootproto.CLOSE_UNAUTHORIZED, "unauthorized", admission.refusal)
             return
         conn = ServerConnection()
         lock = asyncio.Lock()
@@ -52,26 +52,30 @@ class DeviceGateway:
 
         hoot = self.hoot
         session = DeviceSession(
-            session_id, device_id(ws), hoot.engines, hoot.settings, hoot.metrics, hoot.usage, hoot.languages, send
+            session_id, admission.device_id, hoot.engines, hoot.settings, hoot.metrics, hoot.usage, hoot.languages, send,
+            observer=hoot.recorder,
         )
         self.sessions[session_id] = session
         self.hoot.metrics.sessions.inc()
-        log.info("device %s connected (session %s)", session.device_id, session_id)
+        log.info("device %s connected (session %s%s)", session.device_id, session_id,
+                 ", to be paired" if admission.needs_pairing else "")
         try:
-            await self._loop(ws, conn, session, send)
+            await self._loop(ws, conn, session, send, admission)
         except WebSocketDisconnect:
             pass
         except Exception:
             log.exception("session %s failed", session_id)
             await self._close(ws, 1011, "internal error; please reconnect")
         finally:
+            hoot.pairing.withdraw(session)
             await session.close()
             if session.lesson is not None:
                 hoot.classroom.keep(session.device_id, session.lesson)
             del self.sessions[session_id]
+            hoot.recorder.closed(session)
             self.hoot.metrics.sessions.dec()
 
-    async def _loop(self, ws: WebSocket, conn: ServerConnection, session: DeviceSession, send) -> None:
+    async def _loop(self, ws: WebSocket, conn: ServerConnection, session: DeviceSession, send, admission: Admission) -> None:
         settings = self.hoot.settings
         errors = 0
         while True:
@@ -106,18 +110,31 @@ class DeviceGateway:
                         return
                     await send(self._server_hello(event, session))
                     session.start(event)
-                    self._resume_lesson(session)
+                    if admission.needs_pairing:
+                        session.await_pairing(self.hoot.pairing.offer(session))
+                    else:
+                        self.welcome(session)
                 else:
                     await session.handle(event)
 
     def sessions_of(self, device: str) -> list[DeviceSession]:
         return [session for session in self.sessions.values() if session.device_id == device]
 
-    def _resume_lesson(self, session: DeviceSession) -> None:
+    def welcome(self, session: DeviceSession, greeting: str | None = None) -> None:
+        """A device that may talk: its session is recorded, a teacher's pause holds again, its lesson goes on;
+        else it says `greeting`, if any."""
+        self.hoot.recorder.opened(session)
+        held = self.hoot.classroom.held.get(session.device_id)
+        if held is not None:
+            session.control(held)
+        if not self._resume_lesson(session) and held is None and greeting:
+            session.say(greeting)
+
+    def _resume_lesson(self, session: DeviceSession) -> bool:
         """A device with a lesson assigned (or one it was in when it dropped) starts or goes on with it."""
         run = self.hoot.classroom.runs.get(session.device_id)
         if run is None or run.finished:
-            return
+            return False
 
         async def start() -> None:
             try:
@@ -126,6 +143,7 @@ class DeviceGateway:
                 self.hoot.classroom.end(session.device_id)  # the device has been told; the teacher sees it gone
 
         session.background(start(), "lesson")
+        return True
 
     def _check_hello(self, hello: Hello) -> str | None:
         params = hello.audio_params

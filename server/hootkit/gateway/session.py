@@ -13,6 +13,7 @@ from hootkit.engines.base import STT_RATE, VAD_WINDOW, BackendError
 from hootkit.engines.languages import Languages
 from hootkit.engines.models import ModelMissing
 from hootkit.engines.registry import Engines
+from hootkit.gateway.observer import SessionObserver
 from hootkit.lessons.engine import LessonRun
 from hootkit.pipeline import endpointer as ep
 from hootkit.pipeline.actions import Generate, Plan, Say
@@ -23,13 +24,19 @@ from hootkit.pipeline.turn import Turn, TurnContext
 from hootkit.safety.redact import redact
 from hootkit.safety.usage import UsageLimits
 from hootkit.settings import Settings
-from hootproto import Abort, Alert, Audio, Hello, Listen
+from hootproto import Abort, Alert, Audio, Hello, Listen, Pair, System
 
 log = logging.getLogger(__name__)
 
 WINDOW_MS = VAD_WINDOW * 1000 / STT_RATE
 INTAKE_LIMIT = 256
 FLAGS_KEPT = 50
+HOLDS = {"pause": "paused", "stop": "stopped"}
+TEACHER_WORDS = {
+    "pause": "Let's take a little break. Your teacher paused me.",
+    "stop": "Okay, I'll stop now. Bye for now!",
+    "resume": "I'm back! Let's go on.",
+}
 
 
 class DeviceSession:
@@ -45,6 +52,7 @@ class DeviceSession:
         usage: UsageLimits,
         languages: Languages,
         send: Callable[[object], Awaitable[None]],
+        observer: SessionObserver | None = None,
     ):
         self.session_id = session_id
         self.device_id = device_id
@@ -54,7 +62,10 @@ class DeviceSession:
         self.usage = usage
         self.languages = languages
         self.send = send
-        self.activity = "connected"
+        self.observer = observer or SessionObserver()
+        self._activity = "connected"
+        self.held: str | None = None  # "paused" or "stopped" by a teacher, or "pairing" until a teacher pairs it
+        self.pairing_code: str | None = None
         self.mode = "auto"
         self.listening = False
         self.turn: Turn | None = None
@@ -72,6 +83,22 @@ class DeviceSession:
         self.lesson: LessonRun | None = None
         self.flags: deque[dict] = deque(maxlen=FLAGS_KEPT)
         self._silence_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def activity(self) -> str:
+        """What a dashboard shows: paused, stopped or pairing while held, else idle, listening, thinking, speaking."""
+        return self.held or self._activity
+
+    @activity.setter
+    def activity(self, activity: str) -> None:
+        if activity != self._activity:
+            self._activity = activity
+            self.observer.changed(self)
+
+    def _hold(self, held: str | None) -> None:
+        if held != self.held:
+            self.held = held
+            self.observer.changed(self)
 
     # -- events from the gateway -------------------------------------------------------------
 
@@ -122,16 +149,61 @@ class DeviceSession:
             raise
         self._turn_context = dataclasses.replace(self._turn_context, stt=stt, tts=tts)
         self.lesson = run
+        self.observer.lesson_changed(self)
+        if self.held is not None:
+            return  # it starts when the teacher resumes the device (or pairs it)
         self._say(Plan(run.start(), run, base=run))
         self._read_ahead([{"role": "system", "content": run.system_prompt()}, {"role": "user", "content": ""}])
 
-    def end_lesson(self) -> LessonRun | None:
-        """The teacher ended the lesson: say its closing words; the session goes back to free talk."""
+    def end_lesson(self, quietly: bool = False) -> LessonRun | None:
+        """The teacher ended the lesson: say its closing words (unless `quietly`); back to free talk."""
         run, self.lesson = self.lesson, None
         self._cancel_silence_timer()
-        if run is not None and not run.finished:
+        if run is not None and not run.finished and not quietly:
             self._say(Plan(run.stop()))
+        if run is not None:
+            self.observer.lesson_changed(self)
         return run
+
+    def control(self, command: str) -> None:
+        """A teacher pauses, stops or resumes the device: any reply stops at once, then it says so in a few words.
+
+        A paused or stopped device hears nothing until it is resumed; stopping also ends its lesson.
+        """
+        if command in HOLDS:
+            if command == "stop":
+                self.end_lesson(quietly=True)
+            self._cancel_silence_timer()
+            self._abort("teacher")
+            self._hold(HOLDS[command])
+        elif command == "resume" and self.held in HOLDS.values():
+            self._hold(None)
+        else:
+            return
+        self.background(self.send(System(command=command)), "control")
+        words = [Say(TEACHER_WORDS[command])]
+        run = self.lesson
+        if command == "resume" and run is not None and not run.finished:
+            self._say(Plan([*words, *run.start()], run, base=run))
+        else:
+            self._say(Plan(words))
+
+    def await_pairing(self, code: str) -> None:
+        """An unpaired device: it shows and says the code a teacher types to pair it, and does nothing else."""
+        self.pairing_code = code
+        self._hold("pairing")
+        self.background(self.send(Pair(state="code", code=code)), "pairing")
+        self._say(self._respond(""))
+
+    def paired(self, token: str, name: str) -> None:
+        """A teacher typed the code: the device keeps its token and can talk from now on."""
+        self.pairing_code = None
+        self._hold(None)
+        self.background(self.send(Pair(state="paired", token=token, name=name)), "pairing")
+
+    def say(self, words: str) -> None:
+        """Say a few fixed words now, unasked (interrupting any reply)."""
+        self._say(Plan([Say(words)]))
 
     def background(self, coro: Awaitable[None], name: str) -> None:
         """Work of this session's that nothing waits for; cancelled when the device goes."""
@@ -160,6 +232,8 @@ class DeviceSession:
                 await self._on_audio(event.data, received_at)
 
     async def _on_listen(self, event: Listen, received_at: float) -> None:
+        if event.state == "start" and self.held in HOLDS.values():
+            await self.send(Alert(status="info", message=f"Your teacher {self.held} me for now.", code=self.held))
         if event.state == "start":
             self.mode = event.mode or "auto"
             self.listening = True
@@ -233,8 +307,9 @@ class DeviceSession:
         return self.turn is not None and self.turn.committed.is_set()
 
     def _deaf(self) -> bool:
-        """While answering, auto and manual modes ignore the microphone; realtime keeps listening."""
-        return self._busy() and self.mode != "realtime"
+        """While answering, auto and manual modes ignore the microphone; realtime keeps listening.
+        A paused or stopped device ignores it all."""
+        return self.held in HOLDS.values() or (self._busy() and self.mode != "realtime")
 
     def _listen_over_reply(self) -> None:
         if self.mode == "realtime":
@@ -260,7 +335,11 @@ class DeviceSession:
         return turn
 
     def _respond(self, transcript: str) -> Plan | None:
-        """In a lesson, the lesson's next actions (tried on a copy of the run); else a free chat reply."""
+        """In a lesson, the lesson's next actions (tried on a copy of the run); else a free chat reply.
+        An unpaired device only ever says how to pair it."""
+        if self.pairing_code is not None:
+            spaced = " ".join(self.pairing_code)
+            return Plan([Say(f"Hello! I'm Hootkit, an AI helper. A teacher needs to pair me first. My code is {spaced}.")])
         if self.lesson is not None and not self.lesson.finished:
             run = self.lesson.fork()
             return Plan(run.heard(transcript), run, base=self.lesson)
@@ -292,6 +371,7 @@ class DeviceSession:
             if plan is not None and plan.lesson is not None and plan.base is self.lesson and turn.outcome == "answered":
                 # an interrupted or stale reply leaves the lesson where it was; the child answers again
                 self.lesson = plan.lesson
+                self.observer.lesson_changed(self)
             heard_s = len(turn.pcm) / STT_RATE if turn.pcm is not None else 0.0
             self.usage.record(self.device_id, heard_s + turn.reply_s)
             self.metrics.turns.labels(turn.outcome).inc()
@@ -305,6 +385,7 @@ class DeviceSession:
                 self.metrics.safety_flags.labels(flag.stage, flag.category, flag.verdict).inc()
                 log.warning("safety flag %s/%d: %s %s %s on %r", self.session_id, turn.number, flag.stage,
                             flag.verdict, flag.category, redact(flag.text))
+            self.observer.turn_finished(self, turn)
         if turn.forgot:
             self._read_ahead(self.conversation.messages(""))
         if self.turn is turn:

@@ -18,6 +18,7 @@ class Classroom:
         self.library = library
         self.groups = groups
         self.runs: dict[str, LessonRun] = {}
+        self.held: dict[str, str] = {}  # device id -> "pause" or "stop", applied again when it reconnects
 
     def devices(self, device_ids: list[str], groups: list[str]) -> list[str]:
         """The device ids named directly or through groups, each once, in order."""
@@ -43,3 +44,12 @@ class Classroom:
 
     def end(self, device_id: str) -> LessonRun | None:
         return self.runs.pop(device_id, None)
+
+    def control(self, device_id: str, command: str) -> None:
+        """Remember a teacher's pause or stop for when the device (re)connects; resume forgets it."""
+        if command == "resume":
+            self.held.pop(device_id, None)
+        else:
+            self.held[device_id] = command
+            if command == "stop":
+                self.end(device_id)

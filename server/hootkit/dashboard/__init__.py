@@ -1,0 +1,1 @@
+"""The teacher dashboard: its pages (static/) and its JSON API under /api."""

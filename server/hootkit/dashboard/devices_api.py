@@ -1,0 +1,228 @@
+"""The classroom API under /api: devices and what they do, pairing, classes, accounts, and pause/resume/stop."""
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from hootkit.accounts.access import Caller, visible_class_ids, visible_device_ids
+from hootkit.accounts.passwords import hash_password, new_token, token_hash, weakness
+from hootkit.dashboard.reach import class_device_ids, class_in_reach, device_ids_in_reach
+from hootkit.gateway.recorder import device_state
+from hootkit.dashboard.logins import admin, caller, refuse
+from hootkit.lessons.progress import progress
+from hootkit.store.db import Conflict
+
+router = APIRouter(prefix="/api")
+
+
+class PairRequest(BaseModel):
+    code: str = Field(pattern=r"^\s*\d{3}\s?\d{3}\s*$", description="the 6 digits the device says")
+    class_id: int
+    name: str = Field(default="", max_length=60)
+
+
+class NewClass(BaseModel):
+    name: str = Field(min_length=1, max_length=60)
+    teacher: str | None = Field(default=None, max_length=100, description="admins may name the teacher")
+
+
+class DeviceChange(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=60)
+    class_id: int | None = None
+    parent: str | None = Field(default=None, max_length=100, description="a parent account's name; '' unlinks")
+
+
+class NewAccount(BaseModel):
+    username: str = Field(min_length=2, max_length=100, pattern=r"^[\w.@-]+$")
+    password: str = Field(min_length=1, max_length=200)
+    role: Literal["admin", "teacher", "parent"]
+
+
+class Control(BaseModel):
+    command: Literal["pause", "resume", "stop"]
+
+
+@router.get("/devices")
+async def list_devices(request: Request, who: Caller = Depends(caller)) -> dict:
+    """The caller's devices: paired ones from the store, and for admins any device online or with a lesson."""
+    hoot = request.app.state.hoot
+    visible = await visible_device_ids(hoot.store, who)
+    classes = {classroom.id: classroom.name for classroom in await hoot.store.classes()}
+    shown: dict[str, dict] = {}
+    for device in await hoot.store.devices():
+        if visible is None or device.id in visible:
+            shown[device.id] = _offline(device.id) | {
+                "name": device.name, "class_id": device.class_id, "class_name": classes.get(device.class_id),
+                "last_seen": device.last_seen.isoformat() if device.last_seen else None}
+    for device_id in hoot.classroom.runs.keys() | hoot.classroom.held.keys():
+        if visible is None:
+            shown.setdefault(device_id, _offline(device_id))
+    for session in hoot.gateway.sessions.values():
+        if session.held == "pairing" or (visible is not None and session.device_id not in visible):
+            continue
+        shown.setdefault(session.device_id, _offline(session.device_id))
+        shown[session.device_id] |= device_state(session) | {"session_id": session.session_id, "flags": list(session.flags)}
+    for device_id, device in shown.items():
+        run = hoot.classroom.runs.get(device_id)
+        for session in hoot.gateway.sessions_of(device_id):
+            run = session.lesson or run
+        device["lesson"] = progress(run)
+        if not device["online"] and device_id in hoot.classroom.held:
+            device["activity"] = "paused" if hoot.classroom.held[device_id] == "pause" else "stopped"
+            device["paused"] = True
+    return {"devices": sorted(shown.values(), key=lambda device: (device["class_name"] or "", device["name"]))}
+
+
+def _offline(device_id: str) -> dict:
+    return {"device_id": device_id, "name": device_id, "class_id": None, "class_name": None, "online": False,
+            "activity": "offline", "paused": False, "lesson": None, "flags": [], "last_seen": None}
+
+
+@router.delete("/devices/{device_id}/lesson")
+async def end_lesson(device_id: str, request: Request, who: Caller = Depends(caller)) -> dict:
+    """End the device's lesson now: it says the closing words and goes back to free talk."""
+    hoot = request.app.state.hoot
+    await device_ids_in_reach(request, who, [device_id])
+    run = hoot.classroom.end(device_id)
+    for session in hoot.gateway.sessions_of(device_id):
+        run = session.end_lesson() or run
+    await hoot.store.end_assignment(device_id)
+    if run is None:
+        raise HTTPException(404, f"device {device_id!r} has no lesson")
+    await hoot.store.audit(who.name, "end lesson", device_id, ip=who.ip)
+    return {"device_id": device_id, "ended": progress(run)}
+
+
+@router.post("/devices/{device_id}/control")
+async def control_device(device_id: str, control: Control, request: Request, who: Caller = Depends(caller)) -> dict:
+    await device_ids_in_reach(request, who, [device_id])
+    return await _control(request, who, [device_id], control.command, device_id)
+
+
+@router.post("/classes/{class_id}/control")
+async def control_class(class_id: int, control: Control, request: Request, who: Caller = Depends(caller)) -> dict:
+    device_ids = await class_device_ids(request, who, [class_id])
+    return await _control(request, who, device_ids, control.command, f"class {class_id}")
+
+
+async def _control(request: Request, who: Caller, device_ids: list[str], command: str, target: str) -> dict:
+    """Pause, resume or stop devices now (online ones stop talking at once) and when they next connect."""
+    hoot = request.app.state.hoot
+    results = []
+    for device_id in device_ids:
+        hoot.classroom.control(device_id, command)
+        sessions = hoot.gateway.sessions_of(device_id)
+        for session in sessions:
+            session.control(command)
+        if command == "stop":
+            await hoot.store.end_assignment(device_id)
+        held = {"pause": "paused", "stop": "stopped"}.get(command)
+        results.append({"device_id": device_id, "online": bool(sessions),
+                        "activity": sessions[0].activity if sessions else (held or "offline")})
+    await hoot.store.audit(who.name, command, target, ip=who.ip)
+    return {"devices": results}
+
+
+@router.post("/pair", status_code=201)
+async def pair(body: PairRequest, request: Request, who: Caller = Depends(caller)) -> dict:
+    """Bind the device that says this code to a class; the device gets its token and can talk at once."""
+    hoot = request.app.state.hoot
+    if who.role == "parent":
+        raise await refuse(request, 403, "a teacher or an admin pairs devices", who.name)
+    classroom = await class_in_reach(request, who, body.class_id)
+    key = f"pair:{who.name}"
+    wait = hoot.pair_failures.wait_s(key)
+    if wait:
+        raise await refuse(request, 429, f"too many wrong codes; wait {int(wait) + 1} seconds", who.name)
+    session = hoot.pairing.claim(body.code)
+    if session is None:
+        hoot.pair_failures.failed(key)
+        raise await refuse(request, 404, "no device is waiting with that code; check the 6 digits the device says", who.name)
+    hoot.pair_failures.succeeded(key)
+    token = new_token()
+    name = body.name.strip() or session.device_id
+    await hoot.store.pair_device(session.device_id, name, classroom.id, token_hash(token))
+    await hoot.store.audit(who.name, "pair", session.device_id, detail=f"class {classroom.name}", ip=who.ip)
+    session.paired(token, name)
+    hoot.live.publish("paired", session.device_id, {"name": name, "class_id": classroom.id})
+    hoot.gateway.welcome(session, greeting="Thank you! Now I'm ready. You can talk to me.")
+    return {"device_id": session.device_id, "name": name, "class_id": classroom.id}
+
+
+@router.patch("/devices/{device_id}")
+async def change_device(device_id: str, change: DeviceChange, request: Request, who: Caller = Depends(caller)) -> dict:
+    """Rename a device, move it to another of your classes, or (admins) link it to a parent's account."""
+    hoot = request.app.state.hoot
+    await device_ids_in_reach(request, who, [device_id])
+    if await hoot.store.device(device_id) is None:
+        raise HTTPException(404, f"device {device_id!r} is not paired")
+    fields: dict = {}
+    if change.name is not None:
+        fields["name"] = change.name
+    if change.class_id is not None:
+        fields["class_id"] = (await class_in_reach(request, who, change.class_id)).id
+    if change.parent is not None:
+        if not who.is_admin:
+            raise await refuse(request, 403, "only an admin links parents to devices", who.name)
+        parent = await hoot.store.account_named(change.parent) if change.parent else None
+        if change.parent and (parent is None or parent.role != "parent"):
+            raise HTTPException(404, f"no parent account named {change.parent!r}")
+        fields["parent_id"] = parent.id if parent else None
+    await hoot.store.update_device(device_id, **fields)
+    await hoot.store.audit(who.name, "change device", device_id, detail=", ".join(sorted(fields)), ip=who.ip)
+    return {"device_id": device_id, **fields}
+
+
+@router.get("/classes")
+async def list_classes(request: Request, who: Caller = Depends(caller)) -> dict:
+    store = request.app.state.hoot.store
+    visible = await visible_class_ids(store, who)
+    teachers = {account.id: account.username for account in await store.accounts()}
+    shown = []
+    for classroom in await store.classes():
+        if visible is None or classroom.id in visible:
+            devices = [device.id for device in await store.devices(class_ids=[classroom.id])]
+            shown.append({"id": classroom.id, "name": classroom.name, "teacher": teachers.get(classroom.teacher_id),
+                          "devices": devices})
+    return {"classes": shown}
+
+
+@router.post("/classes", status_code=201)
+async def create_class(body: NewClass, request: Request, who: Caller = Depends(caller)) -> dict:
+    store = request.app.state.hoot.store
+    if who.role == "parent":
+        raise await refuse(request, 403, "a teacher or an admin creates classes", who.name)
+    teacher_id = who.account_id
+    if body.teacher is not None:
+        if not who.is_admin:
+            raise await refuse(request, 403, "only an admin names another teacher", who.name)
+        teacher = await store.account_named(body.teacher)
+        if teacher is None or teacher.role == "parent":
+            raise HTTPException(404, f"no teacher named {body.teacher!r}")
+        teacher_id = teacher.id
+    classroom = await store.add_class(body.name.strip(), teacher_id)
+    await store.audit(who.name, "create class", classroom.name, ip=who.ip)
+    return {"id": classroom.id, "name": classroom.name, "teacher": body.teacher or who.name, "devices": []}
+
+
+@router.get("/accounts")
+async def list_accounts(request: Request, who: Caller = Depends(admin)) -> dict:
+    accounts = await request.app.state.hoot.store.accounts()
+    return {"accounts": [{"id": account.id, "username": account.username, "role": account.role} for account in accounts]}
+
+
+@router.post("/accounts", status_code=201)
+async def create_account(body: NewAccount, request: Request, who: Caller = Depends(admin)) -> JSONResponse:
+    problem = weakness(body.password)
+    if problem:
+        raise HTTPException(422, problem)
+    store = request.app.state.hoot.store
+    try:
+        account = await store.add_account(body.username, await hash_password(body.password), body.role)
+    except Conflict:
+        raise HTTPException(409, f"the user name {body.username!r} is taken") from None
+    await store.audit(who.name, "create account", f"{account.role} {account.username}", ip=who.ip)
+    return JSONResponse({"id": account.id, "username": account.username, "role": account.role}, status_code=201)
+

@@ -1,0 +1,109 @@
+"""Dashboard logins: session cookies, a CSRF token on every change, rate-limited tries, 401 for strangers."""
+
+import hmac
+import math
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, Field
+
+from hootkit.accounts.access import Caller
+from hootkit.accounts.passwords import check_password, new_token, token_hash
+from hootkit.gateway.auth import bearer_token, is_local, matches
+
+COOKIE = "hoot_session"
+CSRF_HEADER = "x-csrf-token"
+CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
+# verifying against a real hash for unknown names keeps their answer as slow as a wrong password's
+_UNKNOWN_USER_HASH = "$argon2id$v=19$m=65536,t=3,p=4$G9+1ym4L0oz+JdCg+5drGA$zBr/3fKVJy8vokbtTLXtfCVxezgy89NBEphIlbLlxkg"
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def refuse(request: Request, status: int, reason: str, actor: str = "anonymous", **headers: str) -> HTTPException:
+    """The error to raise, after writing the refusal to the audit log."""
+    await request.app.state.hoot.store.audit(actor, "refused", f"{request.method} {request.url.path}", ok=False,
+                                             detail=f"{status}: {reason}", ip=client_ip(request))
+    return HTTPException(status, reason, headers=headers or None)
+
+
+async def caller(request: Request) -> Caller:
+    """Who is calling: a browser login (whose changes must carry its CSRF token), a teacher token, or this
+    machine while no account and no teacher token exist; anyone else gets 401."""
+    hoot = request.app.state.hoot
+    ip = client_ip(request)
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        found = await hoot.store.login(token_hash(cookie))
+        if found is not None:
+            account, login = found
+            if request.method in CHANGES and not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), login.csrf):
+                raise await refuse(request, 403, "the CSRF token is missing or wrong; reload the dashboard", account.username)
+            return Caller(account.username, account.role, account.id, login.csrf, ip)
+    settings = hoot.settings
+    if matches(bearer_token(request), settings.teacher_tokens):
+        return Caller("token", "admin", ip=ip)
+    if not settings.teacher_tokens and is_local(request) and await hoot.store.count_accounts() == 0:
+        return Caller("local", "admin", ip=ip)
+    reason = "log in first (or send a teacher token)"
+    if request.url.path == "/api/me":  # a page asking whether it is logged in is no attempt worth auditing
+        raise HTTPException(401, reason, headers={"WWW-Authenticate": "Bearer"})
+    raise await refuse(request, 401, reason, **{"WWW-Authenticate": "Bearer"})
+
+
+async def admin(request: Request, who: Caller = Depends(caller)) -> Caller:
+    if not who.is_admin:
+        raise await refuse(request, 403, "only an admin may do this", who.name)
+    return who
+
+
+class Credentials(BaseModel):
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=200)
+
+
+router = APIRouter(prefix="/api")
+
+
+def _user(who: Caller) -> dict:
+    return {"id": who.account_id, "username": who.name, "role": who.role}
+
+
+@router.post("/login")
+async def login(credentials: Credentials, request: Request, response: Response) -> dict:
+    hoot = request.app.state.hoot
+    ip = client_ip(request)
+    keys = (f"ip:{ip}", f"user:{credentials.username.lower()}")
+    wait = hoot.login_failures.wait_s(*keys)
+    if wait:
+        raise await refuse(request, 429, f"too many wrong tries; wait {math.ceil(wait)} seconds", credentials.username,
+                           **{"Retry-After": str(math.ceil(wait))})
+    account = await hoot.store.account_named(credentials.username)
+    right = await check_password(account.password_hash if account else _UNKNOWN_USER_HASH, credentials.password)
+    if account is None or not right:
+        hoot.login_failures.failed(*keys)
+        raise await refuse(request, 401, "wrong user name or password", credentials.username)
+    hoot.login_failures.succeeded(*keys)
+    token, csrf = new_token(), new_token()
+    hours = hoot.settings.login_hours
+    await hoot.store.add_login(token_hash(token), account.id, csrf, datetime.now(UTC) + timedelta(hours=hours))
+    await hoot.store.audit(account.username, "login", ip=ip)
+    response.set_cookie(COOKIE, token, max_age=int(hours * 3600), httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", path="/")
+    return {"user": {"id": account.id, "username": account.username, "role": account.role}, "csrf": csrf}
+
+
+@router.post("/logout")
+async def logout(request: Request, response: Response, who: Caller = Depends(caller)) -> dict:
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        await request.app.state.hoot.store.drop_login(token_hash(cookie))
+    response.delete_cookie(COOKIE, path="/")
+    return {"user": _user(who)}
+
+
+@router.get("/me")
+async def me(who: Caller = Depends(caller)) -> dict:
+    return {"user": _user(who), "csrf": who.csrf}

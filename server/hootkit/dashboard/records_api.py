@@ -1,0 +1,150 @@
+"""The records API under /api: transcripts, reports, export and deletion, retention, the audit log, live news."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from hootkit.accounts.access import Caller, visible_device_ids
+from hootkit.dashboard.reach import class_device_ids, device_ids_in_reach
+from hootkit.dashboard.logins import admin, caller
+from hootkit.store.export import to_csv
+
+router = APIRouter(prefix="/api")
+KEEPALIVE_S = 15.0
+
+
+class Retention(BaseModel):
+    days: float = Field(gt=0, le=3650, description="turns, sessions and audit entries older than this are deleted")
+    keep_audio: bool = False
+
+
+def _turn(turn) -> dict:
+    return {"number": turn.number, "at": turn.ended_at.isoformat(), "asked": turn.heard_s > 0,
+            "transcript": turn.transcript, "reply": turn.reply,
+            "outcome": turn.outcome, "flags": turn.flags, "lesson_id": turn.lesson_id, "step_id": turn.step_id}
+
+
+@router.get("/devices/{device_id}/transcript")
+async def transcript(device_id: str, request: Request, who: Caller = Depends(caller),
+                     limit: int = 200) -> dict:
+    await device_ids_in_reach(request, who, [device_id])
+    turns = await request.app.state.hoot.store.turns([device_id], limit=max(1, min(limit, 1000)))
+    return {"turns": [_turn(turn) for turn in turns]}
+
+
+@router.get("/devices/{device_id}/report")
+async def device_report(device_id: str, request: Request, who: Caller = Depends(caller)) -> dict:
+    await device_ids_in_reach(request, who, [device_id])
+    return {"reports": await request.app.state.hoot.store.report([device_id])}
+
+
+@router.get("/classes/{class_id}/report")
+async def class_report(class_id: int, request: Request, who: Caller = Depends(caller)) -> dict:
+    device_ids = await class_device_ids(request, who, [class_id])
+    return {"reports": await request.app.state.hoot.store.report(device_ids)}
+
+
+@router.get("/devices/{device_id}/export")
+async def export_device(device_id: str, request: Request, format: Literal["csv", "json"] = "csv",
+                        who: Caller = Depends(caller)) -> Response:
+    await device_ids_in_reach(request, who, [device_id])
+    return await _export(request, who, [device_id], format, device_id)
+
+
+@router.get("/classes/{class_id}/export")
+async def export_class(class_id: int, request: Request, format: Literal["csv", "json"] = "csv",
+                       who: Caller = Depends(caller)) -> Response:
+    device_ids = await class_device_ids(request, who, [class_id])
+    return await _export(request, who, device_ids, format, f"class-{class_id}")
+
+
+async def _export(request: Request, who: Caller, device_ids: list[str], format: str, name: str) -> Response:
+    store = request.app.state.hoot.store
+    rows = await store.export_rows(device_ids)
+    await store.audit(who.name, "export", name, detail=f"{len(rows)} turns as {format}", ip=who.ip)
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)
+    headers = {"Content-Disposition": f'attachment; filename="hootkit-{safe}.{format}"'}
+    if format == "json":
+        return Response(json.dumps({"turns": rows}, ensure_ascii=False, indent=1), media_type="application/json",
+                        headers=headers)
+    return Response(to_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.delete("/devices/{device_id}/data")
+async def delete_device_data(device_id: str, request: Request, who: Caller = Depends(caller)) -> dict:
+    await device_ids_in_reach(request, who, [device_id])
+    return await _delete(request, who, [device_id], device_id)
+
+
+@router.delete("/classes/{class_id}/data")
+async def delete_class_data(class_id: int, request: Request, who: Caller = Depends(caller)) -> dict:
+    device_ids = await class_device_ids(request, who, [class_id])
+    return await _delete(request, who, device_ids, f"class {class_id}")
+
+
+async def _delete(request: Request, who: Caller, device_ids: list[str], target: str) -> dict:
+    store = request.app.state.hoot.store
+    deleted = await store.delete_data(device_ids)
+    await store.audit(who.name, "delete data", target, detail=json.dumps(deleted), ip=who.ip)
+    return {"deleted": deleted}
+
+
+@router.get("/retention")
+async def get_retention(request: Request, who: Caller = Depends(caller)) -> dict:
+    return await retention(request.app.state.hoot)
+
+
+@router.put("/retention")
+async def put_retention(body: Retention, request: Request, who: Caller = Depends(admin)) -> dict:
+    hoot = request.app.state.hoot
+    await hoot.store.set_setting("retention", body.model_dump())
+    hoot.recorder.keep_audio = body.keep_audio
+    await hoot.store.audit(who.name, "retention", detail=json.dumps(body.model_dump()), ip=who.ip)
+    return body.model_dump()
+
+
+async def retention(hoot) -> dict:
+    """The retention the admin set, else the settings' default; audio is never kept unless asked for."""
+    default = {"days": hoot.settings.retention_days, "keep_audio": False}
+    return {**default, **(await hoot.store.get_setting("retention", {}))}
+
+
+@router.get("/audit")
+async def audit_log(request: Request, who: Caller = Depends(admin), limit: int = 200) -> dict:
+    events = await request.app.state.hoot.store.audit_log(limit=max(1, min(limit, 1000)))
+    return {"events": [{"at": event.at.isoformat(), "actor": event.actor, "action": event.action, "target": event.target,
+                        "ok": event.ok, "detail": event.detail, "ip": event.ip} for event in events]}
+
+
+@router.get("/live")
+async def live(request: Request, who: Caller = Depends(caller)) -> StreamingResponse:
+    """Server-sent events: `device`, `turn` and `lesson` news about the caller's devices, as they happen."""
+    hoot = request.app.state.hoot
+
+    async def stream() -> AsyncIterator[str]:
+        with hoot.live.subscribe() as subscription:
+            visible = await visible_device_ids(hoot.store, who)
+            yield ": connected\n\n"
+            while True:
+                try:
+                    news = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield ": keepalive\n\n"
+                    continue
+                if news is None:
+                    return  # the server is stopping
+                if subscription.overflowed:
+                    yield "event: reload\ndata: {}\n\n"
+                    return
+                if news.kind == "paired" and visible is not None:
+                    visible = await visible_device_ids(hoot.store, who)
+                if visible is None or news.device_id in visible:
+                    yield f"event: {news.kind}\ndata: {json.dumps(news.data, ensure_ascii=False)}\n\n"
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -1,0 +1,94 @@
+"""Teachers pause, resume and stop a device or a whole class: the reply stops at once and the device says so."""
+
+import asyncio
+
+from school import QUESTION, LiveNews, lessons_dir, school  # noqa: F401 (fixtures)
+
+from hootkit.client.device import DeviceClient
+from hootkit.engines.fakes import FakeLlm, FakeStt
+from hootproto import Listen
+
+
+async def pair(s, api, class_id: int, device_id: str) -> DeviceClient:
+    """Connect an unpaired device and pair it into the class; returns the connected client."""
+    device = DeviceClient(s.url, device_id=device_id)
+    await device.connect()
+    code = (await device.notice()).code
+    await device.told()
+    response = await api.post("/api/pair", json={"code": code, "class_id": class_id, "name": device_id})
+    assert response.status_code == 201, response.text
+    assert (await device.notice()).state == "paired"
+    await device.told()
+    return device
+
+
+async def test_pause_cuts_the_reply_and_holds_the_device_until_resume(school):
+    gate = asyncio.Event()
+    llm = FakeLlm(["A spider", " has eight legs.", " Can you", " count them?"], gate=gate)
+    async with school(llm=llm, stt=FakeStt("spiders")) as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        device = await pair(s, tom, class_id, "owl-1")
+        try:
+            async with LiveNews(tom) as live:
+                device.heard_audio.clear()
+                asking = asyncio.create_task(device.ask(QUESTION))
+                await device.heard_audio.wait()  # the first sentence is playing; the rest waits for the gate
+                response = await tom.post("/api/devices/owl-1/control", json={"command": "pause"})
+                assert response.json()["devices"] == [{"device_id": "owl-1", "online": True, "activity": "paused"}]
+                cut = await asyncio.wait_for(asking, 30)
+                assert cut.sentences == ["A spider has eight legs."] and "stop" in cut.tts_states
+                assert (await device.notice()).command == "pause"
+                notice = await device.told()
+                assert notice.reply == "Let's take a little break. Your teacher paused me."
+                await live.next("device", lambda data: data["activity"] == "paused" and data["paused"])
+
+                gate.set()
+                await device.send_event(Listen(state="start", mode="auto"))
+                alert = await device.alert("paused")
+                assert alert.message == "Your teacher paused me for now."
+
+                assert (await tom.post("/api/devices/owl-1/control", json={"command": "resume"})).status_code == 200
+                assert (await device.notice()).command == "resume"
+                assert (await device.told()).reply == "I'm back! Let's go on."
+                answer = await device.ask(QUESTION)
+                assert answer.reply == "A spider has eight legs. Can you count them?"
+        finally:
+            await device.close()
+        actions = [event.action for event in await s.audit()]
+    assert actions.count("pause") == 1 and actions.count("resume") == 1
+
+
+async def test_stop_ends_the_lesson_and_a_class_command_reaches_every_device(school):
+    async with school() as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        first, second = await pair(s, tom, class_id, "owl-1"), await pair(s, tom, class_id, "owl-2")
+        try:
+            assigned = await tom.post("/api/lessons/legs/assign", json={"classes": [class_id]})
+            assert [d["started"] for d in assigned.json()["devices"]] == [True, True]
+            await first.told(), await second.told()
+            stopped = await tom.post(f"/api/classes/{class_id}/control", json={"command": "stop"})
+            assert [d["activity"] for d in stopped.json()["devices"]] == ["stopped", "stopped"]
+            for device in (first, second):
+                assert (await device.notice()).command == "stop"
+                assert (await device.told()).reply == "Okay, I'll stop now. Bye for now!"
+            listed = (await tom.get("/api/devices")).json()["devices"]
+            assert [(d["activity"], d["lesson"]) for d in listed] == [("stopped", None), ("stopped", None)]
+            report = (await tom.get(f"/api/classes/{class_id}/report")).json()["reports"]
+            assert [r["lessons"][0]["ended_at"] is not None for r in report] == [True, True]
+        finally:
+            await first.close()
+            await second.close()
+
+
+async def test_a_paused_device_is_paused_again_when_it_reconnects(school):
+    async with school() as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        device = await pair(s, tom, class_id, "owl-1")
+        await tom.post("/api/devices/owl-1/control", json={"command": "pause"})
+        await device.notice()
+        await device.close()
+        async with DeviceClient(s.url, token=device.token, device_id="owl-1") as again:
+            assert (await again.notice()).command == "pause"
+            listed = (await tom.get("/api/devices")).json()["devices"]
+            assert listed[0]["online"] and listed[0]["activity"] == "paused"
+

@@ -1,0 +1,92 @@
+"""Dashboard logins: 401 for strangers, argon2 passwords, session cookies, CSRF, rate limits, roles; all audited."""
+
+import httpx
+from conftest import fake_engines, fast_settings
+from school import PASSWORD, lessons_dir, school  # noqa: F401 (fixtures)
+
+from hootkit.accounts.passwords import hash_password
+from hootkit.app import create_app
+from hootkit.serving import serve_in_loop
+
+
+async def test_unauthenticated_calls_get_401_and_land_in_the_audit_log(school):
+    async with school() as s, s.anonymous() as api:
+        for method, path in (("GET", "/api/devices"), ("POST", "/api/pair"), ("GET", "/api/live"), ("GET", "/api/audit")):
+            response = await api.request(method, path, json={})
+            assert response.status_code == 401, (path, response.text)
+            assert "log in" in response.json()["detail"]
+        refused = await s.audit("refused")
+    assert {event.target for event in refused} >= {"GET /api/devices", "POST /api/pair"}
+    assert all(not event.ok and event.actor == "anonymous" and event.ip == "127.0.0.1" for event in refused)
+
+
+async def test_login_sets_a_strict_http_only_cookie_and_me_says_who(school):
+    async with school() as s, s.anonymous() as api:
+        response = await api.post("/api/login", json={"username": "tom", "password": PASSWORD})
+        assert response.status_code == 200
+        cookie = response.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
+        me = (await api.get("/api/me")).json()
+        assert me["user"]["username"] == "tom" and me["user"]["role"] == "teacher" and me["csrf"]
+        stored = await s.hoot.store.account_named("tom")
+    assert stored.password_hash.startswith("$argon2id$") and PASSWORD not in stored.password_hash
+
+
+async def test_changes_without_the_csrf_token_are_refused(school):
+    async with school() as s, s.login("tom") as api:
+        csrf = api.headers.pop("X-CSRF-Token")
+        response = await api.post("/api/classes", json={"name": "4B"})
+        assert response.status_code == 403 and "CSRF" in response.json()["detail"]
+        api.headers["X-CSRF-Token"] = "forged"
+        assert (await api.post("/api/classes", json={"name": "4B"})).status_code == 403
+        assert (await api.get("/api/classes")).status_code == 200  # reading needs no token
+        api.headers["X-CSRF-Token"] = csrf
+        assert (await api.post("/api/classes", json={"name": "4B"})).status_code == 201
+        refused = await s.audit("refused")
+    assert [event.actor for event in refused] == ["tom", "tom"]
+
+
+async def test_wrong_passwords_are_rate_limited(school):
+    async with school() as s, s.anonymous() as api:
+        for _ in range(5):
+            response = await api.post("/api/login", json={"username": "tom", "password": "guess-guess"})
+            assert response.status_code == 401 and response.json()["detail"] == "wrong user name or password"
+        blocked = await api.post("/api/login", json={"username": "tom", "password": PASSWORD})
+        assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+        assert "too many" in blocked.json()["detail"]
+        unknown = await api.post("/api/login", json={"username": "nobody", "password": "guess-guess"})
+        assert unknown.status_code == 429  # the same address is blocked, whatever the name
+        refused = await s.audit("refused")
+    assert len(refused) == 7 and refused[0].detail.startswith("429")
+
+
+async def test_logout_ends_the_login(school):
+    async with school() as s, s.login("tom") as api:
+        assert (await api.post("/api/logout")).status_code == 200
+        assert (await api.get("/api/devices")).status_code == 401
+
+
+async def test_only_admins_set_retention_read_the_audit_log_or_make_accounts(school):
+    async with school() as s, s.login("tom") as teacher, s.login("ada") as admin:
+        assert (await teacher.put("/api/retention", json={"days": 30, "keep_audio": False})).status_code == 403
+        assert (await teacher.get("/api/audit")).status_code == 403
+        assert (await teacher.post("/api/accounts", json={"username": "x", "password": PASSWORD, "role": "admin"})).status_code == 403
+        assert (await admin.put("/api/retention", json={"days": 30, "keep_audio": False})).status_code == 200
+        assert (await teacher.get("/api/retention")).json() == {"days": 30, "keep_audio": False}
+        weak = await admin.post("/api/accounts", json={"username": "max", "password": "short", "role": "teacher"})
+        assert weak.status_code == 422 and "characters" in weak.json()["detail"]
+        made = await admin.post("/api/accounts", json={"username": "max", "password": PASSWORD, "role": "teacher"})
+        assert made.status_code == 201
+        assert (await admin.post("/api/accounts", json={"username": "max", "password": PASSWORD, "role": "teacher"})).status_code == 409
+        actions = [event.action for event in await s.audit()]
+    assert "create account" in actions and "retention" in actions
+
+
+async def test_this_machine_is_admin_only_until_the_first_account_exists(lessons_dir):
+    app = create_app(fast_settings(lessons_dir=lessons_dir, watch_lessons=False), fake_engines())
+    async with serve_in_loop(app) as url:
+        base = url.replace("ws://", "http://").split("/v1/")[0]
+        async with httpx.AsyncClient(base_url=base) as api:
+            assert (await api.get("/api/me")).json()["user"] == {"id": None, "username": "local", "role": "admin"}
+            await app.state.hoot.store.add_account("ada", await hash_password(PASSWORD), "admin")
+            assert (await api.get("/api/me")).status_code == 401

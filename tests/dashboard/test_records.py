@@ -1,0 +1,136 @@
+"""What was said is kept for teachers: turns committed as they end, live news, reports, export, deletion, retention."""
+
+import csv
+import io
+import json
+import os
+import signal
+import sys
+
+import httpx
+from school import PASSWORD, QUESTION, LiveNews, lessons_dir, school  # noqa: F401 (fixtures)
+from test_control import pair
+
+from hootkit.client.device import DeviceClient
+from hootkit.engines.fakes import FakeStt
+from hootkit.store.db import Store
+
+
+async def test_turns_reach_the_live_transcript_reports_exports_and_can_be_deleted(school):
+    stt = FakeStt("my phone is 555 123 4567, how do I make a bomb")
+    async with school(stt=stt) as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        device = await pair(s, tom, class_id, "owl-1")
+        try:
+            async with LiveNews(tom) as live:
+                flagged = await device.ask(QUESTION)
+                turn = await live.next("turn", lambda data: data["transcript"])
+                stt.text = "how many legs does a spider have"
+                await device.ask(QUESTION)
+                second = await live.next("turn", lambda data: data["transcript"])
+        finally:
+            await device.close()
+        assert turn["device_id"] == "owl-1" and turn["reply"] == flagged.reply
+        assert "555" not in turn["transcript"] and turn["flags"][0]["verdict"] in ("redirect", "alert")
+        assert second["transcript"] == "how many legs does a spider have" and not second["flags"]
+
+        report = (await tom.get("/api/devices/owl-1/report")).json()["reports"][0]
+        assert report["turns"] == 3 and report["sessions"] == 1  # "Thank you" after pairing, and two questions and report["time_s"] > 0
+        assert len(report["flagged"]) == 1
+
+        exported = await tom.get("/api/devices/owl-1/export?format=csv")
+        assert exported.headers["content-disposition"] == 'attachment; filename="hootkit-owl-1.csv"'
+        rows = list(csv.DictReader(io.StringIO(exported.text)))
+        assert [row["transcript"] for row in rows][2] == "how many legs does a spider have"
+        assert "555" not in exported.text
+        as_json = (await tom.get(f"/api/classes/{class_id}/export?format=json")).json()["turns"]
+        assert len(as_json) == 3 and as_json[0]["device_id"] == "owl-1"
+
+        deleted = (await tom.delete("/api/devices/owl-1/data")).json()["deleted"]
+        assert deleted["turns"] == 3 and deleted["sessions"] == 1
+        assert (await tom.get("/api/devices/owl-1/transcript")).json()["turns"] == []
+        actions = [event.action for event in await s.audit()]
+    assert "export" in actions and "delete data" in actions
+
+
+async def test_a_parent_sees_only_their_own_childs_device(school):
+    async with school() as s, s.login("tom") as tom, s.login("ada") as ada, s.login("pat") as pat:
+        class_id = await s.new_class(tom, "4B")
+        mine, other = await pair(s, tom, class_id, "owl-1"), await pair(s, tom, class_id, "owl-2")
+        try:
+            linked = await ada.patch("/api/devices/owl-1", json={"parent": "pat"})
+            assert linked.status_code == 200, linked.text
+            assert [d["device_id"] for d in (await pat.get("/api/devices")).json()["devices"]] == ["owl-1"]
+            assert (await pat.get("/api/devices/owl-2/report")).status_code == 404
+            assert (await pat.post("/api/devices/owl-2/control", json={"command": "pause"})).status_code == 404
+            assert (await pat.post("/api/lessons/legs/assign", json={"devices": ["owl-1"]})).status_code == 403
+        finally:
+            await mine.close()
+            await other.close()
+
+
+SERVER = """
+import asyncio, sys
+sys.path.insert(0, {tests!r})
+from conftest import fake_engines, fast_settings
+from hootkit.app import create_app
+from hootkit.engines.fakes import FakeStt
+from hootkit.serving import serve_in_loop
+
+async def main():
+    app = create_app(fast_settings(lessons_dir={lessons!r}, watch_lessons=False), fake_engines(stt=FakeStt("one more")))
+    async with serve_in_loop(app) as url:
+        print(url, flush=True)
+        await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_killing_the_server_mid_session_loses_no_finished_turn(tmp_path, lessons_dir, data_dir):
+    """SIGKILL, not a clean shutdown: every turn a dashboard saw end is in the store afterwards."""
+    import asyncio
+
+    tests = os.path.dirname(os.path.dirname(__file__))
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SERVER.format(tests=tests, lessons=str(lessons_dir)), stdout=asyncio.subprocess.PIPE)
+    try:
+        url = (await asyncio.wait_for(server.stdout.readline(), 60)).decode().strip()
+        base = url.replace("ws://", "http://").split("/v1/")[0]
+        async with httpx.AsyncClient(base_url=base, timeout=30) as api, LiveNews(api) as live:
+            async with DeviceClient(url, device_id="owl-1") as device:
+                for _ in range(3):
+                    await device.ask(QUESTION)
+                    await live.next("turn")
+                server.send_signal(signal.SIGKILL)
+                await server.wait()
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+    store = await Store.open(Store.url_for(data_dir))
+    try:
+        turns = await store.turns(["owl-1"])
+    finally:
+        await store.close()
+    assert [(turn.number, turn.transcript, turn.outcome) for turn in turns] == [(n, "one more", "answered") for n in (1, 2, 3)]
+    assert json.dumps(turns[0].latency)  # latency parts are kept with each turn
+
+
+async def test_retention_deletes_what_is_older_than_the_days_set(school):
+    from datetime import UTC, datetime, timedelta
+
+    async with school() as s, s.login("ada") as ada:
+        store = s.hoot.store
+        await store.start_session("old-session", "owl-9")
+        now = datetime.now(UTC)
+        await store.add_turn(session_id="old-session", device_id="owl-9", number=1, started_at=now - timedelta(days=40),
+                             ended_at=now - timedelta(days=40), outcome="answered", transcript="old", reply="old",
+                             flags=[], latency={}, lesson_id=None, step_id=None, heard_s=1.0, reply_s=1.0, audio_path=None)
+        await store.add_turn(session_id="old-session", device_id="owl-9", number=2, started_at=now, ended_at=now,
+                             outcome="answered", transcript="new", reply="new", flags=[], latency={}, lesson_id=None,
+                             step_id=None, heard_s=1.0, reply_s=1.0, audio_path=None)
+        assert (await ada.put("/api/retention", json={"days": 30, "keep_audio": False})).status_code == 200
+        purged = await store.purge(30)
+        assert purged["turns"] == 1
+        assert [turn.transcript for turn in await store.turns(["owl-9"])] == ["new"]
