@@ -1,0 +1,179 @@
+"""The dashboard and the browser device in a real Chromium (Debian's, driven by Playwright) against a real server.
+
+Screenshots of the main pages are kept in test-artifacts/screenshots/ (look at them after a change).
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import QUIZ_LESSON, fake_engines, fast_settings, silence, tone
+
+from hootkit.accounts.passwords import hash_password
+from hootkit.app import create_app
+from hootkit.emulator.session import Session
+from hootkit.engines.fakes import FakeStt
+from hootkit.firmware.build import build_firmware
+from hootkit.serving import serve_in_loop
+
+CHROMIUM = os.environ.get("HOOT_CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+PASSWORD = "owls-see-at-night"
+ANSWER = np.concatenate([silence(0.3), tone(0.8), silence(0.2)])
+
+pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def host_build(tmp_path_factory):
+    return build_firmware("diy-s3", tmp_path_factory.mktemp("firmware") / "app", arch="host").out
+
+
+@pytest.fixture
+async def browser():
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                  "--autoplay-policy=no-user-gesture-required"],
+        )
+        yield chromium
+        await chromium.close()
+
+
+async def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def log_in(browser, base: str, username: str):
+    page = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(f"{base}/dashboard/")
+    await page.fill("#login-username", username)
+    await page.fill("#login-password", PASSWORD)
+    await page.click("#login-submit")
+    await page.wait_for_selector("#nav-devices", state="visible")
+    page.errors = errors
+    return page
+
+
+async def test_a_teacher_logs_in_pairs_an_emulated_device_assigns_a_lesson_watches_and_stops_it(
+        browser, host_build, tmp_path, data_dir):
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    (lessons / "legs.yaml").write_text(QUIZ_LESSON)
+    settings = fast_settings(lessons_dir=lessons, watch_lessons=False, pairing="all")
+    app = create_app(settings, fake_engines(stt=FakeStt("eight")))
+    async with serve_in_loop(app) as url:
+        hoot = app.state.hoot
+        for username, role in (("ada", "admin"), ("tom", "teacher")):
+            await hoot.store.add_account(username, await hash_password(PASSWORD), role)
+        base = url.replace("ws://", "http://").split("/v1/")[0]
+
+        # a wrong password is told plainly
+        page = await (await browser.new_context()).new_page()
+        await page.goto(f"{base}/dashboard/")
+        await page.fill("#login-username", "tom")
+        await page.fill("#login-password", "not-my-password")
+        await page.click("#login-submit")
+        await page.wait_for_selector("#login-error:has-text('wrong user name or password')")
+        await shot(page, "login-error")
+
+        page = await log_in(browser, base, "tom")
+        await page.click("#nav-classes")
+        await page.fill("#class-name", "Class 4B")
+        await page.click("#class-submit")
+        await page.wait_for_selector("#classes-table:has-text('Class 4B')")
+
+        async with Session(url, build=host_build, workdir=tmp_path / "device") as session:
+            device = session.device
+            code = (await device.expect("pairing"))["code"]
+            device_id = next(iter(hoot.gateway.sessions.values())).device_id
+
+            await page.click("#nav-pair")
+            await page.select_option("#pair-class", label="Class 4B")
+            await page.fill("#pair-name", "Table 3")
+            await page.fill("#pair-code", "000000" if code != "000000" else "111111")
+            await page.click("#pair-submit")
+            await page.wait_for_selector("#pair-result:has-text('no device is waiting with that code')")
+            await page.fill("#pair-code", code)
+            await page.click("#pair-submit")
+            await page.wait_for_selector("#pair-result:has-text('Table 3')")
+            await shot(page, "pair")
+            await device.expect("paired")
+            assert "token" in (tmp_path / "device" / "flash" / "config.json").read_text()
+
+            await page.click("#nav-devices")
+            card = page.locator(f"article.device-card[data-device-id='{device_id}']")
+            await card.wait_for()
+            since = device.mark()
+            await card.get_by_test_id("assign-lesson").select_option("legs")
+            await card.get_by_test_id("assign-submit").click()
+            await device.expect("reply_done", since)
+            await card.locator("[data-testid=lesson-step]").wait_for()
+
+            await card.locator("button[data-action=transcript]").click()
+            await page.wait_for_selector("#transcript .turn:has-text('How many legs does a spider have?')")
+            answered = await session.ask(ANSWER)
+            assert " ".join(answered.sentences).startswith("Yes, eight legs!")
+            await page.wait_for_selector("#transcript .turn:has-text('eight')")  # arrives live, no reload
+            await shot(page, "transcript")
+            await page.click("#transcript-close")
+
+            since = device.mark()
+            await card.locator("button[data-action=stop]").click()
+            await device.expect("system", since, where=lambda event: event["command"] == "stop")
+            await device.expect("state", since, where=lambda event: event["state"] == "paused")
+            await page.wait_for_selector(f"article.device-card[data-device-id='{device_id}'][data-activity='stopped']")
+            await shot(page, "devices")
+
+        await page.goto(f"{base}/dashboard/#reports/device/{device_id}")
+        await page.wait_for_selector("#report:has-text('Legs')")
+        await shot(page, "report")
+        assert page.errors == []
+
+        admin = await log_in(browser, base, "ada")
+        await admin.click("#nav-settings")
+        await admin.wait_for_selector("#audit-table:has-text('pair')")
+        await shot(admin, "settings")
+        audit = await hoot.store.audit_log()
+    assert any(event.action == "refused" and event.actor == "tom" and "404" in event.detail for event in audit)
+
+
+@pytest.mark.models
+async def test_the_browser_device_speaks_a_wav_to_the_real_server_and_gets_a_spoken_answer(
+        real_engines, tmp_path, data_dir):
+    from playwright.async_api import async_playwright
+
+    from hootkit.client.speech import speak
+    from hootkit.client.wavio import write_wav
+
+    question = np.concatenate([silence(0.5), speak("How many legs does a spider have?"), silence(2.5)])
+    wav = tmp_path / "question.wav"
+    write_wav(wav, question.astype(np.int16).tobytes(), 16000)
+    app = create_app(fast_settings(), real_engines)
+    async with serve_in_loop(app) as url, async_playwright() as playwright:
+        base = url.replace("ws://", "http://").split("/v1/")[0]
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}", "--autoplay-policy=no-user-gesture-required"])
+        try:
+            page = await chromium.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(f"{base}/dashboard/device.html?device_id=browser-1&autostart=1")
+            await page.wait_for_function("window.hootStats && window.hootStats.replies >= 1", timeout=120_000)
+            stats = await page.evaluate("window.hootStats")
+            await shot(page, "browser-device")
+        finally:
+            await chromium.close()
+    heard = " ".join(stats["heard"]).lower()
+    assert "spider" in heard and "legs" in heard, stats
+    assert stats["said"] and stats["audioBytes"] > 16000, stats  # more than half a second of reply audio
+    assert errors == []
