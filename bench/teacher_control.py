@@ -3,7 +3,7 @@
 A device (websocket client) asks; while the answer plays, the teacher's `POST /api/devices/{id}/control`
 pauses it. Measured from sending the request: the `tts stop` of the cut reply and the last audio frame
 of it at the device (target: quiet within 300 ms). Then, for finished turns: from the turn's last event
-at the device to its `turn` news on `/api/live`, which the server sends only after the turn is
+at the device (`tts stop`) to its `turn` news on `/api/live`, which the server sends only after the turn is
 committed to the store (SQLite, WAL). Real embedded models with --models (the reply then comes from
 SmolLM2 and piper), else the fake engines (fixed text, silent audio, same server path).
 Prints a table and writes JSON (bench/results/teacher_control.json).
@@ -56,12 +56,11 @@ async def pause_once(url: str, api: httpx.AsyncClient, question: np.ndarray, dev
 
 async def record_once(url: str, live: asyncio.Queue, question: np.ndarray, device_id: str) -> float:
     async with DeviceClient(url, device_id=device_id) as device:
-        await device.ask(question, timeout_s=120)
-        ended = time.monotonic()
+        ended = (await device.ask(question, timeout_s=120)).stop_at
         while True:
             kind, data, at = await asyncio.wait_for(live.get(), 60)
             if kind == "turn" and data["device_id"] == device_id and data["transcript"]:
-                return max(0.0, (at - ended) * 1000)
+                return (at - ended) * 1000
 
 
 async def read_live(api: httpx.AsyncClient, queue: asyncio.Queue, connected: asyncio.Event) -> None:
