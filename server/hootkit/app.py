@@ -77,6 +77,8 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
         hoot.store = await Store.open(settings.store_url or Store.url_for(settings.data_dir))
         hoot.recorder.start(hoot.store)
         hoot.recorder.keep_audio = (await records_api.retention(hoot))["keep_audio"]
+        for assignment in await hoot.store.open_assignments():
+            hoot.classroom.resume(assignment.device_id, assignment.lesson_id, assignment.step, assignment.quiz)
         async def retention_days() -> float:
             return (await records_api.retention(hoot))["days"]
 

@@ -58,16 +58,17 @@ def lessons_dir(tmp_path):  # noqa: D103
 
 @pytest.fixture
 def school(lessons_dir):
-    """`async with school(**settings) as s`: a server with fake engines and one account per role."""
+    """`async with school(**settings) as s`: a server with fake engines and one account per role (the same
+    data folder each time within a test, so a second `school()` is the same school after a restart)."""
 
     @asynccontextmanager
-    async def start(stt=None, llm=None, **settings):
+    async def start(stt=None, llm=None, create_accounts=True, **settings):
         settings.setdefault("pairing", "all")
         app = create_app(fast_settings(lessons_dir=lessons_dir, watch_lessons=False, **settings),
                          fake_engines(llm=llm, stt=stt))
         async with serve_in_loop(app) as url:
             hoot = app.state.hoot
-            for username, role in PEOPLE.items():
+            for username, role in PEOPLE.items() if create_accounts else ():
                 await hoot.store.add_account(username, await hash_password(PASSWORD), role)
             yield School(url, url.replace("ws://", "http://").split("/v1/")[0], hoot)
 

@@ -134,3 +134,22 @@ async def test_retention_deletes_what_is_older_than_the_days_set(school):
         purged = await store.purge(30)
         assert purged["turns"] == 1
         assert [turn.transcript for turn in await store.turns(["owl-9"])] == ["new"]
+
+
+async def test_a_lesson_under_way_goes_on_where_it_was_after_a_server_restart(school, lessons_dir):
+    async with school(stt=FakeStt("eight")) as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        device = await pair(s, tom, class_id, "owl-1")
+        try:
+            await tom.post("/api/lessons/legs/assign", json={"devices": ["owl-1"]})
+            await device.told()
+            answered = await device.ask(QUESTION)
+            assert answered.reply == "Yes, eight legs! Why do you think spiders spin webs?"
+        finally:
+            await device.close()
+        token = device.token
+    async with school(create_accounts=False) as s:
+        async with DeviceClient(s.url, token=token, device_id="owl-1") as device:
+            resumed = await device.told()
+    assert resumed.reply == "Let's go on with our lesson: Legs. Why do you think spiders spin webs?"
+    assert [(event.state, event.step_id) for event in resumed.lesson] == [("start", None), ("step", "why")]

@@ -38,6 +38,16 @@ class Classroom:
         self.runs.update(runs)
         return runs
 
+    def resume(self, device_id: str, lesson_id: str, step: int, quiz: list[dict]) -> bool:
+        """After a restart: the device goes on at `step` (1-based, 0 = not started) with its quiz answers so far."""
+        lesson = self.library.lessons.get(lesson_id)
+        if lesson is None:
+            return False
+        index = min(max(step - 1, 0), len(lesson.steps) - 1)
+        results = {answer["step_id"]: answer["correct"] for answer in quiz}
+        self.runs[device_id] = LessonRun(lesson, index=index, results=results, started=step > 0)
+        return True
+
     def keep(self, device_id: str, run: LessonRun) -> None:
         """Where a device that dropped was in its lesson, to go on from there when it comes back."""
         self.runs[device_id] = run

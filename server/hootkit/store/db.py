@@ -184,6 +184,10 @@ class Store:
         return await self._one(select(Assignment).where(Assignment.device_id == device_id, Assignment.ended_at.is_(None))
                                .order_by(Assignment.id.desc()))
 
+    async def open_assignments(self) -> list[Assignment]:
+        """Every lesson still under way, oldest first (what a restarted server picks up again)."""
+        return await self._all(select(Assignment).where(Assignment.ended_at.is_(None)).order_by(Assignment.id))
+
     async def assignments(self, device_ids: Iterable[str]) -> list[Assignment]:
         return await self._all(select(Assignment).where(Assignment.device_id.in_(list(device_ids)))
                                .order_by(Assignment.id.desc()))
