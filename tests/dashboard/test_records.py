@@ -153,3 +153,31 @@ async def test_a_lesson_under_way_goes_on_where_it_was_after_a_server_restart(sc
             resumed = await device.told()
     assert resumed.reply == "Let's go on with our lesson: Legs. Why do you think spiders spin webs?"
     assert [(event.state, event.step_id) for event in resumed.lesson] == [("start", None), ("step", "why")]
+
+
+async def test_question_audio_is_kept_only_when_an_admin_turns_it_on_and_deleted_with_the_data(school):
+    async with school() as s, s.login("tom") as tom, s.login("ada") as ada:
+        class_id = await s.new_class(tom, "4B")
+        device = await pair(s, tom, class_id, "owl-1")
+        try:
+            async with LiveNews(tom) as live:
+                await device.ask(QUESTION)
+                await live.next("turn", lambda data: data["asked"])
+                assert (await ada.put("/api/retention", json={"days": 30, "keep_audio": True})).status_code == 200
+                await device.ask(QUESTION)
+                await live.next("turn", lambda data: data["asked"])
+        finally:
+            await device.close()
+        kept = [turn.audio_path for turn in await s.hoot.store.turns(["owl-1"]) if turn.heard_s]
+        assert kept[0] is None and kept[1] is not None
+        assert open(kept[1], "rb").read(4) == b"RIFF"
+        await tom.delete("/api/devices/owl-1/data")
+    assert not os.path.exists(kept[1])
+
+
+async def test_an_oversized_lesson_upload_is_refused_and_audited(school):
+    async with school() as s, s.login("tom") as tom:
+        response = await tom.put("/api/lessons/huge.yaml", content=b"x" * (300 * 1024))
+        assert response.status_code == 413 and "at most 256 KB" in response.json()["detail"]
+        refused = await s.audit("refused")
+    assert refused[0].actor == "tom" and refused[0].detail.startswith("413")
