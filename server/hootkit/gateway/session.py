@@ -169,7 +169,10 @@ class DeviceSession:
         """A teacher pauses, stops or resumes the device: any reply stops at once, then it says so in a few words.
 
         A paused or stopped device hears nothing until it is resumed; stopping also ends its lesson.
+        An unpaired device is left saying its code.
         """
+        if self.pairing_code is not None:
+            return
         if command in HOLDS:
             if command == "stop":
                 self.end_lesson(quietly=True)
