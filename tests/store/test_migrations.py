@@ -2,6 +2,7 @@
 
 import sqlite3
 
+from store_fixtures import store  # noqa: F401 (a fixture)
 from store_helpers import head_revision, schema_state
 
 from hootkit.store.db import Store

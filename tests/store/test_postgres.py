@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from store_fixtures import postgres_url  # noqa: F401 (a fixture)
 from store_helpers import head_revision, schema_state, talk
 
 from hootkit.store.db import Conflict, Store

@@ -7,6 +7,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from store_fixtures import store  # noqa: F401 (a fixture)
 from store_helpers import talk, turn_fields
 
 from hootkit.store.db import Conflict, Store

@@ -1,4 +1,4 @@
-"""Store fixtures: a fresh SQLite store per test, and a throwaway PostgreSQL cluster when its binaries exist."""
+"""Store fixtures (import them): a fresh SQLite store per test, and a throwaway PostgreSQL cluster when its binaries exist."""
 
 import os
 import shutil
