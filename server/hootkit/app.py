@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
             hoot.startup["warmup_s"] = await hoot.engines.warmup(Conversation(0).messages("Hello!"))
         hoot.languages = Languages(settings, hoot.engines.stt, hoot.engines.tts)
         hoot.library.reload()
-        hoot.store = await Store.open(settings.store_url or Store.url_for(settings.data_dir))
+        hoot.store = await Store.from_settings(settings)
         hoot.recorder.start(hoot.store)
         hoot.recorder.keep_audio = (await records_api.retention(hoot))["keep_audio"]
         for assignment in await hoot.store.open_assignments():

@@ -27,7 +27,7 @@ async def _run(args) -> int:
     from hootkit.store.db import Conflict, Store
 
     settings = Settings()
-    store = await Store.open(settings.store_url or Store.url_for(settings.data_dir))
+    store = await Store.from_settings(settings)
     try:
         if args.account_command == "list":
             for account in await store.accounts():

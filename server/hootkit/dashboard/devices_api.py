@@ -10,7 +10,8 @@ from hootkit.accounts.access import Caller, visible_class_ids, visible_device_id
 from hootkit.accounts.passwords import hash_password, new_token, token_hash, weakness
 from hootkit.dashboard.reach import class_device_ids, class_in_reach, device_ids_in_reach
 from hootkit.gateway.recorder import device_state
-from hootkit.dashboard.logins import admin, caller, refuse
+from hootkit.gateway.session import HOLDS
+from hootkit.dashboard.logins import admin, caller, refuse, staff
 from hootkit.lessons.progress import progress
 from hootkit.store.db import Conflict
 
@@ -60,7 +61,7 @@ async def list_devices(request: Request, who: Caller = Depends(caller)) -> dict:
         if visible is None:
             shown.setdefault(device_id, _offline(device_id))
     for session in hoot.gateway.sessions.values():
-        if session.held == "pairing" or (visible is not None and session.device_id not in visible):
+        if session.pairing_code is not None or (visible is not None and session.device_id not in visible):
             continue
         shown.setdefault(session.device_id, _offline(session.device_id))
         shown[session.device_id] |= device_state(session) | {"session_id": session.session_id, "flags": list(session.flags)}
@@ -70,7 +71,7 @@ async def list_devices(request: Request, who: Caller = Depends(caller)) -> dict:
             run = session.lesson or run
         device["lesson"] = progress(run)
         if not device["online"] and device_id in hoot.classroom.held:
-            device["activity"] = "paused" if hoot.classroom.held[device_id] == "pause" else "stopped"
+            device["activity"] = HOLDS[hoot.classroom.held[device_id]]
             device["paused"] = True
     return {"devices": sorted(shown.values(), key=lambda device: (device["class_name"] or "", device["name"]))}
 
@@ -118,19 +119,16 @@ async def _control(request: Request, who: Caller, device_ids: list[str], command
             session.control(command)
         if command == "stop":
             await hoot.store.end_assignment(device_id)
-        held = {"pause": "paused", "stop": "stopped"}.get(command)
         results.append({"device_id": device_id, "online": bool(sessions),
-                        "activity": sessions[0].activity if sessions else (held or "offline")})
+                        "activity": sessions[0].activity if sessions else HOLDS.get(command, "offline")})
     await hoot.store.audit(who.name, command, target, ip=who.ip)
     return {"devices": results}
 
 
 @router.post("/pair", status_code=201)
-async def pair(body: PairRequest, request: Request, who: Caller = Depends(caller)) -> dict:
+async def pair(body: PairRequest, request: Request, who: Caller = Depends(staff)) -> dict:
     """Bind the device that says this code to a class; the device gets its token and can talk at once."""
     hoot = request.app.state.hoot
-    if who.role == "parent":
-        raise await refuse(request, 403, "a teacher or an admin pairs devices", who.name)
     classroom = await class_in_reach(request, who, body.class_id)
     key = f"pair:{who.name}"
     wait = hoot.pair_failures.wait_s(key)
@@ -190,10 +188,8 @@ async def list_classes(request: Request, who: Caller = Depends(caller)) -> dict:
 
 
 @router.post("/classes", status_code=201)
-async def create_class(body: NewClass, request: Request, who: Caller = Depends(caller)) -> dict:
+async def create_class(body: NewClass, request: Request, who: Caller = Depends(staff)) -> dict:
     store = request.app.state.hoot.store
-    if who.role == "parent":
-        raise await refuse(request, 403, "a teacher or an admin creates classes", who.name)
     teacher_id = who.account_id
     if body.teacher is not None:
         if not who.is_admin:

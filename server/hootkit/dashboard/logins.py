@@ -59,6 +59,13 @@ async def admin(request: Request, who: Caller = Depends(caller)) -> Caller:
     return who
 
 
+async def staff(request: Request, who: Caller = Depends(caller)) -> Caller:
+    """A teacher or an admin: parents watch their own child's device but change nothing in the classroom."""
+    if who.role == "parent":
+        raise await refuse(request, 403, "only a teacher or an admin may do this", who.name)
+    return who
+
+
 class Credentials(BaseModel):
     username: str = Field(min_length=1, max_length=100)
     password: str = Field(min_length=1, max_length=200)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from hootkit.accounts.access import Caller, visible_device_ids
 from hootkit.dashboard.reach import class_device_ids, device_ids_in_reach
 from hootkit.dashboard.logins import admin, caller
+from hootkit.store.db import transcript_entry
 from hootkit.store.export import to_csv
 
 router = APIRouter(prefix="/api")
@@ -23,18 +24,12 @@ class Retention(BaseModel):
     keep_audio: bool = False
 
 
-def _turn(turn) -> dict:
-    return {"number": turn.number, "at": turn.ended_at.isoformat(), "asked": turn.heard_s > 0,
-            "transcript": turn.transcript, "reply": turn.reply,
-            "outcome": turn.outcome, "flags": turn.flags, "lesson_id": turn.lesson_id, "step_id": turn.step_id}
-
-
 @router.get("/devices/{device_id}/transcript")
 async def transcript(device_id: str, request: Request, who: Caller = Depends(caller),
                      limit: int = 200) -> dict:
     await device_ids_in_reach(request, who, [device_id])
     turns = await request.app.state.hoot.store.turns([device_id], limit=max(1, min(limit, 1000)))
-    return {"turns": [_turn(turn) for turn in turns]}
+    return {"turns": [transcript_entry(turn) for turn in turns]}
 
 
 @router.get("/devices/{device_id}/report")

@@ -19,12 +19,14 @@ from hootkit.gateway.observer import SessionObserver
 from hootkit.lessons.progress import progress
 from hootkit.pipeline.metrics import TurnClock
 from hootkit.safety.redact import redact
+from hootkit.store.db import transcript_entry
+from hootkit.store.tables import TurnRow
 
 log = logging.getLogger(__name__)
 
 
 def device_state(session) -> dict:
-    return {"online": True, "activity": session.activity, "paused": session.held in ("paused", "stopped")}
+    return {"online": True, "activity": session.activity, "paused": session.held is not None}
 
 
 class Recorder(SessionObserver):
@@ -91,7 +93,7 @@ class Recorder(SessionObserver):
             if pcm is not None:
                 record["audio_path"] = str(await asyncio.to_thread(self._save_audio, record, pcm))
             await self.store.add_turn(**record)
-            self.live.publish("turn", session.device_id, _turn_news(record))
+            self.live.publish("turn", session.device_id, transcript_entry(TurnRow(**record)))
 
         self._job(write)
 
@@ -126,9 +128,3 @@ class Recorder(SessionObserver):
         path = self.audio_dir / f"{record['session_id']}-{record['number']}.wav"
         write_wav(path, (np.clip(pcm, -1, 1) * 32767).astype(np.int16).tobytes(), STT_RATE)
         return path
-
-
-def _turn_news(record: dict) -> dict:
-    return {"number": record["number"], "at": record["ended_at"].isoformat(), "asked": record["heard_s"] > 0,
-            "transcript": record["transcript"],
-            "reply": record["reply"], "outcome": record["outcome"], "flags": record["flags"]}

@@ -64,8 +64,8 @@ class DeviceSession:
         self.send = send
         self.observer = observer or SessionObserver()
         self._activity = "connected"
-        self.held: str | None = None  # "paused" or "stopped" by a teacher, or "pairing" until a teacher pairs it
-        self.pairing_code: str | None = None
+        self.held: str | None = None  # "paused" or "stopped" by a teacher
+        self.pairing_code: str | None = None  # until a teacher pairs the device
         self.mode = "auto"
         self.listening = False
         self.turn: Turn | None = None
@@ -86,8 +86,8 @@ class DeviceSession:
 
     @property
     def activity(self) -> str:
-        """What a dashboard shows: paused, stopped or pairing while held, else idle, listening, thinking, speaking."""
-        return self.held or self._activity
+        """What a dashboard shows: pairing, paused or stopped, else idle, listening, thinking or speaking."""
+        return "pairing" if self.pairing_code is not None else self.held or self._activity
 
     @activity.setter
     def activity(self, activity: str) -> None:
@@ -96,9 +96,8 @@ class DeviceSession:
             self.observer.changed(self)
 
     def _hold(self, held: str | None) -> None:
-        if held != self.held:
-            self.held = held
-            self.observer.changed(self)
+        self.held = held
+        self.observer.changed(self)
 
     # -- events from the gateway -------------------------------------------------------------
 
@@ -150,7 +149,7 @@ class DeviceSession:
         self._turn_context = dataclasses.replace(self._turn_context, stt=stt, tts=tts)
         self.lesson = run
         self.observer.lesson_changed(self)
-        if self.held is not None:
+        if self.held is not None or self.pairing_code is not None:
             return  # it starts when the teacher resumes the device (or pairs it)
         self._say(Plan(run.start(), run, base=run))
         self._read_ahead([{"role": "system", "content": run.system_prompt()}, {"role": "user", "content": ""}])
@@ -179,7 +178,7 @@ class DeviceSession:
             self._cancel_silence_timer()
             self._abort("teacher")
             self._hold(HOLDS[command])
-        elif command == "resume" and self.held in HOLDS.values():
+        elif command == "resume" and self.held is not None:
             self._hold(None)
         else:
             return
@@ -194,14 +193,14 @@ class DeviceSession:
     def await_pairing(self, code: str) -> None:
         """An unpaired device: it shows and says the code a teacher types to pair it, and does nothing else."""
         self.pairing_code = code
-        self._hold("pairing")
+        self.observer.changed(self)
         self.background(self.send(Pair(state="code", code=code)), "pairing")
         self._say(self._respond(""))
 
     def paired(self, token: str, name: str) -> None:
         """A teacher typed the code: the device keeps its token and can talk from now on."""
         self.pairing_code = None
-        self._hold(None)
+        self.observer.changed(self)
         self.background(self.send(Pair(state="paired", token=token, name=name)), "pairing")
 
     def say(self, words: str) -> None:
@@ -235,9 +234,9 @@ class DeviceSession:
                 await self._on_audio(event.data, received_at)
 
     async def _on_listen(self, event: Listen, received_at: float) -> None:
-        if event.state == "start" and self.held in HOLDS.values():
-            await self.send(Alert(status="info", message=f"Your teacher {self.held} me for now.", code=self.held))
         if event.state == "start":
+            if self.held is not None:
+                await self.send(Alert(status="info", message=f"Your teacher {self.held} me for now.", code=self.held))
             self.mode = event.mode or "auto"
             self.listening = True
             self._reset_listening()
@@ -312,7 +311,7 @@ class DeviceSession:
     def _deaf(self) -> bool:
         """While answering, auto and manual modes ignore the microphone; realtime keeps listening.
         A paused or stopped device ignores it all."""
-        return self.held in HOLDS.values() or (self._busy() and self.mode != "realtime")
+        return self.held is not None or (self._busy() and self.mode != "realtime")
 
     def _listen_over_reply(self) -> None:
         if self.mode == "realtime":

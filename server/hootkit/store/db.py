@@ -41,6 +41,11 @@ class Store:
         return f"sqlite+aiosqlite:///{Path(data_dir).resolve() / 'hootkit.db'}"
 
     @classmethod
+    async def from_settings(cls, settings) -> "Store":
+        """The store the settings name: `store_url`, else SQLite in `data_dir`."""
+        return await cls.open(settings.store_url or cls.url_for(settings.data_dir))
+
+    @classmethod
     async def open(cls, url: str) -> "Store":
         """Connect and bring the schema up to date (alembic `upgrade head`)."""
         engine = create_async_engine(url)
@@ -275,6 +280,13 @@ class Store:
     async def set_setting(self, key: str, value) -> None:
         async with self.sessions.begin() as session:
             await session.merge(Setting(key=key, value=value))
+
+
+def transcript_entry(turn: TurnRow) -> dict:
+    """One turn as a dashboard's transcript shows it (the transcript API and the live news alike)."""
+    return {"number": turn.number, "at": turn.ended_at.isoformat(), "asked": turn.heard_s > 0,
+            "transcript": turn.transcript, "reply": turn.reply, "outcome": turn.outcome, "flags": turn.flags,
+            "lesson_id": turn.lesson_id, "step_id": turn.step_id}
 
 
 def turn_dict(turn: TurnRow) -> dict:
