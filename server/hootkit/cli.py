@@ -353,16 +353,16 @@ def _voices(args) -> int:
 
 
 def _guard(args) -> int:
-    from hootkit.engines.registry import build_moderator
+    from hootkit.engines.registry import build_guards
     from hootkit.safety.guard import check_input, check_output
     from hootkit.safety.moderator import second_opinion
     from hootkit.settings import Settings
 
     check = check_input if args.stage == "input" else check_output
-    moderator = build_moderator(Settings())  # the guard model too, when settings name one (safety.moderator_url)
+    guards = build_guards(Settings())  # the semantic guard, and the guard model when settings name one
 
     async def verdict_for(text: str):
-        return await second_opinion(check(text), moderator)
+        return await second_opinion(check(text), guards)
 
     loop = asyncio.new_event_loop()
     try:
@@ -377,8 +377,8 @@ def _guard(args) -> int:
                 heard = f" -> {verdict.reply}" if verdict.reply else ""
                 print(f"{verdict.verdict:<8} {verdict.category or '-':<22} {text}{heard}", flush=True)
     finally:
-        if moderator is not None:
-            loop.run_until_complete(moderator.aclose())
+        for guard in guards:
+            loop.run_until_complete(guard.aclose())
         loop.close()
     return 0
 

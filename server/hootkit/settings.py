@@ -76,8 +76,10 @@ class AudioSettings(BaseModel):
 
 
 class SafetySettings(BaseModel):
-    """An optional guard model (Llama Guard style) at an OpenAI-compatible endpoint, after the word lists."""
+    """Guards after the word lists: the semantic guard on the stages named (input, output; [] turns it off),
+    and an optional guard model (Llama Guard style) at an OpenAI-compatible endpoint."""
 
+    semantic_stages: list[Literal["input", "output"]] = Field(default_factory=lambda: ["input", "output"])
     moderator_url: str = ""
     moderator_model: str = "llama-guard-3-1b"
     moderator_api_key: str = "none"

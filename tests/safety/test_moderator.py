@@ -70,7 +70,7 @@ async def test_the_pipeline_asks_the_moderator_after_the_word_lists():
     engines = fake_engines(stt=FakeStt(SNEAKY), llm=FakeLlm(["Sure.", " The blue whale game is fun."]))
     question = np.concatenate([silence(0.2), tone(0.6)])
     async with moderator_at(guard_model()) as moderator:
-        engines.moderator = moderator
+        engines.guards = [moderator]
         async with serve_in_loop(create_app(fast_settings(), engines)) as url, DeviceClient(url) as device:
             blocked = await device.ask(question)
             assert engines.llm.requests == []  # the LLM never saw it
@@ -83,6 +83,7 @@ async def test_the_pipeline_asks_the_moderator_after_the_word_lists():
 async def test_hoot_guard_asks_the_moderator_named_in_settings(monkeypatch):
     async with serve_in_loop(guard_model()) as url:
         monkeypatch.setenv("HOOT_SAFETY__MODERATOR_URL", url.replace("ws://", "http://").split("/v1/")[0] + "/v1")
+        monkeypatch.setenv("HOOT_SAFETY__SEMANTIC_STAGES", "[]")  # the guard model alone after the word lists
         code, out, err = await hoot("guard", "--json", stdin=f"{SNEAKY}\nwhy is the sky blue\n".encode())
     assert code == 0, err
     verdicts = [json.loads(line) for line in out.splitlines()]

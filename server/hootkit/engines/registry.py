@@ -16,20 +16,20 @@ from hootkit.engines.priority import SpeechFirst
 from hootkit.settings import Settings
 
 if TYPE_CHECKING:
-    from hootkit.safety.moderator import Moderator
+    from hootkit.safety.moderator import Opinion
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Engines:
-    """The four capabilities one server shares among all its devices, and the optional guard model."""
+    """The four capabilities one server shares among all its devices, and the guards asked after the word lists."""
 
     vad: Vad
     stt: Stt
     llm: Llm
     tts: Tts
-    moderator: "Moderator | None" = None
+    guards: "list[Opinion]" = field(default_factory=list)
     vad_executor: FairExecutor = field(default_factory=lambda: FairExecutor("vad"))
     load_s: dict[str, float] = field(default_factory=dict)
 
@@ -54,11 +54,15 @@ class Engines:
         async for _ in self.tts.synthesize("Hello there.", "warmup"):
             pass
         timings["tts"] = time.perf_counter() - start
+        start = time.perf_counter()
+        for guard in self.guards:
+            await guard.check("Hello there.", "input")
+        timings["guards"] = time.perf_counter() - start
         return timings
 
     async def close(self) -> None:
         self.vad_executor.close()
-        for engine in (self.stt, self.llm, self.tts, self.moderator):
+        for engine in (self.stt, self.llm, self.tts, *self.guards):
             if hasattr(engine, "aclose"):
                 await engine.aclose()
             elif hasattr(engine, "close"):
@@ -81,16 +85,23 @@ def load_engines(settings: Settings) -> Engines:
     priority = SpeechFirst()
     llm = timed("llm", lambda: build_llm(settings, priority))
     tts = timed("tts", lambda: build_tts(settings, priority))
-    return Engines(vad=vad, stt=stt, llm=llm, tts=tts, moderator=build_moderator(settings), load_s=load_s)
+    guards = timed("guards", lambda: build_guards(settings))
+    return Engines(vad=vad, stt=stt, llm=llm, tts=tts, guards=guards, load_s=load_s)
 
 
-def build_moderator(settings: Settings) -> "Moderator | None":
+def build_guards(settings: Settings) -> "list[Opinion]":
+    """The guards asked after the word lists, cheapest first: the semantic guard, then the guard model if named."""
     cfg = settings.safety
-    if not cfg.moderator_url:
-        return None
-    from hootkit.safety.moderator import Moderator
+    guards: list = []
+    if cfg.semantic_stages:
+        from hootkit.safety.semantic import SemanticGuard
 
-    return Moderator(cfg.moderator_url, cfg.moderator_model, cfg.moderator_api_key, cfg.moderator_timeout_s)
+        guards.append(SemanticGuard(stages=set(cfg.semantic_stages)))
+    if cfg.moderator_url:
+        from hootkit.safety.moderator import Moderator
+
+        guards.append(Moderator(cfg.moderator_url, cfg.moderator_model, cfg.moderator_api_key, cfg.moderator_timeout_s))
+    return guards
 
 
 def build_vad() -> Vad:

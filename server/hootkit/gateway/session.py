@@ -118,7 +118,7 @@ class DeviceSession:
             on_activity=self._set_activity,
             usage_refusal=lambda transcript: self.usage.refusal(self.device_id, transcript),
             respond=self._respond,
-            moderator=self.engines.moderator,
+            guards=self.engines.guards,
         )
         self._intake_task = asyncio.create_task(self._run_intake(), name=f"intake-{self.session_id}")
         self.activity = "idle"

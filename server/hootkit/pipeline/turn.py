@@ -8,7 +8,7 @@ so an abort stops it within a frame.
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -22,7 +22,7 @@ from hootkit.pipeline.metrics import TurnClock
 from hootkit.pipeline.prompt import Conversation
 from hootkit.safety import guard
 from hootkit.safety.redact import redact
-from hootkit.safety.moderator import Moderator, second_opinion
+from hootkit.safety.moderator import Opinion, second_opinion
 from hootproto import Alert, Audio, Lesson as LessonEvent, Metrics, Stt as SttEvent, Tts as TtsEvent
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class TurnContext:
     on_activity: Callable[[str], None]
     usage_refusal: Callable[[str], "guard.Verdict | None"]
     respond: Callable[[str], Plan | None]
-    moderator: "Moderator | None" = None
+    guards: "Sequence[Opinion]" = ()
 
 
 class Turn:
@@ -149,7 +149,7 @@ class Turn:
             self.transcript = ""
             return ctx.respond("")
         screened = ctx.usage_refusal(self.transcript) or await second_opinion(
-            guard.check_input(self.transcript), ctx.moderator
+            guard.check_input(self.transcript), ctx.guards
         )
         if not screened.allowed:
             self.flags.append(screened)
@@ -210,7 +210,7 @@ class Turn:
 
     async def _speak_checked(self, clause: str, said: list[str]) -> bool:
         """Speak an LLM clause, or the guard's redirection instead; False when the guard stopped the reply."""
-        checked = await second_opinion(guard.check_output(clause), self.ctx.moderator, self.transcript)
+        checked = await second_opinion(guard.check_output(clause), self.ctx.guards, self.transcript)
         if checked.allowed:
             said.append(clause)
             await self._speak(clause)

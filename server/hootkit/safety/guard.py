@@ -50,19 +50,20 @@ def _match(table: dict, seen: Views) -> str | None:
     return None
 
 
+def flagged(text: str, stage: str, category: str) -> Verdict:
+    """The verdict on an unsafe text: support and a teacher's flag for a child's disclosure, else a redirection."""
+    verdict = "alert" if category in ALERTING and stage == "input" else "redirect"
+    return Verdict(text, stage, verdict, category, reply_for(category, language_of(text)))
+
+
 def check_input(text: str) -> Verdict:
     """A child's transcript: allow it to the LLM, or answer with a redirection or support."""
     category = _match(lexicon.INPUT, views(text))
-    if category is None:
-        return Verdict(text, "input", "allow", None, None)
-    verdict = "alert" if category in ALERTING else "redirect"
-    return Verdict(text, "input", verdict, category, reply_for(category, language_of(text)))
+    return Verdict(text, "input", "allow", None, None) if category is None else flagged(text, "input", category)
 
 
 def check_output(clause: str) -> Verdict:
     """One clause of the LLM's reply, before it is spoken."""
     seen = views(clause)
     category = _match(lexicon.REPLY_ONLY, seen) or _match(lexicon.INPUT, seen)
-    if category is None:
-        return Verdict(clause, "output", "allow", None, None)
-    return Verdict(clause, "output", "redirect", category, reply_for(category, language_of(clause)))
+    return Verdict(clause, "output", "allow", None, None) if category is None else flagged(clause, "output", category)

@@ -2,11 +2,12 @@
 Llama Guard way ("safe", or "unsafe" and a line of hazard codes such as "S1,S11")."""
 
 import logging
+from collections.abc import Sequence
+from typing import Protocol
 
 import httpx
 
-from hootkit.safety.guard import ALERTING, Verdict, language_of
-from hootkit.safety.replies import reply_for
+from hootkit.safety.guard import Verdict, flagged
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +56,23 @@ class Moderator:
         codes = [code.strip().upper() for code in (lines[1] if len(lines) > 1 else "").split(",")]
         categories = [HAZARDS[code] for code in codes if code in HAZARDS]
         if not categories:
-            return Verdict(text, stage, "allow", None, None) if codes != [""] else self._unsafe(text, stage, "unsafe_advice")
-        return self._unsafe(text, stage, categories[0])
-
-    @staticmethod
-    def _unsafe(text: str, stage: str, category: str) -> Verdict:
-        verdict = "alert" if category in ALERTING and stage == "input" else "redirect"
-        return Verdict(text, stage, verdict, category, reply_for(category, language_of(text)))
+            return Verdict(text, stage, "allow", None, None) if codes != [""] else flagged(text, stage, "unsafe_advice")
+        return flagged(text, stage, categories[0])
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
-async def second_opinion(verdict: Verdict, moderator: Moderator | None, question: str = "") -> Verdict:
-    """The word lists' verdict, unless they allowed the text and the guard model objects to it."""
-    if not verdict.allowed or moderator is None:
-        return verdict
-    return await moderator.check(verdict.text, verdict.stage, question) or verdict
+class Opinion(Protocol):
+    """A guard asked after the word lists: the semantic guard, a guard model."""
+
+    async def check(self, text: str, stage: str, question: str = "") -> Verdict | None: ...
+
+
+async def second_opinion(verdict: Verdict, guards: Sequence[Opinion], question: str = "") -> Verdict:
+    """The word lists' verdict, unless they allowed the text and a later guard objects to it (the first that does)."""
+    for guard in guards:
+        if not verdict.allowed:
+            break
+        verdict = await guard.check(verdict.text, verdict.stage, question) or verdict
+    return verdict
