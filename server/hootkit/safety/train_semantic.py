@@ -1,4 +1,4 @@
-"""Trains the semantic guard's classifier on the red-team development set: `python -m hootkit.safety.train_semantic`.
+"""Builds the semantic guard's memory from the red-team development set: `python -m hootkit.safety.train_semantic`.
 
 Unsafe rows are labelled with the word lists' category where they name one (so "violence_self_harm"
 splits into violence and self-harm, each with its own reply), else the set's own. Benign rows are
