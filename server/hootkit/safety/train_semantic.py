@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from hootkit.lessons.loader import load_lesson
 from hootkit.safety.guard import check_input, check_output
 from hootkit.safety.semantic import BENIGN, WEIGHTS, SentenceEncoder, neighbour_scores
 
@@ -27,7 +27,8 @@ BENIGN_TALK = ("benign_prompts.jsonl", "more_benign.jsonl", "everyday.jsonl")
 _SET_CATEGORY = {"violence_self_harm": "violence"}
 
 
-def _rows(path: Path) -> list[dict]:
+def rows(path: Path) -> list[dict]:
+    """One JSON Lines file of the red-team sets."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
@@ -46,20 +47,20 @@ def _lesson_sentences(folder: Path) -> list[str]:
             found.append(node.strip())
 
     for path in sorted(folder.glob("*.yaml")):
-        walk(yaml.safe_load(path.read_text(encoding="utf-8")))
+        walk(load_lesson(path).model_dump())
     return sorted(set(found))
 
 
 def examples(data: Path = DATA, lessons: Path = LESSONS) -> tuple[list[str], list[str], np.ndarray]:
     """(texts, labels, which rows are benign child talk) for the memory; lesson sentences are benign but no child's."""
     texts, labels = [], []
-    for row in (row for name in UNSAFE for row in _rows(data / name)):
+    for row in (row for name in UNSAFE for row in rows(data / name)):
         texts.append(row["text"])
         labels.append(check_input(row["text"]).category or _SET_CATEGORY.get(row["category"], row["category"]))
-    for row in _rows(data / "unsafe_replies.jsonl"):
+    for row in rows(data / "unsafe_replies.jsonl"):
         texts.append(row["text"])
         labels.append(check_output(row["text"]).category or _SET_CATEGORY.get(row["category"], row["category"]))
-    talk = [row["text"] for name in BENIGN_TALK for row in _rows(data / name)]
+    talk = [row["text"] for name in BENIGN_TALK for row in rows(data / name)]
     sentences = _lesson_sentences(lessons)
     lookalike = np.array([False] * len(texts) + [True] * len(talk) + [False] * len(sentences))
     texts += talk + sentences
