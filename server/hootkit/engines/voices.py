@@ -1,13 +1,9 @@
 """piper voices by name: the packaged one, those in the voices folder, and fetching others on first use."""
 
-import os
 import re
 from pathlib import Path
 
-import httpx
-from tqdm import tqdm
-
-from hootkit.engines import models
+from hootkit.engines import downloads, models
 from hootkit.settings import Settings, TtsSettings
 
 EMBEDDED = "en_US-joe-medium"
@@ -59,47 +55,23 @@ def fetch_voice(name: str, voices_dir: Path, base_url: str = VOICE_URL, progress
         pass
     url = voice_url(name, base_url)
     folder = Path(voices_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    # identity: a gzipped body would not match Content-Length once decoded
-    with httpx.Client(follow_redirects=True, timeout=30, headers={"Accept-Encoding": "identity"}) as client:
-        for suffix in (".onnx.json", ".onnx"):
-            try:
-                _download(client, url + suffix, folder / f"{name}{suffix}", progress)
-            except httpx.HTTPStatusError as error:
+    for suffix in (".onnx.json", ".onnx"):
+        target = folder / f"{name}{suffix}"
+        try:
+            downloads.download(url + suffix, target, sha256=None, size=None, progress=progress)
+        except downloads.DownloadError as error:
+            # a voice has no pinned hash to trust a resumed file by, so a broken download starts over
+            downloads.partial_path(target).unlink(missing_ok=True)
+            if isinstance(error, downloads.HttpStatus):
                 raise VoiceMissing(
-                    f"piper voice {name} is missing and {url + suffix} answered {error.response.status_code}: "
+                    f"piper voice {name} is missing and {url + suffix} answered {error.status}: "
                     f"check the voice name and voice_url. {_fix(name, folder)}"
                 ) from error
-            except (httpx.TransportError, _Truncated) as error:
-                raise VoiceMissing(
-                    f"piper voice {name} is missing and could not be downloaded from {url + suffix} ({error}); "
-                    f"this machine seems to be offline. {_fix(name, folder)}"
-                ) from error
+            raise VoiceMissing(
+                f"piper voice {name} is missing and could not be downloaded from {url + suffix} ({error.reason}); "
+                f"this machine seems to be offline. {_fix(name, folder)}"
+            ) from error
     return voice_path(name, folder)
-
-
-class _Truncated(Exception):
-    pass
-
-
-def _download(client: httpx.Client, url: str, target: Path, progress: bool) -> None:
-    partial = target.with_name(f"{target.name}.part")
-    try:
-        with client.stream("GET", url) as response:
-            response.raise_for_status()
-            expected = int(response.headers["content-length"]) if "content-length" in response.headers else None
-            with partial.open("wb") as out, tqdm(
-                total=expected, desc=target.name, unit="B", unit_scale=True, unit_divisor=1024, disable=not progress
-            ) as bar:
-                for chunk in response.iter_bytes(1 << 20):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        received = partial.stat().st_size
-        if expected is not None and received != expected:
-            raise _Truncated(f"got {received} of {expected} bytes")
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _parse(name: str) -> dict[str, str]:
