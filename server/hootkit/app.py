@@ -16,12 +16,13 @@ import hootproto
 from hootkit.accounts.limits import FailureLimit
 from hootkit.engines.languages import Languages
 from hootkit.engines.registry import Engines, load_engines_async
-from hootkit.dashboard import devices_api, lessons_api, logins, records_api
+from hootkit.dashboard import devices_api, knowledge_api, lessons_api, logins, records_api
 from hootkit.gateway import updates
 from hootkit.dashboard.live import LiveFeed
 from hootkit.gateway.native import DeviceGateway
 from hootkit.gateway.pairing import PairingDesk
 from hootkit.gateway.recorder import Recorder
+from hootkit.knowledge.facts import lesson_facts
 from hootkit.lessons.classroom import Classroom
 from hootkit.lessons.library import LessonLibrary
 from hootkit.pipeline.metrics import ServerMetrics
@@ -55,7 +56,16 @@ class Hoot:
         self.languages: Languages | None = None
         self.ready = asyncio.Event()
         self.startup: dict[str, object] = {}
+        self.background: set[asyncio.Task] = set()
         self.gateway = DeviceGateway(self)
+
+
+def _index_lesson_facts(hoot: Hoot) -> None:
+    """Lessons add their facts to the knowledge base, embedded off the event loop after each change."""
+    facts = [fact for lesson in hoot.library.lessons.values() for fact in lesson_facts(lesson)]
+    task = asyncio.get_running_loop().create_task(asyncio.to_thread(hoot.engines.knowledge.set_group, "lessons", facts))
+    hoot.background.add(task)
+    task.add_done_callback(hoot.background.discard)
 
 
 def create_app(settings: Settings | None = None, engines: Engines | None = None) -> FastAPI:
@@ -73,6 +83,8 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
         if settings.warmup:
             hoot.startup["warmup_s"] = await hoot.engines.warmup(Conversation(0).messages("Hello!"))
         hoot.languages = Languages(settings, hoot.engines.stt, hoot.engines.tts)
+        if hoot.engines.knowledge is not None:
+            hoot.library.listeners.append(lambda: _index_lesson_facts(hoot))
         hoot.library.reload()
         hoot.store = await Store.from_settings(settings)
         hoot.recorder.start(hoot.store)
@@ -113,7 +125,7 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
         return Response(generate_latest(app.state.hoot.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(updates.router)
-    for api in (logins, lessons_api, devices_api, records_api):
+    for api in (logins, lessons_api, knowledge_api, devices_api, records_api):
         app.include_router(api.router)
     app.mount("/dashboard", StaticFiles(directory=DASHBOARD, html=True), name="dashboard")
 

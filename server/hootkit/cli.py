@@ -1,4 +1,4 @@
-"""The `hoot` command: serve, talk, emulate, firmware, flash, lesson, voices, guard, doctor."""
+"""The `hoot` command: serve, talk, emulate, firmware, flash, lesson, knowledge, voices, models, guard, doctor."""
 
 import argparse
 import asyncio
@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     flash.add_argument("--mode", choices=["auto", "manual"], default="auto", help="auto: just talk; manual: hold the button")
     flash.add_argument("--dry-run", action="store_true", help="print every step and run nothing")
 
+    knowledge = sub.add_parser("knowledge", help="check the knowledge base's fact files")
+    knowledge_sub = knowledge.add_subparsers(dest="knowledge_command", required=True)
+    check = knowledge_sub.add_parser("validate", help="check fact files; each problem gives file, line and reason")
+    check.add_argument("files", nargs="*", type=Path, help="default: every file in the server's knowledge folders")
+
     lesson = sub.add_parser("lesson", help="check, list and assign lessons")
     lesson_sub = lesson.add_subparsers(dest="lesson_command", required=True)
     validate = lesson_sub.add_parser("validate", help="check lesson files; each problem gives file, line and reason")
@@ -84,6 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("name", help="voice name: language_REGION-speaker-quality")
     fetch.add_argument("--dir", type=Path, help="voices folder (default: the server's tts.voices_dir)")
     fetch.add_argument("--url", help="voice repository (default: the server's tts.voice_url)")
+
+    models = sub.add_parser("models", help="list and pull bigger LLMs (GGUF) for machines with the memory")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    models_sub.add_parser("list", help="the recommended models: size, licence, memory, installed or not")
+    pull = models_sub.add_parser("pull", help="download a model into the model cache, e.g. qwen2.5-1.5b-instruct")
+    pull.add_argument("name", help="a name from `hoot models list`")
+    pull.add_argument("--base-url", help="a Hugging Face mirror (default: $HOOT_MODELS_URL, else huggingface.co)")
 
     sub.add_parser("doctor", help="say which models and backends are installed and working")
 
@@ -114,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         return _lesson(args)
     if args.command == "voices":
         return _voices(args)
+    if args.command == "knowledge":
+        return _knowledge(args)
+    if args.command == "models":
+        return _models(args)
     if args.command == "doctor":
         from hootkit.doctor import run_doctor
 
@@ -332,6 +348,25 @@ def _lesson(args) -> int:
     return 1 if problems else 0
 
 
+def _knowledge(args) -> int:
+    from hootkit.knowledge.facts import KnowledgeError, load_file
+    from hootkit.settings import Settings
+
+    paths = args.files or sorted(path for folder in Settings().knowledge_dirs if folder.is_dir() for path in folder.glob("*.y*ml"))
+    failed = 0
+    for path in paths:
+        try:
+            facts = load_file(path)
+        except KnowledgeError as error:
+            failed += 1
+            print(error, file=sys.stderr)
+        else:
+            print(f"ok  {path}: {len(facts)} facts ({facts[0].language})")
+    if not paths:
+        print("no knowledge files found", file=sys.stderr)
+    return 1 if failed or not paths else 0
+
+
 def _voices(args) -> int:
     from hootkit.engines import voices
     from hootkit.settings import Settings
@@ -349,6 +384,35 @@ def _voices(args) -> int:
         print(f"hoot voices fetch: {error}", file=sys.stderr)
         return 1
     print(f"{args.name}: {path}")
+    return 0
+
+
+def _models(args) -> int:
+    import importlib.util
+
+    from hootkit.engines import catalog, models
+    from hootkit.engines.models import ModelMissing
+
+    if args.models_command == "list":
+        print(f"{'name':<24} {'size':>8} {'licence':<22} {'RAM':>6}  {'installed':<9}  description")
+        for packaged in models.PACKAGED_LLMS:
+            installed = "packaged" if importlib.util.find_spec(packaged.packages[0]) else "no"
+            default = " (the default)" if packaged.name == models.DEFAULT_LLM else ""
+            size = f"{packaged.size / 1e9:.1f} GB" if packaged.size else ""
+            print(f"{packaged.name:<24} {size:>8} {packaged.licence:<22} {'':>6}  {installed:<9}  "
+                  f"{packaged.title} inside PyPI packages{default}; {packaged.install_hint}")
+        for item in catalog.ENTRIES:
+            installed = "yes" if catalog.pulled_path(item.name) else "no"
+            size, ram = f"{item.size / 1e9:.1f} GB", f"{item.ram_gb:g} GB"
+            print(f"{item.name:<24} {size:>8} {item.licence:<22} {ram:>6}  {installed:<9}  {item.description}")
+        return 0
+    try:
+        path = catalog.pull(args.name, base_url=args.base_url)
+    except (ModelMissing, OSError) as error:
+        print(f"hoot models pull: {error}", file=sys.stderr)
+        return 2
+    print(f"{args.name}: {path}")
+    print(f'To use it, set llm.model = "{args.name}" in hootkit.toml, or HOOT_LLM__MODEL={args.name}')
     return 0
 
 

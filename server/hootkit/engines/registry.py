@@ -16,6 +16,7 @@ from hootkit.engines.priority import SpeechFirst
 from hootkit.settings import Settings
 
 if TYPE_CHECKING:
+    from hootkit.knowledge.index import KnowledgeIndex
     from hootkit.safety.moderator import Opinion
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Engines:
     llm: Llm
     tts: Tts
     guards: "list[Opinion]" = field(default_factory=list)
+    knowledge: "KnowledgeIndex | None" = None
     vad_executor: FairExecutor = field(default_factory=lambda: FairExecutor("vad"))
     load_s: dict[str, float] = field(default_factory=dict)
 
@@ -81,18 +83,42 @@ def load_engines(settings: Settings) -> Engines:
     priority = SpeechFirst()
     llm = timed("llm", lambda: build_llm(settings, priority))
     tts = timed("tts", lambda: build_tts(settings, priority))
-    guards = timed("guards", lambda: build_guards(settings))
-    return Engines(vad=vad, stt=stt, llm=llm, tts=tts, guards=guards, load_s=load_s)
+    encoder = timed("sentence encoder", build_encoder)
+    guards = timed("guards", lambda: build_guards(settings, encoder))
+    knowledge = timed("knowledge", lambda: build_knowledge(settings, encoder))
+    return Engines(vad=vad, stt=stt, llm=llm, tts=tts, guards=guards, knowledge=knowledge, load_s=load_s)
 
 
-def build_guards(settings: Settings) -> "list[Opinion]":
+def build_encoder():
+    """The multilingual sentence encoder the semantic guard and the knowledge base share."""
+    from hootkit.safety.semantic import SentenceEncoder
+
+    return SentenceEncoder()
+
+
+def build_knowledge(settings: Settings, encoder) -> "KnowledgeIndex":
+    """The knowledge base from the knowledge folders, embedded once; broken files are logged and skipped."""
+    from hootkit.knowledge.facts import load_folders
+    from hootkit.knowledge.index import KnowledgeIndex
+
+    index = KnowledgeIndex(encoder, cache=models.cache_dir() / "knowledge-vectors.npz")
+    for folder in settings.knowledge_dirs:
+        facts, problems = load_folders(folder)
+        for problem in problems:
+            log.warning("knowledge: %s", problem)
+        index.set_group(str(folder), facts)
+    log.info("knowledge: %d facts from %s", len(index), ", ".join(map(str, settings.knowledge_dirs)))
+    return index
+
+
+def build_guards(settings: Settings, encoder=None) -> "list[Opinion]":
     """The guards asked after the word lists, cheapest first: the semantic guard, then the guard model if named."""
     cfg = settings.safety
     guards: list = []
     if cfg.semantic_stages:
         from hootkit.safety.semantic import SemanticGuard
 
-        guards.append(SemanticGuard(stages=set(cfg.semantic_stages)))
+        guards.append(SemanticGuard(stages=set(cfg.semantic_stages), encoder=encoder))
     if cfg.moderator_url:
         from hootkit.safety.moderator import Moderator
 
@@ -139,7 +165,7 @@ def build_llm(settings: Settings, priority: SpeechFirst | None = None) -> Llm:
     from hootkit.engines.llama import LlamaLlm
 
     return LlamaLlm(
-        models.resolve(cfg.model, models.smollm2_gguf), cfg.context, cfg.threads, cfg.max_tokens, cfg.temperature,
+        models.llm_gguf(cfg.model), cfg.context, cfg.threads, cfg.max_tokens, cfg.temperature,
         priority or SpeechFirst(),
     )
 

@@ -14,7 +14,7 @@ STOP_PHRASES = ("i want to stop", "stop the lesson", "不学了", "不想学了"
 DONT_KNOW = ("i don't know", "i dont know", "don't know", "dunno", "no idea", "not sure", "不知道", "不会")
 
 
-def _zh_number(text: str) -> int | None:
+def zh_number(text: str) -> int | None:
     """一..九十九 as an int (十 = 10, 十二 = 12, 二十 = 20, 二十三 = 23)."""
     if "十" in text:
         tens, _, ones = text.partition("十")
@@ -27,7 +27,7 @@ def _zh_number(text: str) -> int | None:
 def normalize(text: str) -> str:
     """Lowercase words with numbers as digits: "Eight legs!" -> "8 legs"; "八条腿" -> "8条腿"."""
     text = text.lower().replace("’", "'").replace("-", " ")
-    text = re.sub(r"[零一二两三四五六七八九十]+", lambda m: str(n) if (n := _zh_number(m.group())) is not None else m.group(), text)
+    text = re.sub(r"[零一二两三四五六七八九十]+", lambda m: str(n) if (n := zh_number(m.group())) is not None else m.group(), text)
     words = re.findall(r"[a-z0-9']+|[^\sa-z0-9'.,!?;:\"()]", text)
     out, pending = [], None
     for word in words:

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from hootkit.lessons.loader import Problem, check_file_name, load_folder, read_lesson
@@ -23,6 +24,7 @@ class LessonLibrary:
         self.lessons: dict[str, Lesson] = {}
         self.problems: list[Problem] = []
         self.reloaded = asyncio.Event()
+        self.listeners: list[Callable[[], None]] = []  # told after every reload or upload
 
     def reload(self) -> None:
         lessons, problems = load_folder(self.folder) if self.folder.is_dir() else ({}, [])
@@ -38,6 +40,7 @@ class LessonLibrary:
             log.warning("lesson problem: %s", problem)
         event, self.reloaded = self.reloaded, asyncio.Event()
         event.set()
+        self._tell()
 
     def save(self, file_name: str, data: bytes) -> Lesson:
         """Check an uploaded file and only then write it into the folder; raises LessonError."""
@@ -47,7 +50,12 @@ class LessonLibrary:
         partial.write_bytes(data)
         os.replace(partial, self.folder / file_name)
         self.lessons[lesson.id] = lesson
+        self._tell()
         return lesson
+
+    def _tell(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     async def watch(self) -> None:
         """Reload whenever a lesson file in the folder changes, until cancelled."""
