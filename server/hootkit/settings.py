@@ -45,8 +45,9 @@ class LlmSettings(BaseModel):
     base_url: str = "http://127.0.0.1:8080/v1"
     api_key: str = "none"
     max_tokens: int = 60
-    max_sentences: int = 3
-    temperature: float = 0.3
+    max_sentences: int = 2
+    max_words: int = 30
+    temperature: float = 0.0  # greedy: the most likely answer, the same each time (bench/answers.py)
     context: int = 2048
     threads: int = 2
     history_turns: int = 4
@@ -107,6 +108,8 @@ class Settings(BaseSettings):
     warmup: bool = True
     firmware_dir: Path | None = None
     lessons_dir: Path = Path("curriculum/lessons")
+    # the shipped children's knowledge base, then the facts teachers add (uploads land in the last folder)
+    knowledge_dirs: list[Path] = Field(default_factory=lambda: [Path("curriculum/knowledge"), Path("data/knowledge")])
     teacher_tokens: list[str] = Field(default_factory=list)
     groups: dict[str, list[str]] = Field(default_factory=dict)
     lesson_silence_s: float = 15.0

@@ -1,6 +1,7 @@
 """End to end with the real embedded models over a real websocket: speech in, speech out."""
 
 import asyncio
+import re
 
 import numpy as np
 import pytest
@@ -83,3 +84,22 @@ async def test_a_minute_of_non_stop_speech_is_cut_and_answered(real_engines):
         result = await client.ask(speech, speed=4.0)
     assert "too_long" in [alert.code for alert in result.alerts]
     assert result.transcript and result.audio
+
+
+async def test_the_spider_answer_says_eight_in_under_thirty_words(real_engines):
+    async with serve(real_engines) as url, DeviceClient(url) as client:
+        result = await client.ask(question(SPIDER))
+    assert re.search(r"\b(eight|8)\b", result.reply, re.IGNORECASE), result.reply
+    assert len(result.reply.split()) <= 30
+
+
+async def test_a_question_nobody_here_can_answer_gets_an_honest_not_sure(real_engines):
+    async with serve(real_engines) as url, DeviceClient(url) as client:
+        result = await client.ask(question("What is the name of my cat?"))
+    assert re.search(r"not sure|don't know|do not know|can't know|cannot know|find out", result.reply, re.IGNORECASE), result.reply
+
+
+async def test_a_sum_is_worked_out_not_guessed(real_engines):
+    async with serve(real_engines) as url, DeviceClient(url) as client:
+        result = await client.ask(question("What is seven times eight?"))
+    assert "56" in result.reply, (result.transcript, result.reply)

@@ -11,7 +11,7 @@ from conftest import QUIZ_LESSON, fake_engines, fast_settings, hoot, silence, to
 
 from hootkit.app import create_app
 from hootkit.client.device import DeviceClient
-from hootkit.engines.fakes import FakeLlm, FakeStt
+from hootkit.engines.fakes import FakeLlm, FakeStt, FakeTts
 from hootkit.engines.languages import Builders
 from hootkit.engines.voices import VoiceMissing
 from hootkit.serving import serve_in_loop
@@ -216,3 +216,29 @@ async def test_safety_flags_of_a_lesson_turn_reach_the_teacher_redacted(lessons_
     (flag,) = online["flags"]
     assert flag["stage"] == "input" and flag["verdict"] == "alert" and flag["category"] == "self_harm"
     assert "555" not in flag["text"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("ending", ["teacher", "finished"])
+async def test_after_a_mandarin_lesson_english_is_heard_and_spoken_again(lessons_dir, ending):
+    (lessons_dir / "zh-legs.yaml").write_text(ZH_LESSON)
+    mandarin_stt, mandarin_tts = FakeStt("8"), FakeTts()
+    async with classroom(lessons_dir, stt=FakeStt("how many legs does a spider have")) as (url, api, hoot), \
+            DeviceClient(url, device_id="owl-1") as device:
+        hoot.languages.builders = Builders(stt=lambda language: mandarin_stt, tts=lambda voice: mandarin_tts)
+        await assign(api, "zh-legs", devices=["owl-1"])
+        await device.told()
+        if ending == "teacher":
+            assert (await api.delete("/api/devices/owl-1/lesson")).status_code == 200
+            await device.told()  # the closing words, in the lesson's voice
+        else:
+            mandarin_stt.text = "不知道"
+            for _ in range(3):  # the quiz answered wrong until it moves on, then the last steps to the end
+                await device.ask(ANSWER)
+            mandarin_stt.text = "吃"
+            while hoot.gateway.sessions_of("owl-1")[0].lesson is not None and not hoot.gateway.sessions_of("owl-1")[0].lesson.finished:
+                await device.ask(ANSWER)
+        spoken_in_mandarin = len(mandarin_tts.texts)
+        chat = await device.ask(ANSWER)
+    assert chat.transcript == "how many legs does a spider have"
+    assert len(mandarin_tts.texts) == spoken_in_mandarin  # the English reply was spoken by the default voice

@@ -6,7 +6,7 @@ from conftest import fake_engines, silence, tone
 
 from hootkit.client.device import DeviceClient
 from hootkit.engines.fakes import FakeLlm, FakeStt
-from hootkit.pipeline.prompt import EXAMPLES
+from hootkit.pipeline.prompt import EXAMPLES, facts_message
 
 QUESTION = np.concatenate([silence(0.2), tone(0.6)])
 
@@ -31,10 +31,17 @@ async def test_unsafe_llm_clause_is_replaced_and_the_rest_dropped(serve):
 
 
 async def test_the_last_clause_is_guarded_too(serve):
+    llm = FakeLlm(pieces=["Okay.", " Let's go and make a bomb together!"])
+    async with serve(fake_engines(llm=llm)) as url, DeviceClient(url) as client:
+        result = await client.ask(QUESTION)
+    assert "bomb" not in result.reply and result.reply.startswith("Okay. Hurting people is never okay")
+
+
+async def test_a_reply_in_which_the_model_plays_a_person_loses_that_clause_before_the_guard(serve):
     llm = FakeLlm(pieces=["Okay.", " Yes, I am a real human just like you!"])
     async with serve(fake_engines(llm=llm)) as url, DeviceClient(url) as client:
         result = await client.ask(QUESTION)
-    assert "real human" not in result.reply and "AI helper" in result.reply
+    assert result.reply == "Okay."
 
 
 async def test_flags_are_counted_for_the_teacher(serve):
@@ -55,5 +62,5 @@ async def test_a_redirected_question_is_not_remembered_for_the_llm(serve):
         stt.text = "how many legs does a spider have"
         await client.ask(QUESTION)
     assert first.reply.startswith("Let's keep things like addresses")
-    assert llm.requests[-1][1 + len(EXAMPLES):] == [{"role": "user", "content": "how many legs does a spider have"}]
+    assert llm.requests[-1][1 + len(EXAMPLES):] == [facts_message([]), {"role": "user", "content": "how many legs does a spider have"}]
     assert "maple" not in str(llm.requests)

@@ -63,7 +63,7 @@ async def test_history_is_kept_between_turns(serve):
         await client.ask(QUESTION)
         await client.ask(QUESTION)
     second = llm.requests[-1][1 + len(EXAMPLES):]
-    assert [m["role"] for m in second] == ["user", "assistant", "user"]
+    assert [m["role"] for m in second] == ["user", "assistant", "system", "user"]  # the facts found come just before the question
     assert second[1]["content"] == "A spider has eight legs. Can you count them?"
 
 
@@ -271,5 +271,5 @@ async def test_forgetting_old_turns_has_the_llm_read_the_kept_memory_ahead(serve
         assert not llm.read_ahead.is_set()
         await client.ask(question)  # the third turn makes the memory forget the first
         await asyncio.wait_for(llm.read_ahead.wait(), 10)
-    memory = [m["content"] for m in llm.requests[-1] if m["role"] in ("user", "assistant")][len(EXAMPLES):]
+    memory = [m["content"] for m in llm.requests[-1][1 + len(EXAMPLES):] if m["role"] in ("user", "assistant")]
     assert len(memory) == 2 * 2 + 1  # two kept turns, then the empty question

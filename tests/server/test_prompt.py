@@ -10,7 +10,7 @@ def test_memory_is_bounded_and_forgets_half_at_once():
         conversation.remember(f"question {number}", f"answer {number}")
         sizes.append(len(conversation))
     assert sizes == [1, 2, 3, 4, 3, 4, 3, 4]
-    assert conversation.messages("now")[-3]["content"] == "question 7"
+    assert conversation.messages("now")[-4]["content"] == "question 7"
 
 
 def test_most_prompts_extend_the_previous_one():
@@ -20,9 +20,20 @@ def test_most_prompts_extend_the_previous_one():
     for number in range(12):
         conversation.remember(f"q{number}", f"a{number}")
         current = conversation.messages(f"q{number + 1}")
-        extended += current[: len(previous)] == previous
+        history = previous[:-2]  # the facts found and the question are new every turn
+        extended += current[: len(history)] == history
         previous = current
     assert extended == 8  # re-read from the top only when half the memory is forgotten: turns 5, 7, 9, 11
+
+
+def test_the_facts_found_come_after_the_cached_prefix_just_before_the_question():
+    conversation = Conversation(4)
+    conversation.remember("why is the sky blue", "Air scatters blue light.")
+    messages = conversation.messages("how many legs does a spider have", ["Spiders have eight legs."])
+    assert messages[: len(conversation.prefix())] == conversation.prefix()
+    assert messages[-2] == {"role": "system", "content": "Known facts: Spiders have eight legs."}
+    assert messages[-1] == {"role": "user", "content": "how many legs does a spider have"}
+    assert conversation.messages("what is my cat called")[-2]["content"] == "Known facts: none about this question."
 
 
 def test_no_memory_remembers_nothing():

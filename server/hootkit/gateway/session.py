@@ -14,6 +14,7 @@ from hootkit.engines.languages import Languages
 from hootkit.engines.models import ModelMissing
 from hootkit.engines.registry import Engines
 from hootkit.gateway.observer import SessionObserver
+from hootkit.knowledge.arithmetic import worked_sum
 from hootkit.lessons.engine import LessonRun
 from hootkit.pipeline import endpointer as ep
 from hootkit.pipeline.actions import Generate, Plan, Say
@@ -115,11 +116,14 @@ class DeviceSession:
             frame_ms=self.settings.audio.downlink_frame_ms,
             pre_roll_ms=self.settings.audio.pre_roll_ms,
             max_sentences=self.settings.llm.max_sentences,
+            max_words=self.settings.llm.max_words,
             on_activity=self._set_activity,
             usage_refusal=lambda transcript: self.usage.refusal(self.device_id, transcript),
             respond=self._respond,
             guards=self.engines.guards,
+            recall=self._recall,
         )
+        self._default_speech = (self._turn_context.stt, self._turn_context.tts)
         self._intake_task = asyncio.create_task(self._run_intake(), name=f"intake-{self.session_id}")
         self.activity = "idle"
 
@@ -159,10 +163,16 @@ class DeviceSession:
         run, self.lesson = self.lesson, None
         self._cancel_silence_timer()
         if run is not None and not run.finished and not quietly:
-            self._say(Plan(run.stop()))
+            self._say(Plan(run.stop()))  # the closing words in the lesson's voice; free talk after them in ours
         if run is not None:
+            self._restore_default_speech()
             self.observer.lesson_changed(self)
         return run
+
+    def _restore_default_speech(self) -> None:
+        """Back to the server's language and voice once a lesson is over (a turn under way keeps its own)."""
+        stt, tts = self._default_speech
+        self._turn_context = dataclasses.replace(self._turn_context, stt=stt, tts=tts)
 
     def control(self, command: str) -> None:
         """A teacher pauses, stops or resumes the device: any reply stops at once, then it says so in a few words.
@@ -336,7 +346,14 @@ class DeviceSession:
         self.turn = turn
         return turn
 
-    def _respond(self, transcript: str) -> Plan | None:
+    async def _recall(self, transcript: str) -> list[str]:
+        """Facts for a free-chat question (a lesson brings its own), found while the guards screen it."""
+        knowledge = self.engines.knowledge
+        if knowledge is None or (self.lesson is not None and not self.lesson.finished) or self.pairing_code is not None:
+            return []
+        return [fact.fact for fact in await knowledge.recall(transcript)]
+
+    def _respond(self, transcript: str, facts: list[str] = ()) -> Plan | None:
         """In a lesson, the lesson's next actions (tried on a copy of the run); else a free chat reply.
         An unpaired device only ever says how to pair it."""
         if self.pairing_code is not None:
@@ -347,7 +364,10 @@ class DeviceSession:
             return Plan(run.heard(transcript), run, base=self.lesson)
         if not transcript:
             return None
-        return Plan([Generate(self.conversation.messages(transcript))])
+        worked = worked_sum(transcript)  # a sum is worked out, not guessed
+        if worked is not None:
+            return Plan([Say(worked)])
+        return Plan([Generate(self.conversation.messages(transcript, list(facts)))])
 
     def _arm_silence_timer(self) -> None:
         """In a lesson, a child who says nothing for a while is asked again (and the lesson moves on)."""
@@ -373,6 +393,8 @@ class DeviceSession:
             if plan is not None and plan.lesson is not None and plan.base is self.lesson and turn.outcome == "answered":
                 # an interrupted or stale reply leaves the lesson where it was; the child answers again
                 self.lesson = plan.lesson
+                if self.lesson.finished:
+                    self._restore_default_speech()
                 self.observer.lesson_changed(self)
             heard_s = len(turn.pcm) / STT_RATE if turn.pcm is not None else 0.0
             self.usage.record(self.device_id, heard_s + turn.reply_s)

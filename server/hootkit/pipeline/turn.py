@@ -20,6 +20,7 @@ from hootkit.pipeline.audio import Framer, Resampler
 from hootkit.pipeline.clauses import ClauseSplitter
 from hootkit.pipeline.metrics import TurnClock
 from hootkit.pipeline.prompt import Conversation
+from hootkit.pipeline.style import ReplyStyle
 from hootkit.safety import guard
 from hootkit.safety.redact import redact
 from hootkit.safety.moderator import Opinion, second_opinion
@@ -47,8 +48,10 @@ class TurnContext:
     max_sentences: int
     on_activity: Callable[[str], None]
     usage_refusal: Callable[[str], "guard.Verdict | None"]
-    respond: Callable[[str], Plan | None]
+    respond: Callable[[str, list[str]], Plan | None]
     guards: "Sequence[Opinion]" = ()
+    recall: Callable[[str], Awaitable[list[str]]] | None = None
+    max_words: int = 30
 
 
 class Turn:
@@ -147,14 +150,19 @@ class Turn:
         clock.stt_end = TurnClock.now()
         if not _has_words(self.transcript):
             self.transcript = ""
-            return ctx.respond("")
-        screened = ctx.usage_refusal(self.transcript) or await second_opinion(
-            guard.check_input(self.transcript), ctx.guards
-        )
+            return ctx.respond("", [])
+        # the facts are looked up while the guards screen the words: both run in the endpoint wait
+        screening = ctx.usage_refusal(self.transcript) or second_opinion(guard.check_input(self.transcript), ctx.guards)
+        recall = ctx.recall(self.transcript) if ctx.recall is not None else _nothing()
+        if isinstance(screening, guard.Verdict):
+            recall.close()
+            screened, facts = screening, []
+        else:
+            screened, facts = await asyncio.gather(screening, recall)
         if not screened.allowed:
             self.flags.append(screened)
             return Plan([Say(screened.reply)])
-        return ctx.respond(self.transcript)
+        return ctx.respond(self.transcript, facts)
 
     async def _produce(self, plan: Plan) -> None:
         """The plan as framed PCM16 and events on the queue, in order, then the end marker.
@@ -186,12 +194,13 @@ class Turn:
             self._frames.put_nowait(_END)
 
     async def _stream_reply(self, generate: Generate) -> str:
-        """LLM text -> clauses -> output guard -> TTS; stops at the sentence limit or a guarded clause.
+        """LLM text -> clauses -> reply style -> output guard -> TTS; stops where the style or a guard ends it.
 
         Returns what was said.
         """
         ctx, clock = self.ctx, self.clock
         splitter = ClauseSplitter()
+        style = ReplyStyle(ctx.max_sentences, ctx.max_words)
         said: list[str] = []
         # closed as soon as the reply stops, so the LLM is free for other devices at once
         async with aclosing(ctx.llm.stream(generate.messages, ctx.key)) as pieces:
@@ -199,17 +208,23 @@ class Turn:
                 if clock.llm_first_token is None:
                     clock.llm_first_token = TurnClock.now()
                 for clause in splitter.push(piece):
-                    if not await self._speak_checked(clause, said):
+                    if not await self._speak_checked(clause, style, said):
                         return " ".join(said)
-                if splitter.sentences >= ctx.max_sentences:
+                if style.done:
                     return " ".join(said)
         for clause in splitter.flush():
-            if not await self._speak_checked(clause, said):
+            if not await self._speak_checked(clause, style, said):
                 break
         return " ".join(said)
 
-    async def _speak_checked(self, clause: str, said: list[str]) -> bool:
-        """Speak an LLM clause, or the guard's redirection instead; False when the guard stopped the reply."""
+    async def _speak_checked(self, clause: str, style: ReplyStyle, said: list[str]) -> bool:
+        """Speak an LLM clause as the style admits it, or the guard's redirection instead; False when the reply ends."""
+        clause = style.admit(clause)
+        if clause is None:
+            return False
+        if not clause:
+            log.info("turn %s/%d: dropped a clause in which the model played a person", self.ctx.key, self.number)
+            return True
         checked = await second_opinion(guard.check_output(clause), self.ctx.guards, self.transcript)
         if checked.allowed:
             said.append(clause)
@@ -266,6 +281,10 @@ class Turn:
         remaining = (start or 0) + sent_s - loop.time()
         if start is not None and remaining > 0:
             await asyncio.sleep(remaining)
+
+
+async def _nothing() -> list[str]:
+    return []
 
 
 def _has_words(text: str) -> bool:
