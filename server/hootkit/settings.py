@@ -108,8 +108,8 @@ class Settings(BaseSettings):
     warmup: bool = True
     firmware_dir: Path | None = None
     lessons_dir: Path = Path("curriculum/lessons")
-    # the shipped children's knowledge base, then the facts teachers add (uploads land in the last folder)
-    knowledge_dirs: list[Path] = Field(default_factory=lambda: [Path("curriculum/knowledge"), Path("data/knowledge")])
+    # the children's knowledge base; teachers' uploads go to data_dir/knowledge, which is loaded too
+    knowledge_dirs: list[Path] = Field(default_factory=lambda: [Path("curriculum/knowledge")])
     teacher_tokens: list[str] = Field(default_factory=list)
     groups: dict[str, list[str]] = Field(default_factory=dict)
     lesson_silence_s: float = 15.0

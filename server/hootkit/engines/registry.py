@@ -102,12 +102,12 @@ def build_knowledge(settings: Settings, encoder) -> "KnowledgeIndex":
     from hootkit.knowledge.index import KnowledgeIndex
 
     index = KnowledgeIndex(encoder, cache=models.cache_dir() / "knowledge-vectors.npz")
-    for folder in settings.knowledge_dirs:
+    for folder in [*settings.knowledge_dirs, settings.data_dir / "knowledge"]:
         facts, problems = load_folders(folder)
         for problem in problems:
             log.warning("knowledge: %s", problem)
         index.set_group(str(folder), facts)
-    log.info("knowledge: %d facts from %s", len(index), ", ".join(map(str, settings.knowledge_dirs)))
+    log.info("knowledge: %d facts", len(index))
     return index
 
 

@@ -351,7 +351,11 @@ class DeviceSession:
         knowledge = self.engines.knowledge
         if knowledge is None or (self.lesson is not None and not self.lesson.finished) or self.pairing_code is not None:
             return []
-        return [fact.fact for fact in await knowledge.recall(transcript)]
+        try:
+            return [fact.fact for fact in await knowledge.recall(transcript)]
+        except Exception:  # the child still gets an answer, from the model alone
+            log.exception("knowledge lookup failed for %s", self.session_id)
+            return []
 
     def _respond(self, transcript: str, facts: list[str] = ()) -> Plan | None:
         """In a lesson, the lesson's next actions (tried on a copy of the run); else a free chat reply.

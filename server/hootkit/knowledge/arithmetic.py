@@ -6,12 +6,13 @@ from fractions import Fraction
 from hootkit.lessons.answers import zh_number, normalize
 
 _EN_OPERATORS = {
-    "plus": "+", "add": "+", "and": "+", "minus": "-", "take away": "-", "less": "-", "times": "*",
-    "multiplied by": "*", "x": "*", "divided by": "/", "over": "/", "shared between": "/",
+    "plus": "+", "add": "+", "minus": "-", "take away": "-", "times": "*", "multiplied by": "*",
+    "divided by": "/", "shared between": "/",
 }
 _ZH_OPERATORS = {"加上": "+", "加": "+", "减去": "-", "减": "-", "乘以": "*", "乘": "*", "除以": "/"}
 _EN_SUM = re.compile(r"(?<![\d.])(\d{1,6}) (" + "|".join(sorted(_EN_OPERATORS, key=len, reverse=True)) + r") (\d{1,6})(?![\d.])")
-_ZH_SUM = re.compile(r"(\d{1,6}) ?(" + "|".join(sorted(_ZH_OPERATORS, key=len, reverse=True)) + r") ?(\d{1,6})")
+_ZH_SUM = re.compile(r"(?<![\d.])(\d{1,6}) ?(" + "|".join(sorted(_ZH_OPERATORS, key=len, reverse=True)) + r") ?(\d{1,6})(?![\d.])")
+_NOT_A_SIMPLE_SUM = re.compile(r"\bpoint\b|点|\d ?[.,] ?\d|(plus|minus|times|divided|加|减|乘|除).*(plus|minus|times|divided|加|减|乘|除)")
 _ZH_HUNDREDS = re.compile(r"([一二两三四五六七八九])百(?:零?([一二三四五六七八九十]+))?")
 _EN_WORDS = {"+": "plus", "-": "minus", "*": "times", "/": "divided by"}
 _ZH_WORDS = {"+": "加", "-": "减", "*": "乘以", "/": "除以"}
@@ -22,12 +23,10 @@ def worked_sum(question: str) -> str | None:
     chinese = bool(re.search(r"[\u4e00-\u9fff]", question))
     text = _zh_digits(question) if chinese else normalize(question)
     match = (_ZH_SUM if chinese else _EN_SUM).search(text)
-    if match is None:
-        return None
+    if match is None or _NOT_A_SIMPLE_SUM.search(text):
+        return None  # decimals and chained sums are left to the model, which may say it is not sure
     left, word, right = int(match.group(1)), match.group(2), int(match.group(3))
     operator = (_ZH_OPERATORS if chinese else _EN_OPERATORS)[word]
-    if operator == "+" and word == "and" and not re.search(r"\b(add|plus|sum|total|together)\b", text):
-        return None  # "cats and dogs" is not a sum; "what do 3 and 4 add up to" is
     if operator == "/" and right == 0:
         return "你不能把一个数除以0。" if chinese else "You can't divide a number by zero."
     result = _work(left, operator, right)

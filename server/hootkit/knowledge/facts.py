@@ -1,5 +1,6 @@
 """Knowledge files in, facts or problems out: every problem names the file, the line and the reason. No I/O but reading."""
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,8 @@ MAX_BYTES = 512 * 1024
 LANGUAGES = ("en", "zh")
 FIELDS = ("topic", "fact", "source")
 MAX_FACT_CHARS = 300
+MAX_FACTS = 2000
+_FILE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}\.ya?ml")
 
 
 @dataclass(frozen=True)
@@ -33,13 +36,10 @@ class KnowledgeError(ValueError):
 
 
 def check_file_name(name: str) -> str:
-    """A knowledge file is named like animals.yaml: lowercase letters, digits and dashes."""
-    stem, dot, extension = name.rpartition(".")
-    if "/" in name or "\\" in name or not dot or extension not in ("yaml", "yml") or not stem or not all(
-        ch.islower() or ch.isdigit() or ch == "-" for ch in stem
-    ):
+    """A knowledge file is named like animals.yaml: lowercase ASCII letters, digits and dashes."""
+    if not _FILE_NAME.fullmatch(name):
         raise KnowledgeError([Problem(name, 0, "a knowledge file is named like animals.yaml (lowercase letters, digits and dashes)")])
-    return stem
+    return name.rpartition(".")[0]
 
 
 def read_facts(data: bytes, source: str) -> list[Fact]:
@@ -51,6 +51,10 @@ def read_facts(data: bytes, source: str) -> list[Fact]:
     except UnicodeDecodeError:
         raise KnowledgeError([Problem(source, 0, "the file is not UTF-8 text")]) from None
     try:
+        aliases = [event for event in yaml.parse(text, Loader=yaml.SafeLoader) if isinstance(event, yaml.AliasEvent)]
+        if aliases:
+            line = aliases[0].start_mark.line + 1
+            raise KnowledgeError([Problem(source, line, "write each fact out in full: YAML aliases (*name) are not allowed")])
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -75,6 +79,9 @@ def _facts(root: yaml.MappingNode, source: str) -> list[Fact]:
     if not isinstance(facts_node, yaml.SequenceNode) or not facts_node.value:
         line = facts_node.start_mark.line + 1 if facts_node is not None else 1
         raise KnowledgeError([*problems, Problem(source, line, "facts: must be a list of facts (topic, fact, source)")])
+    if len(facts_node.value) > MAX_FACTS:
+        raise KnowledgeError([*problems, Problem(source, facts_node.start_mark.line + 1,
+                                                 f"a file holds at most {MAX_FACTS} facts; split it")])
     facts = []
     for index, node in enumerate(facts_node.value, 1):
         fact, found = _fact(node, index, language or "en", source)

@@ -51,6 +51,7 @@ class KnowledgeIndex:
         self._snapshot: tuple[list[Fact], np.ndarray, np.ndarray, list[frozenset]] = (
             [], np.zeros((0, 1), np.float32), np.zeros(0, "<U2"), []
         )
+        self._counts: dict[str, int] = {}
 
     def set_group(self, group: str, facts: Iterable[Fact]) -> None:
         """Replace a group's facts (an empty list removes it); embeds the new texts at once (blocking)."""
@@ -74,7 +75,11 @@ class KnowledgeIndex:
             return {}
         try:
             with np.load(self.cache, allow_pickle=False) as data:
-                return dict(zip((str(text) for text in data["texts"]), data["vectors"]))
+                vectors = dict(zip((str(text) for text in data["texts"]), data["vectors"]))
+            probe = np.asarray(self.encoder.encode(["probe"])[0])
+            if any(vector.shape != probe.shape for vector in vectors.values()):
+                raise ValueError("the vectors are of another encoder")
+            return vectors
         except (OSError, ValueError, KeyError) as error:
             log.warning("knowledge: ignoring the vector cache %s: %s", self.cache, error)
             return {}
@@ -92,13 +97,14 @@ class KnowledgeIndex:
         facts = [fact for group in self._groups.values() for fact in group]
         matrix = np.stack([self._vectors[_text(fact)] for fact in facts]) if facts else np.zeros((0, 1), np.float32)
         languages = np.array([fact.language for fact in facts], dtype="<U2")
+        self._counts = {group: len(found) for group, found in self._groups.items()}
         self._snapshot = (facts, matrix, languages, [content_words(f"{fact.topic} {fact.fact}") for fact in facts])
 
     def __len__(self) -> int:
         return len(self._snapshot[0])
 
     def groups(self) -> dict[str, int]:
-        return {group: len(facts) for group, facts in self._groups.items()}
+        return dict(self._counts)
 
     def search(self, question: str, language: str | None = None) -> list[tuple[Fact, float]]:
         """The facts nearest the question in its language, best first, above the relevance floor (blocking)."""
