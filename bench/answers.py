@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -117,7 +118,7 @@ def spoken_audio(question: str, index: int) -> tuple[str, np.ndarray]:
     """The question in a piper voice (even items) or an espeak-ng voice (odd items), 16 kHz int16."""
     from hootkit.client.speech import speak
 
-    if index % 2 == 0:
+    if index % 2 == 0 or shutil.which("espeak-ng") is None:  # apt-get install espeak-ng for the second voice
         return "piper-joe", speak(question)
     voice = ESPEAK_VOICES[(index // 2) % len(ESPEAK_VOICES)]
     wav = subprocess.run(["espeak-ng", "-v", voice, "--stdout", question], capture_output=True, check=True).stdout
