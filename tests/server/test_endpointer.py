@@ -1,11 +1,12 @@
 """Endpointing from speech probabilities: speech, pause (speculate), resume, endpoint, too long."""
 
-from hootkit.pipeline.endpointer import ENDPOINT, PAUSE, RESUME, SPEECH, TOO_LONG, Endpointer
+from hootkit.pipeline.endpointer import ENDPOINT, PAUSE, QUIET, RESUME, SPEECH, TOO_LONG, Endpointer
 from hootkit.settings import VadSettings
 
 
 def run(probs, **config):
-    endpointer = Endpointer(VadSettings(min_speech_ms=64, speculate_ms=64, silence_ms=320, **config), window_ms=32)
+    config = {"min_speech_ms": 64, "speculate_ms": 64, "quiet_ms": 320, "silence_ms": 320, **config}
+    endpointer = Endpointer(VadSettings(**config), window_ms=32)
     return [(index, event) for index, prob in enumerate(probs) for event in endpointer.push(prob)], endpointer
 
 
@@ -44,3 +45,22 @@ def test_reset_forgets_everything():
     _, endpointer = run([0.9] * 5)
     endpointer.reset()
     assert not endpointer.speech_started and endpointer.start_window is None
+
+
+def test_quiet_comes_after_a_short_silence_and_before_the_endpoint():
+    events, endpointer = run([0.9] * 5 + [0.1] * 40, quiet_ms=192, silence_ms=1216)
+    assert events == [(1, SPEECH), (6, PAUSE), (10, QUIET), (42, ENDPOINT)]
+    assert endpointer.quiet
+
+
+def test_speech_after_quiet_is_not_quiet_and_a_new_silence_is_judged_again():
+    events, endpointer = run([0.9] * 5 + [0.1] * 8 + [0.9] * 3, quiet_ms=192, silence_ms=1216)
+    assert [event for _, event in events] == [SPEECH, PAUSE, QUIET, RESUME]
+    assert not endpointer.quiet
+    more = [event for prob in [0.1] * 7 for event in endpointer.push(prob)]
+    assert more == [PAUSE, QUIET]
+
+
+def test_no_quiet_when_it_is_not_shorter_than_the_endpoint():
+    events, _ = run([0.9] * 5 + [0.1] * 20, quiet_ms=320, silence_ms=320)
+    assert QUIET not in [event for _, event in events]

@@ -13,6 +13,7 @@ from hootkit.engines import models
 from hootkit.engines.base import STT_RATE, VAD_WINDOW, Llm, Stt, Tts, Vad
 from hootkit.engines.executor import FairExecutor
 from hootkit.engines.priority import SpeechFirst
+from hootkit.pipeline.turn_end import TurnEndJudge
 from hootkit.settings import Settings
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class Engines:
     tts: Tts
     guards: "list[Opinion]" = field(default_factory=list)
     knowledge: "KnowledgeIndex | None" = None
+    turn_end: TurnEndJudge = field(default_factory=TurnEndJudge)
     vad_executor: FairExecutor = field(default_factory=lambda: FairExecutor("vad"))
     load_s: dict[str, float] = field(default_factory=dict)
 
@@ -60,7 +62,7 @@ class Engines:
 
     async def close(self) -> None:
         self.vad_executor.close()
-        for engine in (self.stt, self.llm, self.tts, *self.guards):
+        for engine in (self.stt, self.llm, self.tts, self.turn_end, *self.guards):
             if hasattr(engine, "aclose"):
                 await engine.aclose()
             elif hasattr(engine, "close"):
@@ -86,7 +88,19 @@ def load_engines(settings: Settings) -> Engines:
     encoder = timed("sentence encoder", build_encoder)
     guards = timed("guards", lambda: build_guards(settings, encoder))
     knowledge = timed("knowledge", lambda: build_knowledge(settings, encoder))
-    return Engines(vad=vad, stt=stt, llm=llm, tts=tts, guards=guards, knowledge=knowledge, load_s=load_s)
+    turn_end = timed("end of turn", lambda: build_turn_end(settings))
+    return Engines(vad=vad, stt=stt, llm=llm, tts=tts, guards=guards, knowledge=knowledge, turn_end=turn_end, load_s=load_s)
+
+
+def build_turn_end(settings: Settings) -> TurnEndJudge:
+    """The judge of "finished?": the transcript, and the end-of-turn model unless it is off."""
+    cfg = settings.vad
+    if cfg.end_of_turn_model == "off":
+        return TurnEndJudge()
+    from hootkit.engines.end_of_turn import EndOfTurnModel, packaged_model
+
+    path = models.resolve(cfg.end_of_turn_model, packaged_model)
+    return TurnEndJudge(EndOfTurnModel(path), cfg.end_of_turn_threshold)
 
 
 def build_encoder():
@@ -133,15 +147,21 @@ def build_vad() -> Vad:
 
 
 def build_stt(settings: Settings, language: str | None = None) -> Stt:
-    """The configured STT; another `language` gets the multilingual model (Whisper base unless set)."""
+    """The configured STT; another `language` gets the multilingual model (Whisper base unless set).
+
+    The embedded default is tiny.en for English, Whisper base for another language or "auto".
+    """
     from hootkit.engines.whisper import WhisperStt
 
     cfg = settings.stt
-    if language is None or language == cfg.language:
-        language, path = cfg.language, models.resolve(cfg.model, models.whisper_tiny_en)
+    language = language or cfg.language
+    if language == cfg.language:
+        path = models.resolve(cfg.model, models.whisper_tiny_en if language == "en" else models.whisper_base)
     else:
         path = models.resolve(cfg.multilingual_model, models.whisper_base)
-    return WhisperStt(path, language, cfg.compute_type, cfg.threads, cfg.beam_size, cfg.min_window_s, cfg.pad_s)
+    return WhisperStt(
+        path, language, cfg.compute_type, cfg.threads, cfg.beam_size, cfg.min_window_s, cfg.pad_s, cfg.languages
+    )
 
 
 def build_tts(settings: Settings, priority: SpeechFirst | None = None, voice: str | None = None) -> Tts:

@@ -150,7 +150,8 @@ class DeviceSession:
             await self.send(Alert(status="error", message=message, code="lesson_unavailable"))
             self._say(Plan([Say("I can't start that lesson yet. Please tell your teacher.")]))
             raise
-        self._turn_context = dataclasses.replace(self._turn_context, stt=stt, tts=tts)
+        hints = tuple(word.word for word in lesson.vocabulary)
+        self._turn_context = dataclasses.replace(self._turn_context, stt=stt, tts=tts, hints=hints)
         self.lesson = run
         self.observer.lesson_changed(self)
         if self.held is not None or self.pairing_code is not None:
@@ -172,7 +173,7 @@ class DeviceSession:
     def _restore_default_speech(self) -> None:
         """Back to the server's language and voice once a lesson is over (a turn under way keeps its own)."""
         stt, tts = self._default_speech
-        self._turn_context = dataclasses.replace(self._turn_context, stt=stt, tts=tts)
+        self._turn_context = dataclasses.replace(self._turn_context, stt=stt, tts=tts, hints=())
 
     def control(self, command: str) -> None:
         """A teacher pauses, stops or resumes the device: any reply stops at once, then it says so in a few words.
@@ -298,6 +299,11 @@ class DeviceSession:
                 self._abort("barge-in")
         elif event == ep.PAUSE and not manual:
             self._begin_turn()
+        elif event == ep.QUIET and not manual and self.pairing_code is None:  # unpaired: no model time spent
+            turn = self.turn or self._begin_turn()
+            if turn.end_score is None:  # asked once per silence, not at every gap between words
+                turn.end_score = self.engines.turn_end.score(turn.pcm, self.session_id)
+            self.background(self._commit_if_finished(turn), "turn-end")
         elif event == ep.RESUME and self.turn and not self.turn.committed.is_set():
             self.turn.cancel("cancelled")
             self.turn = None
@@ -322,6 +328,18 @@ class DeviceSession:
         """While answering, auto and manual modes ignore the microphone; realtime keeps listening.
         A paused or stopped device ignores it all."""
         return self.held is not None or (self._busy() and self.mode != "realtime")
+
+    async def _commit_if_finished(self, turn: Turn) -> None:
+        """After a short silence, answer at once if the child sounds finished; else the endpoint waits longer."""
+        await turn.heard.wait()
+        if self.turn is not turn or turn.committed.is_set() or turn.task.done():
+            return
+        finished = await self.engines.turn_end.finished(turn.transcript, turn.end_score)
+        still_quiet = self.endpointer.quiet and self._intake.empty()  # no newer audio waiting to be heard
+        current = self.turn is turn and turn.outcome == "running" and not turn.committed.is_set()
+        if finished and current and still_quiet and self.held is None and self.mode != "manual":
+            turn.commit()
+            self._listen_over_reply()
 
     def _listen_over_reply(self) -> None:
         if self.mode == "realtime":

@@ -1,14 +1,16 @@
-"""Turns per-window speech probabilities into turn events: speech, pause, resume, endpoint. No I/O.
+"""Turns per-window speech probabilities into turn events: speech, pause, quiet, resume, endpoint. No I/O.
 
 A pause of `speculate_ms` below the speech threshold starts a speculative turn; speech before
-the endpoint cancels it; `silence_ms` below the release threshold (hysteresis, so a wobbly
-probability near 0.5 does not flap) commits it: the endpoint.
+the endpoint cancels it. `quiet_ms` below the release threshold (hysteresis, so a wobbly
+probability near 0.5 does not flap) asks whether the turn sounds finished; `silence_ms` commits it
+whatever it sounds like: the endpoint.
 """
 
 from hootkit.settings import VadSettings
 
 SPEECH = "speech"
 PAUSE = "pause"
+QUIET = "quiet"
 RESUME = "resume"
 ENDPOINT = "endpoint"
 TOO_LONG = "too_long"
@@ -63,10 +65,21 @@ class Endpointer:
         elif not self.paused and self._weak_run * window >= cfg.speculate_ms:
             self.paused = True
             events.append(PAUSE)
-        if self._silent_run * window >= cfg.silence_ms > (self._silent_run - 1) * window:
+        if cfg.quiet_ms < cfg.silence_ms and self._silence_reached(cfg.quiet_ms):
+            events.append(QUIET)
+        if self._silence_reached(cfg.silence_ms):
             events.append(ENDPOINT)
         self._speech_windows += 1
         if not self.too_long and ENDPOINT not in events and self._speech_windows * window >= cfg.max_utterance_s * 1000:
             self.too_long = True
             events.append(TOO_LONG)
         return events
+
+    @property
+    def quiet(self) -> bool:
+        """The child is silent now (no speech since the last silence began)."""
+        return self.speech_started and self._silent_run > 0 and self._strong_run == 0
+
+    def _silence_reached(self, ms: int) -> bool:
+        """True on the one window where the silence first lasts `ms`."""
+        return self._silent_run * self.window_ms >= ms > (self._silent_run - 1) * self.window_ms

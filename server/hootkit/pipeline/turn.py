@@ -52,6 +52,7 @@ class TurnContext:
     guards: "Sequence[Opinion]" = ()
     recall: Callable[[str], Awaitable[list[str]]] | None = None
     max_words: int = 30
+    hints: tuple[str, ...] = ()  # words the child is likely to say, for the speech model
 
 
 class Turn:
@@ -67,6 +68,8 @@ class Turn:
         self.ctx = ctx
         self.plan = plan
         self.committed = asyncio.Event()
+        self.heard = asyncio.Event()  # set once the transcript is known (or the turn is over)
+        self.end_score: asyncio.Future | None = None  # the end-of-turn model's verdict on self.pcm, when asked
         self.transcript = ""
         self.spoken: list[str] = []
         self.outcome = "running"
@@ -132,6 +135,9 @@ class Turn:
             if self.committed.is_set():
                 await _quietly(ctx.send(Alert(status="error", message="Something went wrong; please ask again.", code="internal")))
         finally:
+            self.heard.set()
+            if self.end_score is not None:
+                self.end_score.cancel()  # a queued verdict nobody will read frees its worker
             if producer is not None and not producer.done():
                 producer.cancel()
             if started_audio:
@@ -146,8 +152,9 @@ class Turn:
         """What the child said, screened, and the plan to answer it (None: nothing to answer)."""
         ctx, clock = self.ctx, self.clock
         clock.stt_start = TurnClock.now()
-        self.transcript = (await ctx.stt.transcribe(self.pcm, ctx.key)).text.strip()
+        self.transcript = (await ctx.stt.transcribe(self.pcm, ctx.key, ctx.hints)).text.strip()
         clock.stt_end = TurnClock.now()
+        self.heard.set()
         if not _has_words(self.transcript):
             self.transcript = ""
             return ctx.respond("", [])
