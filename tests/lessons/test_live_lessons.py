@@ -242,3 +242,14 @@ async def test_after_a_mandarin_lesson_english_is_heard_and_spoken_again(lessons
         chat = await device.ask(ANSWER)
     assert chat.transcript == "how many legs does a spider have"
     assert len(mandarin_tts.texts) == spoken_in_mandarin  # the English reply was spoken by the default voice
+
+
+async def test_the_lesson_vocabulary_reaches_the_speech_model(lessons_dir):
+    lesson = QUIZ_LESSON.replace("steps:", "vocabulary:\n  - {word: arachnid, meaning: an animal with eight legs}\nsteps:")
+    (lessons_dir / "legs.yaml").write_text(lesson)
+    stt = FakeStt("eight")
+    async with classroom(lessons_dir, stt=stt) as (url, api, _), DeviceClient(url, device_id="owl-1") as device:
+        await assign(api, "legs", devices=["owl-1"])
+        await device.told()
+        await device.ask(ANSWER)
+        assert stt.hints == ["arachnid"]

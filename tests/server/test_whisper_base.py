@@ -42,7 +42,7 @@ def test_whisper_base_transcribes_the_spider_question(base_folder):
 
 async def test_a_mandarin_lesson_offline_gets_whisper_base_and_a_clear_voice_error(base_folder, tmp_path):
     offline = {"voices_dir": tmp_path, "voice_url": "http://127.0.0.1:9"}
-    settings = Settings(stt={"multilingual_model": str(base_folder)}, tts=offline)
+    settings = Settings(stt={"language": "en", "multilingual_model": str(base_folder)}, tts=offline)  # English-only server
     default_tts = FakeTts()
     languages = Languages(settings, FakeStt(), default_tts)
     with pytest.raises(VoiceMissing, match="offline") as caught:

@@ -1,6 +1,6 @@
 """The engine interfaces every backend implements, and the Transcript they share."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,7 +34,9 @@ class Vad(Protocol):
 
 
 class Stt(Protocol):
-    async def transcribe(self, pcm: np.ndarray, key: str) -> Transcript: ...
+    async def transcribe(self, pcm: np.ndarray, key: str, hints: Sequence[str] = ()) -> Transcript:
+        """`hints`: words the speaker is likely to say (a lesson's vocabulary)."""
+        ...
 
 
 class Llm(Protocol):

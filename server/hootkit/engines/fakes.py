@@ -33,9 +33,11 @@ class FakeStt:
     def __init__(self, text: str = "how many legs does a spider have"):
         self.text = text
         self.calls = 0
+        self.hints: list[str] = []
 
-    async def transcribe(self, pcm: np.ndarray, key: str) -> Transcript:
+    async def transcribe(self, pcm: np.ndarray, key: str, hints=()) -> Transcript:
         self.calls += 1
+        self.hints = list(hints)
         await asyncio.sleep(0)
         return Transcript(text=self.text, language="en", audio_s=len(pcm) / STT_RATE)
 

@@ -23,6 +23,8 @@ class Languages:
     def __init__(self, settings: Settings, default_stt: Stt, default_tts: Tts, builders: Builders | None = None):
         self._defaults = (default_stt, default_tts)
         self._stt: dict[str, Stt] = {settings.stt.language: default_stt}
+        if settings.stt.language == "auto":  # the default guesses among the classroom's languages
+            self._stt.update(dict.fromkeys(settings.stt.languages, default_stt))
         default_voices = {None, "embedded", settings.tts.voice}
         if voices.is_embedded(settings.tts.voice):
             default_voices.add(voices.EMBEDDED)
