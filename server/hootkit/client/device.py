@@ -29,6 +29,8 @@ class TurnResult:
     abort_sent_at: float | None = None
     last_frame_at: float | None = None
     frames_after_abort: int = 0
+    heard_at: float | None = None  # time.monotonic() when the server said what it heard (it had committed the turn)
+    spoke_until: float | None = None  # time.monotonic() when the last voiced sample was sent
     last_audio_at: float | None = None  # time.monotonic() of the last reply frame, and of tts stop
     stop_at: float | None = None
     trace: list[str] = field(default_factory=list)
@@ -131,15 +133,17 @@ class DeviceClient:
         abort_after_s: float | None = None,
         timeout_s: float = 60.0,
         speed: float = 1.0,
+        speech_end: int | None = None,
     ) -> TurnResult:
         """Stream int16 samples at real-time pace (times `speed`), then silence (auto) or a release (manual),
-        until the reply ends."""
+        until the reply ends. `speech_end`: the index past the last voiced sample, when the caller knows it
+        better than a level check (speech in noise)."""
         turn = self._turn = TurnResult(sample_rate=self.conn.downlink["sample_rate"])
         self.heard_audio.clear()
         self._turn_over.clear()
         self._abort_after_s = abort_after_s
         frame = self.sample_rate * self.frame_ms // 1000
-        last_voiced = last_voiced_sample(samples, self.sample_rate)
+        last_voiced = last_voiced_sample(samples, self.sample_rate) if speech_end is None else speech_end
         self._last_voiced_at = None
         await self.send_event(Listen(state="start", mode=mode))
         loop = asyncio.get_running_loop()
@@ -158,7 +162,7 @@ class DeviceClient:
             await self.ws.send(self.conn.send(Audio(chunk)))
             sent += frame
             if self._last_voiced_at is None and sent > last_voiced:
-                self._last_voiced_at = time.monotonic()
+                self._last_voiced_at = turn.spoke_until = time.monotonic()
             if loop.time() > deadline:
                 raise TimeoutError("no complete reply within %g s" % timeout_s)
             delay = start + min(sent, len(samples)) / self.sample_rate / speed + max(0, sent - len(samples)) / self.sample_rate - loop.time()
@@ -238,6 +242,7 @@ class DeviceClient:
             return
         if isinstance(event, Stt):
             turn.transcript = event.text
+            turn.heard_at = time.monotonic()
         elif isinstance(event, Tts):
             turn.tts_states.append(event.state)
             if event.state == "sentence_start":
