@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -116,23 +115,13 @@ async def ask_text(items: list[dict], model: str, settings_overrides: dict) -> t
 
 def spoken_audio(question: str, index: int) -> tuple[str, np.ndarray]:
     """The question in a piper voice (even items) or an espeak-ng voice (odd items), 16 kHz int16."""
-    from hootkit.client.speech import speak
+    from hootkit.client.speech import espeak_speech, speak
 
     if index % 2 == 0 or shutil.which("espeak-ng") is None:  # apt-get install espeak-ng for the second voice
         return "piper-joe", speak(question)
     voice = ESPEAK_VOICES[(index // 2) % len(ESPEAK_VOICES)]
-    wav = subprocess.run(["espeak-ng", "-v", voice, "--stdout", question], capture_output=True, check=True).stdout
-    import io
-    import wave
-
-    import soxr
-
-    with wave.open(io.BytesIO(wav)) as reader:
-        rate = reader.getframerate()
-        pcm = np.frombuffer(reader.readframes(reader.getnframes()), np.int16).astype(np.float32) / 32768
-    audio = soxr.resample(pcm, rate, 16000)
     lead = np.zeros(4800, np.float32)
-    return f"espeak-{voice}", (np.concatenate([lead, audio]) * 0.8 * 32767).astype(np.int16)
+    return f"espeak-{voice}", (np.concatenate([lead, espeak_speech(question, voice)]) * 0.8 * 32767).astype(np.int16)
 
 
 async def ask_spoken(items: list[dict], model: str, env_overrides: dict) -> tuple[list[dict], dict]:
@@ -142,8 +131,7 @@ async def ask_spoken(items: list[dict], model: str, env_overrides: dict) -> tupl
     from hootkit.client.device import DeviceClient
 
     port = free_port()
-    os.environ.update({"HOOT_LLM__MODEL": model, **env_overrides})
-    process, ready_s = start_server(port)
+    process, ready_s = start_server(port, {"HOOT_LLM__MODEL": model, **env_overrides})
     url = f"ws://127.0.0.1:{port}/v1/device"
     rows = []
     try:

@@ -16,9 +16,7 @@ writes JSON to bench/results/hearing-<set>-<mode>.json.
 import argparse
 import asyncio
 import json
-import os
 import re
-import statistics
 import sys
 import time
 import zlib
@@ -30,18 +28,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 import hearing_audio as ha  # noqa: E402
 
 HERE = Path(__file__).parent
-RAW_ROWS: list[dict] = []
 FINISHED_CONDITIONS = ["clean", "babble-20", "fan-20", "babble-10", "fan-10", "babble-5", "fan-5", "hesitation"]
 STT_CONFIGS = {
-    "tiny.en int8 b1": {"model": "tiny", "language": "en", "compute_type": "int8", "beam": 1},
-    "tiny.en f32 b1": {"model": "tiny", "language": "en", "compute_type": "float32", "beam": 1},
-    "tiny.en int8 b2": {"model": "tiny", "language": "en", "compute_type": "int8", "beam": 2},
-    "base auto int8 b1": {"model": "base", "language": "auto", "compute_type": "int8", "beam": 1},
-    "base auto f32 b1": {"model": "base", "language": "auto", "compute_type": "float32", "beam": 1},
-    "base auto int8 b2": {"model": "base", "language": "auto", "compute_type": "int8", "beam": 2},
-    "tiny.en int8 b1 +lesson words": {"model": "tiny", "language": "en", "compute_type": "int8", "beam": 1, "hints": "lesson"},
-    "tiny.en int8 b1 +knowledge words": {"model": "tiny", "language": "en", "compute_type": "int8", "beam": 1, "hints": "knowledge"},
-    "base auto int8 b1 +lesson words": {"model": "base", "language": "auto", "compute_type": "int8", "beam": 1, "hints": "lesson"},
+    "tiny.en int8 b1": {"language": "en", "compute_type": "int8", "beam": 1},
+    "tiny.en f32 b1": {"language": "en", "compute_type": "float32", "beam": 1},
+    "tiny.en int8 b2": {"language": "en", "compute_type": "int8", "beam": 2},
+    "base auto int8 b1": {"language": "auto", "compute_type": "int8", "beam": 1},
+    "base auto f32 b1": {"language": "auto", "compute_type": "float32", "beam": 1},
+    "base auto int8 b2": {"language": "auto", "compute_type": "int8", "beam": 2},
+    "tiny.en int8 b1 +lesson words": {"language": "en", "compute_type": "int8", "beam": 1, "hints": "lesson"},
+    "tiny.en int8 b1 +knowledge words": {"language": "en", "compute_type": "int8", "beam": 1, "hints": "knowledge"},
+    "base auto int8 b1 +lesson words": {"language": "auto", "compute_type": "int8", "beam": 1, "hints": "lesson"},
 }
 SERVER_CONFIGS = {
     "default": {},
@@ -190,10 +187,11 @@ def summarise(config: str, rows: list[dict], extra: dict) -> list[dict]:
         level = {"babble-20": "20 dB", "fan-20": "20 dB", "babble-10": "10 dB", "fan-10": "10 dB",
                  "babble-5": "5 dB", "fan-5": "5 dB"}.get(level, level)
         family = row["voice"].split("-")[0]
-        for key in (f"{row['lang']} {level}", f"{row['lang']} {family} voices", f"{row['lang']} all finished >=10 dB" if row["kind"] == "finished"
-                    and level not in ("5 dB",) else None, f"{row['lang']} all"):
-            if key:
-                groups.setdefault(key, []).append(row)
+        keys = [f"{row['lang']} {level}", f"{row['lang']} {family} voices", f"{row['lang']} all"]
+        if row["kind"] == "finished" and level != "5 dB":
+            keys.append(f"{row['lang']} all finished >=10 dB")
+        for key in keys:
+            groups.setdefault(key, []).append(row)
     table = []
     for key in sorted(groups):
         group = groups[key]
@@ -242,36 +240,37 @@ def lesson_words(u: dict, others: list[str], rng) -> list[str]:
     return words
 
 
-def run_stt(utterances: list[dict], configs: list[str]) -> list[dict]:
-    from hootkit.engines import models
-    from hootkit.engines.whisper import WhisperStt
+def run_stt(utterances: list[dict], configs: list[str]) -> tuple[list[dict], list[dict]]:
+    """Each configuration built as the server builds it (tiny.en for "en", Whisper base for "auto")."""
+    from hootkit.engines.registry import build_stt
+    from hootkit.settings import Settings
 
-    table = []
+    table, all_rows = [], []
     finished = [u for u in utterances if u["kind"] == "finished"]
     knowledge = knowledge_words()
     for name in configs:
         cfg = STT_CONFIGS[name]
-        path = models.whisper_tiny_en() if cfg["model"] == "tiny" else models.whisper_base()
-        stt = WhisperStt(path, cfg["language"], cfg["compute_type"], 2, cfg["beam"])
+        settings = Settings(stt={"language": cfg["language"], "compute_type": cfg["compute_type"], "beam_size": cfg["beam"]})
+        stt = build_stt(settings)
         stt.transcribe_now(np.zeros(16000, np.float32))
         rows = []
         for u in finished:
-            if cfg["model"] == "tiny" and u["lang"] != "en":
+            if cfg["language"] == "en" and u["lang"] != "en":
                 continue
             pcm = u["audio"][: u["last_voiced"] + int(0.2 * ha.RATE)].astype(np.float32)
-            start = time.perf_counter()
             if cfg.get("hints") == "lesson":
                 others = sorted({k for o in finished if o["lang"] == u["lang"] and o["id"] != u["id"] for k in o["keywords"]})
                 hints = lesson_words(u, others, _rng(u["id"], "hints"))
             else:
                 hints = knowledge if cfg.get("hints") == "knowledge" else []
+            start = time.perf_counter()
             heard = stt.transcribe_now(pcm, hints)
             rows.append(_scored(u, heard.text, stt_ms=(time.perf_counter() - start) * 1000, language=heard.language))
         stt.close()
         table += summarise(name, rows, {})
-        RAW_ROWS.extend({**row, "config": name} for row in rows)
+        all_rows += [{**row, "config": name} for row in rows]
         print(f"{name}: done", file=sys.stderr)
-    return table
+    return table, all_rows
 
 
 def _scored(u: dict, transcript: str, **more) -> dict:
@@ -309,12 +308,8 @@ def run_server(utterances: list[dict], configs: list[str]) -> tuple[list[dict], 
 
     table, all_rows = [], []
     for name in configs:
-        saved = dict(os.environ)
-        os.environ.update(SERVER_CONFIGS[name])
         port = free_port()
-        process, _ = start_server(port)
-        os.environ.clear()
-        os.environ.update(saved)
+        process, _ = start_server(port, SERVER_CONFIGS[name])
         try:
             rows = asyncio.run(ask_all(f"ws://127.0.0.1:{port}/v1/device", utterances))
             memory = memory_mb(process.pid)
@@ -344,8 +339,7 @@ def main() -> None:
     configs = args.configs.split(",") if args.configs else list(known)
     rows: list[dict] = []
     if args.mode == "stt":
-        table = run_stt(utterances, configs)
-        rows = RAW_ROWS
+        table, rows = run_stt(utterances, configs)
     else:
         table, rows = run_server(utterances, configs)
     print_table(table)

@@ -1,12 +1,10 @@
 """Speech for the hearing benchmark: offline voices, child-like pitch and tempo, pauses, fillers, noise."""
 
 import importlib.util
-import io
 import re
 import shutil
 import subprocess
 import sys
-import wave
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,7 +23,7 @@ ESPEAK_EN = (
     "en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc",
 )
 ESPEAK_VARIANTS = ("", "+f1", "+f2", "+f3", "+f4", "+m1", "+m2", "+m3")
-PIPER_VOICES = {"piper-joe": "joe_voice"}  # voice id -> function of hootkit.engines.models giving the .onnx
+PIPER_VOICES = ("piper-joe",)  # hootkit.client.speech's voice
 VOICES_EN = [*PIPER_VOICES, *(f"espeak-{base}{variant}" for base in ESPEAK_EN for variant in ESPEAK_VARIANTS)]
 # espeak-ng 1.51's "cmn" reads the tone digits of its own pinyin as English numbers ("zhu1": "zhu one")
 VOICES_ZH = [f"espeak-cmn-latn-pinyin{variant}" for variant in ESPEAK_VARIANTS]
@@ -56,12 +54,18 @@ def _espeak_names() -> frozenset[str]:
 def _works(voice: str) -> bool:
     if voice in PIPER_VOICES:
         try:
-            return importlib.util.find_spec("piper") is not None and _piper_model(voice).is_file()
+            return importlib.util.find_spec("piper") is not None and _joe_installed()
         except (ImportError, RuntimeError):  # hootkit or the voice package (ModelMissing) is missing
             return False
     base, _, variant = voice.removeprefix("espeak-").partition("+")
     known = _espeak_names()
     return base in known and (not variant or f"+{variant}" in known)
+
+
+def _joe_installed() -> bool:
+    from hootkit.engines import models
+
+    return models.joe_voice().is_file()
 
 
 def available_voices(lang: str) -> list[str]:
@@ -72,36 +76,17 @@ def available_voices(lang: str) -> list[str]:
 # --- synthesis ------------------------------------------------------------------------------------------
 
 
-def _piper_model(voice: str) -> Path:
-    from hootkit.engines import models
-
-    return getattr(models, PIPER_VOICES[voice])()
-
-
-@lru_cache(maxsize=4)
-def _piper(voice: str):
-    from piper import PiperVoice
-
-    return PiperVoice.load(str(_piper_model(voice)))
-
-
 def _piper_speech(text: str, voice: str) -> np.ndarray:
-    # piper's random noise cannot be seeded per call, so the mean voice (no noise) keeps results repeatable
-    from piper import SynthesisConfig
+    # piper's random noise cannot be seeded per call, so the steady voice (no noise) keeps results repeatable
+    from hootkit.client.speech import piper_speech
 
-    engine = _piper(voice)
-    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-    audio = np.concatenate([chunk.audio_float_array for chunk in engine.synthesize(text, syn_config=config)])
-    return soxr.resample(audio, engine.config.sample_rate, RATE)
+    return piper_speech(text, RATE, steady=True)
 
 
 def _espeak_speech(text: str, voice: str) -> np.ndarray:
-    command = ["espeak-ng", "-v", voice.removeprefix("espeak-"), "--stdout", "--stdin"]
-    wav = subprocess.run(command, input=text.encode(), capture_output=True, check=True).stdout
-    with wave.open(io.BytesIO(wav)) as reader:
-        rate = reader.getframerate()
-        pcm = np.frombuffer(reader.readframes(reader.getnframes()), np.int16).astype(np.float32) / 32768
-    return soxr.resample(pcm, rate, RATE)
+    from hootkit.client.speech import espeak_speech
+
+    return espeak_speech(text, voice.removeprefix("espeak-"), RATE)
 
 
 def _frame_dbfs(pcm: np.ndarray, frame_ms: int) -> np.ndarray:

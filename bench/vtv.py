@@ -46,13 +46,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int) -> tuple[subprocess.Popen, float]:
-    """Start `hoot serve` and return it with the seconds from spawn to a 200 on /healthz."""
+def start_server(port: int, settings_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, float]:
+    """Start `hoot serve` (with HOOT_* settings added to its environment) and return it with the seconds
+    from spawn to a 200 on /healthz."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "hootkit.cli", "serve", "--port", str(port), "--log-level", "warning"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, **(settings_env or {})},
     )
     with httpx.Client() as client:
         while process.poll() is None:

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from hootkit.client.speech import speak
+from hootkit.client.speech import piper_speech
 from hootkit.engines import models
 from hootkit.engines.end_of_turn import (
     SMART_TURN_FILE,
@@ -91,21 +91,12 @@ def test_a_missing_package_says_how_to_install_it(monkeypatch):
         packaged_model()
 
 
+def steady_speech(text: str) -> np.ndarray:
+    return piper_speech(text, steady=True)  # the same prosody on every run
+
+
 @pytest.mark.models
 @pytest.mark.timeout(180)
-def steady_speech(text: str) -> np.ndarray:
-    """piper without its random prosody, so the scores are the same on every run; float32 at 16 kHz."""
-    import soxr
-    from piper import SynthesisConfig
-
-    from hootkit.client.speech import _voice
-
-    voice = _voice()
-    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-    audio = np.concatenate([chunk.audio_float_array for chunk in voice.synthesize(text, syn_config=config)])
-    return soxr.resample(audio, voice.config.sample_rate, 16000).astype(np.float32)
-
-
 def test_a_finished_question_scores_higher_than_one_cut_off(model):
     # the server asks right after the speech (the turn's audio ends a window after the last voiced one)
     pad = np.zeros(512, np.float32)

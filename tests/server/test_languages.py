@@ -107,10 +107,6 @@ async def test_close_closes_only_what_it_loaded():
 
 
 async def test_a_server_that_guesses_the_language_hears_its_languages_lessons_with_its_own_model():
-    from hootkit.engines.fakes import FakeStt, FakeTts
-    from hootkit.engines.languages import Languages
-    from hootkit.settings import Settings
-
     default_stt = FakeStt()
     languages = Languages(Settings(stt={"language": "auto", "languages": ["en", "zh"]}), default_stt, FakeTts())
     assert (await languages.get("zh"))[0] is default_stt and (await languages.get("en"))[0] is default_stt

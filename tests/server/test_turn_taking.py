@@ -29,7 +29,7 @@ class HalfHeardStt(FakeStt):
 
 
 class Model:
-    """An end-of-turn model that always says finished, and counts what it was asked."""
+    """An end-of-turn model that always gives the same probability, and counts what it was asked."""
 
     def __init__(self, probability: float):
         self.value = probability
@@ -48,28 +48,30 @@ async def test_a_question_with_a_thinking_pause_is_answered_whole(serve):
     assert result.trace.count("stt") == 1
 
 
-async def test_a_finished_question_is_answered_after_the_short_silence(serve):
-    """With the longest wait far beyond the client's patience, only the short-silence judgement can commit."""
-    model = Model(0.9)
+async def ask_judged_by(serve, model: Model, timeout_s: float):
+    """One tone question, with the longest silence far beyond the client's patience: only the
+    short-silence judgement can commit it."""
     engines = fake_engines()
     engines.turn_end = TurnEndJudge(model, threshold=0.5)
     settings = fast_settings(vad={"quiet_ms": 200, "silence_ms": 20000})
-    async with serve(engines, settings) as url, DeviceClient(url) as client:
-        result = await client.ask(np.concatenate([silence(0.2), tone(0.6)]), timeout_s=8)
-    engines.turn_end.close()
+    try:
+        async with serve(engines, settings) as url, DeviceClient(url) as client:
+            return await client.ask(np.concatenate([silence(0.2), tone(0.6)]), timeout_s=timeout_s)
+    finally:
+        engines.turn_end.close()
+
+
+async def test_a_finished_question_is_answered_after_the_short_silence(serve):
+    model = Model(0.9)
+    result = await ask_judged_by(serve, model, timeout_s=8)
     assert result.sentences and result.vtv_ms is not None
     assert model.asked, "the end-of-turn model was not asked"
 
 
 async def test_the_model_saying_unfinished_holds_the_turn_until_the_longest_silence(serve):
     model = Model(0.1)
-    engines = fake_engines()
-    engines.turn_end = TurnEndJudge(model, threshold=0.5)
-    settings = fast_settings(vad={"quiet_ms": 200, "silence_ms": 20000})
-    async with serve(engines, settings) as url, DeviceClient(url) as client:
-        with pytest.raises(TimeoutError):
-            await client.ask(np.concatenate([silence(0.2), tone(0.6)]), timeout_s=3)
-    engines.turn_end.close()
+    with pytest.raises(TimeoutError):
+        await ask_judged_by(serve, model, timeout_s=3)
     assert model.asked
 
 

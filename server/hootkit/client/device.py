@@ -144,7 +144,6 @@ class DeviceClient:
         self._abort_after_s = abort_after_s
         frame = self.sample_rate * self.frame_ms // 1000
         last_voiced = last_voiced_sample(samples, self.sample_rate) if speech_end is None else speech_end
-        self._last_voiced_at = None
         await self.send_event(Listen(state="start", mode=mode))
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -161,8 +160,8 @@ class DeviceClient:
                 chunk = silence
             await self.ws.send(self.conn.send(Audio(chunk)))
             sent += frame
-            if self._last_voiced_at is None and sent > last_voiced:
-                self._last_voiced_at = turn.spoke_until = time.monotonic()
+            if turn.spoke_until is None and sent > last_voiced:
+                turn.spoke_until = time.monotonic()
             if loop.time() > deadline:
                 raise TimeoutError("no complete reply within %g s" % timeout_s)
             delay = start + min(sent, len(samples)) / self.sample_rate / speed + max(0, sent - len(samples)) / self.sample_rate - loop.time()
@@ -261,8 +260,8 @@ class DeviceClient:
             if "stop" in turn.tts_states:
                 self._turn_over.set()
         elif isinstance(event, Audio):
-            if asked and not turn.audio and self._last_voiced_at is not None:
-                turn.vtv_ms = (time.monotonic() - self._last_voiced_at) * 1000
+            if asked and not turn.audio and turn.spoke_until is not None:
+                turn.vtv_ms = (time.monotonic() - turn.spoke_until) * 1000
             turn.audio.extend(event.data)
             turn.last_audio_at = time.monotonic()
             self.heard_audio.set()

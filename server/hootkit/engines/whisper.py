@@ -32,7 +32,7 @@ ZH_LEAD = "以下是普通话的句子。"
 class WhisperStt:
     """Greedy decoding without timestamps on a resident model, run on its fair worker.
 
-    `language` "auto" guesses among `candidates` (a classroom's languages). Hints (a lesson's
+    `language` "auto" guesses among `candidates` (a classroom's languages; none: any language). Hints (a lesson's
     vocabulary) go in as the text before the utterance, which makes Whisper expect those words.
     """
 
@@ -45,7 +45,7 @@ class WhisperStt:
         beam_size: int,
         min_window_s: float = 3.0,
         pad_s: float = 1.0,
-        candidates: Sequence[str] = ("en", "zh"),
+        candidates: Sequence[str] = (),
     ):
         self.language = language
         self.candidates = tuple(candidates)
@@ -98,7 +98,7 @@ class WhisperStt:
         if self.language != "auto":
             return self.language
         ranked = [token[2:-2] for token, _prob in self._whisper.model.detect_language(encoded)[0]]
-        return next((code for code in ranked if code in self.candidates), ranked[0])
+        return next((code for code in ranked if not self.candidates or code in self.candidates), ranked[0])
 
     @staticmethod
     def _earlier_text(tokenizer: Tokenizer, language: str, hints: Sequence[str]) -> list[int]:
@@ -119,15 +119,12 @@ class WhisperStt:
 def drop_echo(text: str) -> str:
     """Cut a trailing restart of an earlier sentence ("Are you real? Are you", "Why is it? Why is the"),
     a habit of short windows and of hint prompts."""
-    sentences = re.findall(r"[^.?!]+[.?!]*", text)
     kept: list[str] = []
-    for sentence in sentences:
-        words = re.findall(r"[\w']+", sentence.lower())
-        if kept and words and any(_opening(earlier)[: min(3, len(words))] == words[:3] for earlier in kept):
+    openings: list[list[str]] = []
+    for sentence in re.findall(r"[^.?!]+[.?!]*", text):
+        opening = re.findall(r"[\w']+", sentence.lower())[:3]
+        if opening and any(earlier[: len(opening)] == opening for earlier in openings):
             break
         kept.append(sentence)
+        openings.append(opening)
     return "".join(kept).strip()
-
-
-def _opening(sentence: str) -> list[str]:
-    return re.findall(r"[\w']+", sentence.lower())[:3]

@@ -332,14 +332,16 @@ class DeviceSession:
     async def _commit_if_finished(self, turn: Turn) -> None:
         """After a short silence, answer at once if the child sounds finished; else the endpoint waits longer."""
         await turn.heard.wait()
-        if self.turn is not turn or turn.committed.is_set() or turn.task.done():
-            return
-        finished = await self.engines.turn_end.finished(turn.transcript, turn.end_score)
-        still_quiet = self.endpointer.quiet and self._intake.empty()  # no newer audio waiting to be heard
+        if self._may_commit(turn) and await self.engines.turn_end.finished(turn.transcript, turn.end_score):
+            if self._may_commit(turn):  # still, after the model's verdict
+                turn.commit()
+                self._listen_over_reply()
+
+    def _may_commit(self, turn: Turn) -> bool:
+        """`turn` is still the one being heard, and the child is still quiet with no newer audio waiting."""
         current = self.turn is turn and turn.outcome == "running" and not turn.committed.is_set()
-        if finished and current and still_quiet and self.held is None and self.mode != "manual":
-            turn.commit()
-            self._listen_over_reply()
+        quiet = self.endpointer.quiet and self._intake.empty()
+        return current and quiet and self.held is None and self.mode != "manual"
 
     def _listen_over_reply(self) -> None:
         if self.mode == "realtime":
