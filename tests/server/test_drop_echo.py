@@ -8,8 +8,9 @@ from hootkit.engines.whisper import drop_echo
 @pytest.mark.parametrize("heard, kept", [
     ("Are you real? Are you", "Are you real?"),
     ("Why does your tummy make noises? Why does your tummy make", "Why does your tummy make noises?"),
-    ("what happens to your blood? what happens to blood when you", "what happens to your blood?"),
-    ("Is it big? Is it red?", "Is it big? Is it red?"),  # three opening words must repeat
+    ("Why is it big? Why is it bi", "Why is it big?"),
+    ("Is it big? Is it red?", "Is it big? Is it red?"),
+    ("What is a noun? What is a verb?", "What is a noun? What is a verb?"),
     ("How many legs does a spider have?", "How many legs does a spider have?"),
     ("Hello. How are you?", "Hello. How are you?"),
     ("", ""),

@@ -8,6 +8,7 @@ started to repeat themselves.
 """
 
 import math
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ FRAMES_PER_SECOND = 100
 MAX_WINDOW_S = 30
 MAX_HINT_TOKENS = 80
 MAX_HINTS, MAX_HINT_CHARS = 50, 40
+HINTED_NOISE_SCORE = -2.0  # hints make Whisper "hear" a hint word in noise, at a far worse score than speech
 REPETITION_PENALTY = 1.15  # bench/hearing.py (dev): WER 41.9 -> 34.7 %, keywords unchanged
 # Whisper writes Mandarin in traditional or simplified characters; earlier text in simplified ones tips it.
 ZH_LEAD = "以下是普通话的句子。"
@@ -88,7 +90,7 @@ class WhisperStt:
         )[0]
         tokens = [token for token in result.sequences_ids[0] if token < tokenizer.eot]
         text = drop_echo(tokenizer.decode(tokens).strip())
-        if result.no_speech_prob > 0.6 and result.scores[0] < -1.0:
+        if heard_nothing(result.no_speech_prob, result.scores[0], hinted=bool(hints)):
             text = ""
         return Transcript(text=text, language=language, audio_s=audio_s)
 
@@ -116,15 +118,27 @@ class WhisperStt:
         self._executor.close()
 
 
+def heard_nothing(no_speech_prob: float, score: float, hinted: bool) -> bool:
+    """Whisper's "no speech" and its average log-probability together say the audio held no words."""
+    return (no_speech_prob > 0.6 and score < -1.0) or (hinted and score < HINTED_NOISE_SCORE)
+
+
 def drop_echo(text: str) -> str:
-    """Cut a trailing restart of an earlier sentence ("Are you real? Are you", "Why is it? Why is the"),
-    a habit of short windows and of hint prompts."""
+    """Cut a trailing restart of an earlier sentence ("Are you real? Are you", "Why is it big? Why is it
+    bi"), a habit of short windows and of hint prompts; a new question ("What is a verb?") stays."""
     kept: list[str] = []
-    openings: list[list[str]] = []
+    earlier: list[list[str]] = []
     for sentence in re.findall(r"[^.?!]+[.?!]*", text):
-        opening = re.findall(r"[\w']+", sentence.lower())[:3]
-        if opening and any(earlier[: len(opening)] == opening for earlier in openings):
+        words = re.findall(r"[\w']+", sentence.lower())
+        if words and any(_restarts(words, before) for before in earlier):
             break
         kept.append(sentence)
-        openings.append(opening)
+        earlier.append(words)
     return "".join(kept).strip()
+
+
+def _restarts(words: list[str], before: list[str]) -> bool:
+    """`words` begin `before` again: all of them (the last perhaps cut short), or its first four or more."""
+    shared = len(os.path.commonprefix([words, before]))
+    cut_short = shared == len(words) - 1 < len(before) and before[shared].startswith(words[-1])
+    return shared == len(words) or cut_short or shared >= 4
