@@ -322,10 +322,52 @@ def run_server(utterances: list[dict], configs: list[str]) -> tuple[list[dict], 
     return table, all_rows
 
 
+def run_turn_end(utterances: list[dict]) -> list[dict]:
+    """The "finished?" judgement where the server makes it: at the first `vad.quiet_ms` of silence (Silero,
+    as streamed), on everything heard so far: the transcript's words (default STT), then the end-of-turn
+    model at each threshold (0: words alone). Finished utterances should be judged finished there (answered
+    at once); paused ones are judged in their pause, and "finished" there is a cut-off."""
+    from hootkit.engines.base import VAD_WINDOW
+    from hootkit.engines.end_of_turn import EndOfTurnModel, packaged_model
+    from hootkit.engines.registry import build_vad
+    from hootkit.pipeline.endpointer import PAUSE, QUIET, Endpointer
+    from hootkit.settings import Settings
+
+    from hootkit.engines.registry import build_stt
+    from hootkit.pipeline.turn_end import sounds_unfinished
+
+    vad, model, settings = build_vad(), EndOfTurnModel(packaged_model()), Settings().vad
+    stt = build_stt(Settings())
+    scores = {(kind, audio): [] for kind in ("finished", "paused") for audio in ("heard so far", "speculative turn")}
+    for u in utterances:
+        count = len(u["audio"]) // VAD_WINDOW
+        windows = u["audio"][: count * VAD_WINDOW].astype(np.float32).reshape(count, VAD_WINDOW)
+        endpointer = Endpointer(settings, VAD_WINDOW * 1000 / ha.RATE)
+        probs = vad.new_stream().speech_probs(windows)
+        events = [endpointer.push(prob) for prob in probs]
+        quiet_at = next((i for i, fired in enumerate(events) if QUIET in fired), None)
+        if quiet_at is None:  # never quiet for long enough (loud noise): the longest silence decides
+            continue
+        paused_at = max(i for i, fired in enumerate(events[: quiet_at + 1]) if PAUSE in fired)
+        heard = windows[: quiet_at + 1].reshape(-1)
+        dangling = sounds_unfinished(stt.transcribe_now(heard).text)
+        for audio, pcm in (("heard so far", heard), ("speculative turn", windows[: paused_at + 1].reshape(-1))):
+            scores[(u["kind"], audio)].append(-1.0 if dangling else model.probability(pcm))
+    stt.close()
+    table = []
+    for audio in ("heard so far", "speculative turn"):
+        finished, paused = np.array(scores[("finished", audio)]), np.array(scores[("paused", audio)])
+        for threshold in (0.0, 0.1, 0.3, 0.5, 0.7):
+            table.append({"model_hears": audio, "threshold": threshold, "n_finished": len(finished), "n_paused": len(paused),
+                          "finished_answered_at_once_%": round(100 * np.mean(finished >= threshold), 1),
+                          "paused_cut_off_%": round(100 * np.mean(paused >= threshold), 1)})
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", choices=["dev", "heldout"], default="dev")
-    parser.add_argument("--mode", choices=["stt", "server"], default="server")
+    parser.add_argument("--mode", choices=["stt", "server", "turn-end"], default="server")
     parser.add_argument("--configs", help="comma-separated names (default: all of the mode's)")
     parser.add_argument("--langs", default="en,zh")
     parser.add_argument("--limit", type=int, help="first N items of the set")
@@ -335,11 +377,13 @@ def main() -> None:
     utterances = make_utterances(items)
     if args.only:
         utterances = [u for u in utterances if u["kind"] == args.only]
-    known = STT_CONFIGS if args.mode == "stt" else SERVER_CONFIGS
+    known = {"stt": STT_CONFIGS, "server": SERVER_CONFIGS}.get(args.mode, {})
     configs = args.configs.split(",") if args.configs else list(known)
     rows: list[dict] = []
     if args.mode == "stt":
         table, rows = run_stt(utterances, configs)
+    elif args.mode == "turn-end":
+        table = run_turn_end(utterances)
     else:
         table, rows = run_server(utterances, configs)
     print_table(table)

@@ -8,7 +8,8 @@ from conftest import fast_settings, silence
 
 from hootkit.app import create_app
 from hootkit.client.device import DeviceClient
-from hootkit.client.speech import espeak_speech, speak
+from hootkit.client.speech import espeak_speech, piper_speech, speak
+from hootkit.client.wavio import last_voiced_sample
 from hootkit.engines.whisper import WhisperStt
 from hootkit.serving import serve_in_loop
 
@@ -19,14 +20,20 @@ def serve(engines, **settings):
     return serve_in_loop(create_app(fast_settings(**settings), engines))
 
 
+def steady(text: str) -> np.ndarray:
+    """piper with the same prosody every run, int16 at 16 kHz."""
+    return (piper_speech(text, steady=True) * 0.8 * 32767).astype(np.int16)
+
+
 def espeak_pinyin(pinyin: str) -> np.ndarray:
     """Mandarin from espeak-ng, read from numbered pinyin, int16 at 16 kHz."""
     return (espeak_speech(pinyin, "cmn-latn-pinyin") * 32767).astype(np.int16)
 
 
-@pytest.mark.xfail(reason="failed in the last local run before the stop; not yet diagnosed (see the closing note)", strict=False)
 async def test_a_question_with_a_900_ms_thinking_pause_is_answered_whole(real_engines):
-    question = np.concatenate([speak("How many legs does a"), silence(0.9), speak("spider have?", lead_s=0), silence(0.1)])
+    first = steady("How many legs does a")
+    first = first[: last_voiced_sample(first, 16000)]  # piper's own trailing silence would lengthen the pause
+    question = np.concatenate([silence(0.3), first, silence(0.9), steady("spider have?"), silence(0.1)])
     async with serve(real_engines) as url, DeviceClient(url) as client:
         result = await client.ask(question)
     heard = result.transcript.lower()
@@ -68,6 +75,12 @@ def test_lesson_words_reach_the_speech_model_as_earlier_text(real_engines):
         WhisperStt._earlier_text = staticmethod(original)
     assert tokenizer_seen == [["arachnid", "spider", "insect"]]
     assert "arachnid" in heard.text.lower()
+
+
+def test_noise_is_not_heard_as_a_lesson_word(real_engines):
+    noise = (np.random.default_rng(0).standard_normal(2 * 16000) * 0.01).astype(np.float32)
+    heard = real_engines.stt.transcribe_now(noise, ("arachnid", "spider", "insect", "legs", "web"))
+    assert heard.text == ""
 
 
 def test_lesson_words_cannot_smuggle_control_tokens_or_run_long(real_engines):

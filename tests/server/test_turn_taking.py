@@ -2,6 +2,7 @@
 push-to-talk waits for the button (fake engines, real websocket)."""
 
 import asyncio
+import threading
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from conftest import fake_engines, fast_settings, silence, tone
 
 from hootkit.client.device import DeviceClient
 from hootkit.engines.base import STT_RATE, Transcript
-from hootkit.engines.fakes import FakeStt
+from hootkit.engines.fakes import EnergyVad, EnergyVadStream, FakeStt
 from hootkit.pipeline.turn_end import TurnEndJudge
 
 pytestmark = pytest.mark.timeout(30)
@@ -82,3 +83,79 @@ async def test_push_to_talk_waits_for_the_button_whatever_the_pauses(serve):
         result = await client.ask(np.concatenate([WHOLE, silence(1.0)]), mode="manual")
     assert result.transcript == "how many legs does a spider have"
     assert stt.calls == 1 and result.trace.count("stt") == 1
+
+
+class StuckOnResumedSpeech(EnergyVadStream):
+    """Energy VAD that stalls on the first loud window after a silence, until `release` is set."""
+
+    def __init__(self, level: float, stuck: threading.Event, release: threading.Event):
+        super().__init__(level)
+        self.stuck, self.release = stuck, release
+        self.spoke, self.silent_after = False, 0
+
+    def speech_probs(self, windows):
+        probs = super().speech_probs(windows)
+        for prob in probs:
+            if prob and self.spoke and self.silent_after >= 8 and not self.stuck.is_set():
+                self.stuck.set()
+                self.release.wait(10)
+            self.spoke = self.spoke or bool(prob)
+            self.silent_after = 0 if prob else self.silent_after + 1
+        return probs
+
+
+class ReleasingJudge(TurnEndJudge):
+    """Lets the stalled audio through only once it has given its verdict."""
+
+    def __init__(self, model, release: threading.Event):
+        super().__init__(model, threshold=0.5)
+        self.release = release
+
+    async def finished(self, transcript, score):
+        verdict = await super().finished(transcript, score)
+        self.release.set()
+        return verdict
+
+
+class WaitsForStuckAudio(Model):
+    def __init__(self, stuck: threading.Event):
+        super().__init__(0.9)
+        self.stuck = stuck
+
+    def probability(self, pcm):
+        self.stuck.wait(10)
+        return super().probability(pcm)
+
+
+async def test_a_verdict_never_commits_over_speech_still_being_heard(serve):
+    """The child speaks again while that audio is still in the speech detector; a 'finished' verdict
+    arriving then must wait behind it, and the question is answered whole."""
+    stuck, release = threading.Event(), threading.Event()
+    engines = fake_engines()
+    engines.vad = EnergyVad()
+    engines.vad.new_stream = lambda: StuckOnResumedSpeech(engines.vad.level, stuck, release)
+    engines.turn_end = ReleasingJudge(WaitsForStuckAudio(stuck), release)
+    question = np.concatenate([silence(0.2), tone(0.6), silence(0.4), tone(0.6)])
+    try:
+        async with serve(engines) as url, DeviceClient(url) as client:
+            result = await client.ask(question)
+    finally:
+        release.set()
+        engines.turn_end.close()
+    assert stuck.is_set()
+    assert result.vtv_ms is not None and result.trace.count("stt") == 1  # answered after the last word
+
+
+async def test_an_unpaired_device_is_not_listened_to(serve):
+    stt, model = FakeStt(), Model(0.9)
+    engines = fake_engines(stt=stt)
+    engines.turn_end = TurnEndJudge(model)
+    try:
+        async with serve(engines, fast_settings(pairing="all")) as url, DeviceClient(url) as client:
+            code = await client.notice()
+            await client.told()
+            again = await client.ask(np.concatenate([silence(0.2), tone(0.6)]))
+    finally:
+        engines.turn_end.close()
+    assert " ".join(code.code) in again.reply
+    assert stt.calls == 0 and not model.asked and again.transcript == ""

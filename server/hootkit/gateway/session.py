@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import numpy as np
 
-from hootkit.engines.base import STT_RATE, VAD_WINDOW, BackendError
+from hootkit.engines.base import STT_RATE, VAD_WINDOW, BackendError, Transcript
 from hootkit.engines.languages import Languages
 from hootkit.engines.models import ModelMissing
 from hootkit.engines.registry import Engines
@@ -28,6 +28,23 @@ from hootkit.settings import Settings
 from hootproto import Abort, Alert, Audio, Hello, Listen, Pair, System
 
 log = logging.getLogger(__name__)
+
+
+class NotListening:
+    """Speech-to-text for a device nobody has paired yet: it hears nothing, and costs no model time."""
+
+    async def transcribe(self, pcm: np.ndarray, key: str, hints=()) -> Transcript:
+        return Transcript(text="", language="", audio_s=len(pcm) / STT_RATE)
+
+
+NOT_LISTENING = NotListening()
+
+
+@dataclasses.dataclass
+class SoundsFinished:
+    """The end-of-turn verdict on `turn`, queued behind the audio that arrived before it."""
+
+    turn: Turn
 
 WINDOW_MS = VAD_WINDOW * 1000 / STT_RATE
 INTAKE_LIMIT = 256
@@ -241,6 +258,8 @@ class DeviceSession:
             event, received_at = await self._intake.get()
             if isinstance(event, Listen):
                 await self._on_listen(event, received_at)
+            elif isinstance(event, SoundsFinished):
+                self._commit_if_still_quiet(event.turn)
             else:
                 await self._on_audio(event.data, received_at)
 
@@ -302,8 +321,9 @@ class DeviceSession:
         elif event == ep.QUIET and not manual and self.pairing_code is None:  # unpaired: no model time spent
             turn = self.turn or self._begin_turn()
             if turn.end_score is None:  # asked once per silence, not at every gap between words
-                turn.end_score = self.engines.turn_end.score(turn.pcm, self.session_id)
-            self.background(self._commit_if_finished(turn), "turn-end")
+                heard = np.concatenate(list(self._windows))  # all of it: the model listens for how it ends
+                turn.end_score = self.engines.turn_end.score(heard, self.device_id)
+            self.background(self._judge_turn_end(turn), "turn-end")
         elif event == ep.RESUME and self.turn and not self.turn.committed.is_set():
             self.turn.cancel("cancelled")
             self.turn = None
@@ -329,19 +349,26 @@ class DeviceSession:
         A paused or stopped device ignores it all."""
         return self.held is not None or (self._busy() and self.mode != "realtime")
 
-    async def _commit_if_finished(self, turn: Turn) -> None:
-        """After a short silence, answer at once if the child sounds finished; else the endpoint waits longer."""
+    async def _judge_turn_end(self, turn: Turn) -> None:
+        """After a short silence, answer at once if the child sounds finished; else the endpoint waits longer.
+
+        The verdict joins the audio queue, so it is acted on only after the audio that came before it."""
         await turn.heard.wait()
         if self._may_commit(turn) and await self.engines.turn_end.finished(turn.transcript, turn.end_score):
-            if self._may_commit(turn):  # still, after the model's verdict
-                turn.commit()
-                self._listen_over_reply()
+            try:
+                self._intake.put_nowait((SoundsFinished(turn), TurnClock.now()))
+            except asyncio.QueueFull:  # a flooded session waits for the longest silence instead
+                pass
+
+    def _commit_if_still_quiet(self, turn: Turn) -> None:
+        if self._may_commit(turn):
+            turn.commit()
+            self._listen_over_reply()
 
     def _may_commit(self, turn: Turn) -> bool:
-        """`turn` is still the one being heard, and the child is still quiet with no newer audio waiting."""
+        """`turn` is still the one being heard, and the child is still quiet."""
         current = self.turn is turn and turn.outcome == "running" and not turn.committed.is_set()
-        quiet = self.endpointer.quiet and self._intake.empty()
-        return current and quiet and self.held is None and self.mode != "manual"
+        return current and self.endpointer.quiet and self.held is None and self.mode != "manual"
 
     def _listen_over_reply(self) -> None:
         if self.mode == "realtime":
@@ -361,7 +388,10 @@ class DeviceSession:
             self.turn.cancel("aborted" if self.turn.committed.is_set() else "cancelled")
         self.turns_started += 1
         clock = TurnClock(speech_end=self._speech_end_at if pcm is not None else None)
-        turn = Turn(self.turns_started, pcm, clock, self._turn_context, plan).start()
+        ctx = self._turn_context
+        if self.pairing_code is not None:  # an unpaired device only ever says its code: nothing it says is heard
+            ctx = dataclasses.replace(ctx, stt=NOT_LISTENING)
+        turn = Turn(self.turns_started, pcm, clock, ctx, plan).start()
         turn.task.add_done_callback(lambda _task, turn=turn: self._turn_finished(turn))
         self.turn = turn
         return turn

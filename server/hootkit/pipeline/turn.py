@@ -69,7 +69,7 @@ class Turn:
         self.plan = plan
         self.committed = asyncio.Event()
         self.heard = asyncio.Event()  # set once the transcript is known (or the turn is over)
-        self.end_score: asyncio.Future | None = None  # the end-of-turn model's verdict on self.pcm, when asked
+        self.end_score: asyncio.Future | None = None  # the end-of-turn model's verdict on what was heard, when asked
         self.transcript = ""
         self.spoken: list[str] = []
         self.outcome = "running"
@@ -90,6 +90,8 @@ class Turn:
         if not self.committed.is_set():
             self.clock.commit = TurnClock.now()
             self.committed.set()
+        if self.end_score is not None:
+            self.end_score.cancel()  # committed: a verdict still queued would only hold up the worker
 
     def cancel(self, outcome: str) -> None:
         if self.task and not self.task.done():

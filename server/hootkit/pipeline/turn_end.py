@@ -49,7 +49,9 @@ class TurnEndJudge:
         """Start the model on the speech so far (it takes a few hundred ms here, so it runs beside speech-to-text)."""
         if self._executor is None:
             return None
-        return asyncio.ensure_future(self._executor.run(key, self.model.probability, pcm))
+        future = asyncio.ensure_future(self._executor.run(key, self.model.probability, pcm))
+        future.add_done_callback(_read_outcome)  # a verdict nobody awaits must not log "never retrieved"
+        return future
 
     async def finished(self, transcript: str, score: "asyncio.Future[float] | None") -> bool:
         """False also when the model could not answer: the longest silence then ends the turn."""
@@ -65,3 +67,8 @@ class TurnEndJudge:
     def close(self) -> None:
         if self._executor is not None:
             self._executor.close()
+
+
+def _read_outcome(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
