@@ -65,6 +65,6 @@ class EndOfTurnModel:
         return ((np.maximum(log_mel, log_mel.max() - 8.0) + 4.0) / 4.0).astype(np.float32)
 
     def probability(self, pcm: np.ndarray) -> float:
-        """float32 mono 16 kHz speech so far -> P(complete) in [0, 1]; blocking, tens of ms."""
+        """float32 mono 16 kHz speech so far -> P(complete) in [0, 1]; blocking, about 0.3 s on a 2-core CPU without VNNI."""
         (scores,) = self._session.run(None, {"input_features": self.features(pcm)[np.newaxis]})
         return float(scores.reshape(-1)[0])
