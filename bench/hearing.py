@@ -39,6 +39,8 @@ STT_CONFIGS = {
     "tiny.en int8 b1 +lesson words": {"language": "en", "compute_type": "int8", "beam": 1, "hints": "lesson"},
     "tiny.en int8 b1 +knowledge words": {"language": "en", "compute_type": "int8", "beam": 1, "hints": "knowledge"},
     "base auto int8 b1 +lesson words": {"language": "auto", "compute_type": "int8", "beam": 1, "hints": "lesson"},
+    "base auto f32 b1 +lesson words": {"language": "auto", "compute_type": "float32", "beam": 1, "hints": "lesson"},
+    "base auto f32 b1 +knowledge words": {"language": "auto", "compute_type": "float32", "beam": 1, "hints": "knowledge"},
 }
 SERVER_CONFIGS = {
     "default": {},
