@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
                 await hoot.engines.close()
 
     app = FastAPI(title="Hootkit", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings  # for the uvicorn config (hootkit.serving), before the lifespan runs
 
     @app.get("/healthz")
     async def healthz() -> Response:

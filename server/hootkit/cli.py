@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the server with the configured models")
-    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1; a non-loopback one turns trust_local off)")
     serve.add_argument("--port", type=int, help="port (default 8765)")
     serve.add_argument("--log-level", default="info")
 
@@ -138,18 +138,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args) -> int:
-    import uvicorn
-
     from hootkit.app import create_app
-    from hootkit.serving import HootServer
+    from hootkit.serving import HootServer, uvicorn_config
     from hootkit.settings import Settings
 
     overrides = {key: value for key, value in (("host", args.host), ("port", args.port)) if value is not None}
     settings = Settings(**overrides)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"Hootkit: loading models; devices connect to ws://{settings.host}:{settings.port}{hootproto.PATH}", flush=True)
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level,
-                            ws_ping_interval=20)
+    if not settings.trust_local:
+        print("Hootkit: this machine is trusted like any other (trust_local is off): devices need pairing or a "
+              "token, and the dashboard an account (`hoot account add NAME --role admin`)", flush=True)
+    config = uvicorn_config(create_app(settings), settings, host=settings.host, port=settings.port,
+                            log_level=args.log_level, ws_ping_interval=20)
     HootServer(config).run()
     return 0
 

@@ -1,6 +1,10 @@
-"""Run the app under uvicorn: `hoot serve`, or inside the current event loop on a free port (tests, benchmarks)."""
+"""Run the app under uvicorn: `hoot serve`, or inside the current event loop on a free port (tests, benchmarks).
+
+Both build their uvicorn config with `uvicorn_config`, so what tests exercise is what `hoot serve` runs."""
 
 import asyncio
+import logging
+import re
 import socket
 from contextlib import asynccontextmanager
 
@@ -8,6 +12,58 @@ import uvicorn
 from fastapi import FastAPI
 
 import hootproto
+from hootproto.codec import MAX_TEXT_BYTES
+from hootkit.settings import Settings
+
+# room above the largest legal frame: a frame a little over the limit gets the protocol's `too_large`
+# alert and the session lives; a much bigger one is closed by uvicorn (1009) before it is read
+WS_HEADROOM_BYTES = 1024
+_TOKEN = re.compile(r"(?<=[?&])token=[^&\s\"]*")
+
+
+def ws_max_size(settings: Settings) -> int:
+    """The largest websocket message uvicorn will read: just above the largest legal frame (audio
+    frames up to `audio.max_frame_bytes`; protocol text frames are smaller), so a bigger one is refused
+    with close 1009 as soon as its header arrives, before it is buffered."""
+    return max(settings.audio.max_frame_bytes, MAX_TEXT_BYTES) + WS_HEADROOM_BYTES
+
+
+class RedactTokens(logging.Filter):
+    """Blanks `token=...` in logged URLs: browsers send their device or teacher token as `?token=`, and
+    uvicorn logs each request's path with its query (`uvicorn.access`, and websocket handshakes on
+    `uvicorn.error`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = _TOKEN.sub("token=[redacted]", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_TOKEN.sub("token=[redacted]", arg) if isinstance(arg, str) else arg
+                                for arg in record.args)
+        return True
+
+
+def redact_tokens_in_logs() -> None:
+    """Put RedactTokens on uvicorn's loggers (once); call after uvicorn has configured logging."""
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, RedactTokens) for existing in logger.filters):
+            logger.addFilter(RedactTokens())
+
+
+def uvicorn_config(app: FastAPI, settings: Settings, **options) -> uvicorn.Config:
+    """The uvicorn config `hoot serve` runs and tests serve with: frames over the largest legal one are
+    refused (close 1009), `X-Forwarded-For` is believed only from `forwarded_allow_ips`, and tokens are
+    kept out of the log. `options` go to uvicorn.Config (host, port, log_level, ws_ping_interval...)."""
+    proxies = list(settings.forwarded_allow_ips)
+    config = uvicorn.Config(
+        app,
+        ws_max_size=ws_max_size(settings),
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+        **options,
+    )
+    redact_tokens_in_logs()
+    return config
 
 
 class HootServer(uvicorn.Server):
@@ -37,13 +93,15 @@ class _Server(HootServer):
 
 
 @asynccontextmanager
-async def serve_in_loop(app: FastAPI, ws_max_size: int = 16 * 1024 * 1024, port: int = 0):
-    """Yield the device URL once the app has loaded its engines and is listening (on `port`, or a free one)."""
+async def serve_in_loop(app: FastAPI, port: int = 0, settings: Settings | None = None):
+    """Yield the device URL once the app has loaded its engines and is listening on 127.0.0.1 (on `port`, or
+    a free one). The uvicorn config is `hoot serve`'s, from `settings` (default: the app's own)."""
+    settings = settings or getattr(app.state, "settings", None) or Settings()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws_max_size=ws_max_size, ws_ping_interval=None))
+    server = _Server(uvicorn_config(app, settings, log_level="warning", lifespan="on", ws_ping_interval=None))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     listening = asyncio.create_task(server.listening.wait())
     await asyncio.wait({task, listening}, return_when=asyncio.FIRST_COMPLETED)

@@ -1,10 +1,16 @@
 """Dashboard logins: 401 for strangers, argon2 passwords, session cookies, CSRF, rate limits, roles; all audited."""
 
+import asyncio
+import threading
+import time
+
 import httpx
+import pytest
 from conftest import fake_engines, fast_settings
 from school import PASSWORD, lessons_dir, school  # noqa: F401 (fixtures)
 
-from hootkit.accounts.passwords import hash_password
+from hootkit.accounts import passwords
+from hootkit.accounts.passwords import HashingBusy, check_password, hash_password
 from hootkit.app import create_app
 from hootkit.serving import serve_in_loop
 
@@ -60,6 +66,74 @@ async def test_wrong_passwords_are_rate_limited(school):
     assert len(refused) == 7 and refused[0].detail.startswith("429")
 
 
+async def test_parallel_wrong_passwords_get_no_more_tries_than_the_limit(school):
+    """Each try is counted before its password is hashed, so 20 at once cannot all be judged."""
+    async with school() as s, s.anonymous() as api:
+        answers = await asyncio.gather(*(api.post("/api/login", json={"username": "tom", "password": f"guess-{n}"})
+                                         for n in range(20)))
+        codes = [answer.status_code for answer in answers]
+        assert codes.count(401) == 5 and codes.count(429) == 15, codes
+        blocked = await api.post("/api/login", json={"username": "tom", "password": PASSWORD})
+        assert blocked.status_code == 429
+
+
+async def test_a_right_password_clears_the_tries(school):
+    async with school() as s, s.anonymous() as api:
+        for _ in range(4):
+            assert (await api.post("/api/login", json={"username": "tom", "password": "guess-guess"})).status_code == 401
+        assert (await api.post("/api/login", json={"username": "tom", "password": PASSWORD})).status_code == 200
+        for _ in range(5):
+            assert (await api.post("/api/login", json={"username": "tom", "password": "guess-guess"})).status_code == 401
+        assert (await api.post("/api/login", json={"username": "tom", "password": PASSWORD})).status_code == 429
+
+
+async def test_logins_turned_away_while_hashing_is_busy_are_not_counted_as_wrong(school, monkeypatch):
+    async with school() as s, s.anonymous() as api:
+        monkeypatch.setattr(passwords.hashing, "max_waiting", 0)
+        for _ in range(8):
+            busy = await api.post("/api/login", json={"username": "tom", "password": "guess-guess"})
+            assert busy.status_code == 503 and busy.headers["retry-after"] and "busy" in busy.json()["detail"]
+        assert len(s.hoot.login_failures) == 0
+        monkeypatch.setattr(passwords.hashing, "max_waiting", 16)
+        assert (await api.post("/api/login", json={"username": "tom", "password": PASSWORD})).status_code == 200
+
+
+class SlowHasher:
+    """Stands in for argon2: remembers which threads verified, and how many at once."""
+
+    def __init__(self):
+        self.threads: set[str] = set()
+        self.running = self.most = 0
+        self.lock = threading.Lock()
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.threads.add(threading.current_thread().name)
+        time.sleep(0.2)
+        with self.lock:
+            self.running -= 1
+        return False
+
+
+async def test_password_hashes_run_on_their_own_bounded_thread_not_the_shared_pool(monkeypatch):
+    """A login flood queues on the argon2 thread (or is turned away): the default pool, which the semantic
+    guard uses for a child's question, stays free."""
+    hasher = SlowHasher()
+    monkeypatch.setattr(passwords, "_hasher", hasher)
+    flood = [asyncio.create_task(check_password("hash", "guess")) for _ in range(passwords.hashing.max_waiting)]
+    await asyncio.sleep(0.01)
+    with pytest.raises(HashingBusy):
+        await check_password("hash", "one too many")
+    started = time.perf_counter()
+    await asyncio.to_thread(lambda: None)  # what the semantic guard does per question
+    assert time.perf_counter() - started < 0.15  # not behind 16 x 200 ms of hashing
+    assert await asyncio.gather(*flood) == [False] * passwords.hashing.max_waiting
+    assert hasher.most == 1 and {name.split("_")[0] for name in hasher.threads} == {"hoot-argon2"}
+    assert passwords.hashing.waiting == 0
+
+
 async def test_logout_ends_the_login(school):
     async with school() as s, s.login("tom") as api:
         assert (await api.post("/api/logout")).status_code == 200
@@ -90,3 +164,14 @@ async def test_this_machine_is_admin_only_until_the_first_account_exists(lessons
             assert (await api.get("/api/me")).json()["user"] == {"id": None, "username": "local", "role": "admin"}
             await app.state.hoot.store.add_account("ada", await hash_password(PASSWORD), "admin")
             assert (await api.get("/api/me")).status_code == 401
+
+
+async def test_a_server_bound_to_every_address_does_not_make_this_machine_admin(lessons_dir):
+    """With host 0.0.0.0 (a port forward or proxy would make strangers look local) nobody is admin for free."""
+    app = create_app(fast_settings(host="0.0.0.0", lessons_dir=lessons_dir, watch_lessons=False), fake_engines())
+    async with serve_in_loop(app) as url:
+        base = url.replace("ws://", "http://").split("/v1/")[0]
+        async with httpx.AsyncClient(base_url=base) as api:
+            assert await app.state.hoot.store.count_accounts() == 0
+            assert (await api.get("/api/me")).status_code == 401
+            assert (await api.get("/api/devices")).status_code == 401

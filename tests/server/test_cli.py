@@ -6,8 +6,8 @@ import wave
 import numpy as np
 from conftest import hoot, silence, tone
 
+from hootkit import cli, serving
 from hootkit.client.wavio import write_wav
-
 
 
 async def test_talk_json_and_reply_wav(serve, tmp_path):
@@ -56,3 +56,26 @@ async def test_guard_reads_lines_and_writes_json_verdicts():
     assert set(verdicts[0]) == {"text", "stage", "verdict", "category", "reply"}
     assert verdicts[1]["category"] == "self_harm" and "grown-up" in verdicts[1]["reply"]
     assert verdicts[2]["stage"] == "input" and "大人" in verdicts[2]["reply"]
+
+
+def test_serve_runs_uvicorn_with_the_frame_limit_and_no_proxy_headers(monkeypatch, capsys):
+    """`hoot serve` builds its uvicorn config with hootkit.serving.uvicorn_config, as the tests do."""
+    ran = []
+    monkeypatch.setattr(serving.HootServer, "run", lambda server, sockets=None: ran.append(server.config))
+    assert cli.main(["serve", "--host", "0.0.0.0", "--port", "8799", "--log-level", "warning"]) == 0
+    (config,) = ran
+    settings = config.app.state.settings
+    assert (config.host, config.port, settings.host) == ("0.0.0.0", 8799, "0.0.0.0")
+    assert 64 * 1024 < config.ws_max_size == serving.ws_max_size(settings) < 16 * 1024 * 1024
+    assert config.proxy_headers is False
+    assert settings.trust_local is False and "trust_local is off" in capsys.readouterr().out
+
+
+def test_serve_believes_forwarded_headers_from_configured_proxies_only(monkeypatch):
+    ran = []
+    monkeypatch.setattr(serving.HootServer, "run", lambda server, sockets=None: ran.append(server.config))
+    monkeypatch.setenv("HOOT_FORWARDED_ALLOW_IPS", '["10.0.0.5"]')
+    assert cli.main(["serve", "--log-level", "warning"]) == 0
+    (config,) = ran
+    assert config.proxy_headers is True and config.forwarded_allow_ips == ["10.0.0.5"]
+    assert config.app.state.settings.trust_local is True  # 127.0.0.1 by default

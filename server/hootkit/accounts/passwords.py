@@ -1,14 +1,61 @@
-"""Passwords hashed with argon2 (off the event loop), and random tokens kept only as their sha256."""
+"""Passwords hashed with argon2 on their own small executor, and random tokens kept only as their sha256."""
 
 import asyncio
 import hashlib
 import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 MIN_LENGTH = 10
 _hasher = PasswordHasher()
+T = TypeVar("T")
+
+
+class HashingBusy(RuntimeError):
+    """Too many passwords are already waiting to be hashed; the caller should try again shortly."""
+
+
+class HashingQueue:
+    """One thread for argon2 (tens of milliseconds and 64 MiB per hash) and at most `max_waiting` hashes
+    queued or running: a login flood waits here, or is turned away, instead of filling the default
+    thread pool that the semantic guard, knowledge lookups and audio saving share with a child's reply."""
+
+    def __init__(self, max_waiting: int = 16, threads: int = 1):
+        self.max_waiting = max_waiting
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hoot-argon2")
+        self._lock = threading.Lock()
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """Hashes queued or running now."""
+        return self._waiting
+
+    async def run(self, fn: Callable[..., T], *args, refuse_when_busy: bool = True) -> T:
+        """fn(*args) on the argon2 thread; HashingBusy if `max_waiting` are queued (unless told to queue anyway)."""
+        with self._lock:
+            if refuse_when_busy and self._waiting >= self.max_waiting:
+                raise HashingBusy(f"{self._waiting} passwords are already being checked")
+            self._waiting += 1
+        try:
+            job = self._pool.submit(fn, *args)
+        except BaseException:
+            self._release()
+            raise
+        job.add_done_callback(self._release)  # when it ran, or was cancelled before it started
+        return await asyncio.wrap_future(job)
+
+    def _release(self, _job: Future | None = None) -> None:
+        with self._lock:
+            self._waiting -= 1
+
+
+hashing = HashingQueue()
 
 
 def weakness(password: str) -> str | None:
@@ -21,11 +68,12 @@ def weakness(password: str) -> str | None:
 
 
 async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
+    """The argon2id hash to store (admins and the command line set passwords: queued, never turned away)."""
+    return await hashing.run(_hasher.hash, password, refuse_when_busy=False)
 
 
 async def check_password(password_hash: str, password: str) -> bool:
-    """True when `password` matches; hashing takes tens of milliseconds, so it runs in a thread."""
+    """True when `password` matches; raises HashingBusy when too many hashes are waiting."""
 
     def verify() -> bool:
         try:
@@ -33,7 +81,7 @@ async def check_password(password_hash: str, password: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    return await asyncio.to_thread(verify)
+    return await hashing.run(verify)
 
 
 def new_token() -> str:

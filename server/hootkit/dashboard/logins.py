@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from hootkit.accounts.access import Caller
-from hootkit.accounts.passwords import check_password, new_token, token_hash
+from hootkit.accounts.passwords import HashingBusy, check_password, new_token, token_hash
 from hootkit.gateway.auth import bearer_token, is_local, matches
 
 COOKIE = "hoot_session"
@@ -31,7 +31,7 @@ async def refuse(request: Request, status: int, reason: str, actor: str = "anony
 
 async def caller(request: Request) -> Caller:
     """Who is calling: a browser login (whose changes must carry its CSRF token), a teacher token, or this
-    machine while no account and no teacher token exist; anyone else gets 401."""
+    machine (when `trust_local`) while no account and no teacher token exist; anyone else gets 401."""
     hoot = request.app.state.hoot
     ip = client_ip(request)
     cookie = request.cookies.get(COOKIE)
@@ -45,7 +45,8 @@ async def caller(request: Request) -> Caller:
     settings = hoot.settings
     if matches(bearer_token(request), settings.teacher_tokens):
         return Caller("token", "admin", ip=ip)
-    if not settings.teacher_tokens and is_local(request) and await hoot.store.count_accounts() == 0:
+    if (not settings.teacher_tokens and settings.trust_local and is_local(request)
+            and await hoot.store.count_accounts() == 0):
         return Caller("local", "admin", ip=ip)
     reason = "log in first (or send a teacher token)"
     if request.url.path == "/api/me":  # a page asking whether it is logged in is no attempt worth auditing
@@ -83,14 +84,19 @@ async def login(credentials: Credentials, request: Request, response: Response) 
     hoot = request.app.state.hoot
     ip = client_ip(request)
     keys = (f"ip:{ip}", f"user:{credentials.username.lower()}")
-    wait = hoot.login_failures.wait_s(*keys)
+    # the try counts before anything is awaited, so parallel tries cannot all get past the limit
+    wait = hoot.login_failures.attempt(*keys)
     if wait:
         raise await refuse(request, 429, f"too many wrong tries; wait {math.ceil(wait)} seconds", credentials.username,
                            **{"Retry-After": str(math.ceil(wait))})
-    account = await hoot.store.account_named(credentials.username)
-    right = await check_password(account.password_hash if account else _UNKNOWN_USER_HASH, credentials.password)
+    try:
+        account = await hoot.store.account_named(credentials.username)
+        right = await check_password(account.password_hash if account else _UNKNOWN_USER_HASH, credentials.password)
+    except HashingBusy:
+        hoot.login_failures.forgive(*keys)  # never judged: no wrong try
+        raise await refuse(request, 503, "the server is busy checking other logins; try again in a moment",
+                           credentials.username, **{"Retry-After": "2"})
     if account is None or not right:
-        hoot.login_failures.failed(*keys)
         raise await refuse(request, 401, "wrong user name or password", credentials.username)
     hoot.login_failures.succeeded(*keys)
     token, csrf = new_token(), new_token()

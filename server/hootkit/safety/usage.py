@@ -24,20 +24,39 @@ def _window(text: str) -> tuple[time, time]:
 
 
 class UsageLimits:
-    """Counts seconds of talk per device per day (in memory) and knows the quiet hours."""
+    """Counts seconds of talk per device per day (in memory) and knows the quiet hours.
 
-    def __init__(self, settings: UsageSettings, now: Callable[[], datetime] = datetime.now):
+    Only today is kept (earlier days are dropped when the day changes), a device that talked for no time
+    gets no entry, and past `max_devices` devices in a day the one that talked least is forgotten."""
+
+    def __init__(self, settings: UsageSettings, now: Callable[[], datetime] = datetime.now, max_devices: int = 10_000):
         self.settings = settings
         self.now = now
+        self.max_devices = max_devices
         self.windows = [_window(text) for text in settings.quiet_hours]
-        self._used: dict[tuple[str, str], float] = {}
+        self._day = ""
+        self._used: dict[str, float] = {}  # today's seconds per device
+
+    def __len__(self) -> int:
+        return len(self._used)
 
     def used_s(self, device_id: str) -> float:
-        return self._used.get((device_id, self.now().date().isoformat()), 0.0)
+        self._today()
+        return self._used.get(device_id, 0.0)
 
     def record(self, device_id: str, seconds: float) -> None:
-        key = (device_id, self.now().date().isoformat())
-        self._used[key] = self._used.get(key, 0.0) + seconds
+        self._today()
+        if seconds <= 0:
+            return
+        if device_id not in self._used and len(self._used) >= self.max_devices:
+            del self._used[min(self._used, key=self._used.__getitem__)]
+        self._used[device_id] = self._used.get(device_id, 0.0) + seconds
+
+    def _today(self) -> None:
+        day = self.now().date().isoformat()
+        if day != self._day:
+            self._day = day
+            self._used.clear()
 
     def refusal(self, device_id: str, transcript: str) -> Verdict | None:
         """None while the device may talk; else what the child hears instead of an answer."""
