@@ -1,10 +1,22 @@
 """Server settings from hootkit.toml and HOOT_* environment variables (HOOT_LLM__BACKEND=openai)."""
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for an address only this machine can reach: 127.0.0.0/8, ::1, localhost."""
+    host = host.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class VadSettings(BaseModel):
@@ -106,7 +118,15 @@ class UsageSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    """Everything the server can be told; defaults run the embedded models on localhost."""
+    """Everything the server can be told; defaults run the embedded models on localhost.
+
+    `trust_local`: a client connecting from a loopback address (this machine) is let in as a device
+    without pairing (with pairing = "remote") and, until the first account exists, as a dashboard admin.
+    By default that is on when the server listens on a loopback host (127.0.0.1, ::1, localhost) and off
+    when it listens on 0.0.0.0, :: or any other address: there a port forward or reverse proxy on this
+    machine would make every stranger look local. Behind a reverse proxy on this machine set
+    `forwarded_allow_ips` to the proxy's address (so clients are told apart), or `trust_local = false`.
+    """
 
     model_config = SettingsConfigDict(env_prefix="HOOT_", env_nested_delimiter="__", toml_file="hootkit.toml")
 
@@ -116,6 +136,12 @@ class Settings(BaseSettings):
     device_tokens: list[str] = Field(default_factory=list)
     hello_timeout_s: float = 10.0
     max_errors_per_session: int = 20
+    # caps on device connections (0: no cap), so one address cannot take the server: a school's NAT puts
+    # every device of the school behind one address, so the per-address cap fits a whole school. A connection
+    # over a cap is closed with 1013 and the reason ("try again later: ..."), before any other work
+    max_sessions: int = Field(default=500, ge=0)  # open device connections in all
+    max_sessions_per_address: int = Field(default=200, ge=0)  # from one client address
+    max_pending_pairings_per_address: int = Field(default=20, ge=0)  # unpaired devices saying a code, per address
     warmup: bool = True
     firmware_dir: Path | None = None
     lessons_dir: Path = Path("curriculum/lessons")
@@ -129,6 +155,11 @@ class Settings(BaseSettings):
     # "remote": devices on other machines must be paired by a teacher (this machine's may talk at once);
     # "all": every device must be paired; "off": no pairing, only device_tokens or this machine
     pairing: Literal["remote", "all", "off"] = "remote"
+    # trust a client on this machine (see the class docstring); None: only when `host` is a loopback address
+    trust_local: bool | None = None
+    # reverse proxies whose X-Forwarded-For is believed (uvicorn's forwarded_allow_ips: addresses, networks
+    # or "*"); empty: the header is ignored and a client is the address it connected from
+    forwarded_allow_ips: list[str] = Field(default_factory=list)
     retention_days: float = 365.0  # the default until an admin sets it on the dashboard
     login_hours: float = 12.0
     watch_lessons: bool = True
@@ -139,6 +170,12 @@ class Settings(BaseSettings):
     audio: AudioSettings = AudioSettings()
     usage: UsageSettings = UsageSettings()
     safety: SafetySettings = SafetySettings()
+
+    @model_validator(mode="after")
+    def _decide_trust_local(self) -> "Settings":
+        if self.trust_local is None:
+            self.trust_local = is_loopback_host(self.host)
+        return self
 
     @classmethod
     def settings_customise_sources(

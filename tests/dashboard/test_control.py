@@ -92,3 +92,105 @@ async def test_a_paused_device_is_paused_again_when_it_reconnects(school):
             listed = (await tom.get("/api/devices")).json()["devices"]
             assert listed[0]["online"] and listed[0]["activity"] == "paused"
 
+
+
+async def test_a_parent_can_change_nothing_on_their_childs_device(school):
+    async with school() as s, s.login("tom") as tom, s.login("ada") as ada, s.login("pat") as pat:
+        class_id = await s.new_class(tom, "4B")
+        device = await pair(s, tom, class_id, "owl-1")
+        try:
+            assert (await ada.patch("/api/devices/owl-1", json={"parent": "pat"})).status_code == 200
+            assert (await tom.post("/api/lessons/legs/assign", json={"devices": ["owl-1"]})).status_code == 200
+            await device.told()
+            async with LiveNews(tom) as live:
+                await device.ask(QUESTION)
+                await live.next("turn", lambda data: data["asked"])
+            before = (await pat.get("/api/devices")).json()["devices"]
+            turns = (await pat.get("/api/devices/owl-1/transcript")).json()["turns"]
+            attempts = [
+                pat.post("/api/devices/owl-1/control", json={"command": "pause"}),
+                pat.post("/api/devices/owl-1/control", json={"command": "stop"}),
+                pat.post(f"/api/classes/{class_id}/control", json={"command": "stop"}),
+                pat.delete("/api/devices/owl-1/lesson"),
+                pat.patch("/api/devices/owl-1", json={"name": "Mine now"}),
+                pat.delete("/api/devices/owl-1/data"),
+                pat.delete(f"/api/classes/{class_id}/data"),
+                pat.delete("/api/devices/owl-1"),
+            ]
+            for attempt in attempts:
+                response = await attempt
+                assert response.status_code == 403, response.text
+                assert response.json()["detail"] == "only a teacher or an admin may do this"
+            after = (await pat.get("/api/devices")).json()["devices"]
+            assert [(d["name"], d["activity"], d["paused"], d["lesson"]["lesson"]) for d in after] == \
+                [(d["name"], d["activity"], d["paused"], d["lesson"]["lesson"]) for d in before]
+            assert after[0]["name"] == "owl-1" and not after[0]["paused"] and after[0]["lesson"]["lesson"] == "legs"
+            assert (await pat.get("/api/devices/owl-1/transcript")).json()["turns"] == turns and len(turns) >= 2
+            assert device.alerts == [] or all(alert.code not in ("paused", "stopped") for alert in device.alerts)
+        finally:
+            await device.close()
+        audit = await s.audit()
+    by_pat = [(event.action, event.detail[:3]) for event in audit if event.actor == "pat"]
+    assert sorted(set(by_pat)) == [("login", ""), ("refused", "403")] and len(by_pat) == 1 + len(attempts)
+
+
+async def not_said_hello(s, device: DeviceClient):
+    """A second connection for a paired device, with its token, that has not said hello (yet)."""
+    from websockets.asyncio.client import connect
+
+    return await connect(s.url, additional_headers={"Device-Id": device.device_id, "Authorization": f"Bearer {device.token}"})
+
+
+async def test_a_class_pause_reaches_every_device_while_one_has_connected_without_hello(school):
+    async with school() as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        first, second = await pair(s, tom, class_id, "owl-1"), await pair(s, tom, class_id, "owl-2")
+        silent = await not_said_hello(s, second)
+        try:
+            paused = await tom.post(f"/api/classes/{class_id}/control", json={"command": "pause"})
+            assert paused.status_code == 200, paused.text
+            assert [(d["device_id"], d["activity"]) for d in paused.json()["devices"]] == [
+                ("owl-1", "paused"), ("owl-2", "paused")]
+            for device in (first, second):
+                assert (await device.notice()).command == "pause"
+                assert (await device.told()).reply == "Let's take a little break. Your teacher paused me."
+        finally:
+            await silent.close()
+            await first.close()
+            await second.close()
+        assert [event.target for event in await s.audit("pause")] == [f"class {class_id}"]
+
+
+async def test_a_class_lesson_starts_on_every_device_while_one_has_connected_without_hello(school):
+    async with school() as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        first, second = await pair(s, tom, class_id, "owl-1"), await pair(s, tom, class_id, "owl-2")
+        silent = await not_said_hello(s, first)
+        try:
+            assigned = await tom.post("/api/lessons/legs/assign", json={"classes": [class_id]})
+            assert assigned.status_code == 200, assigned.text
+            assert [(d["device_id"], d["started"]) for d in assigned.json()["devices"]] == [("owl-1", True), ("owl-2", True)]
+            for device in (first, second):
+                assert (await device.told()).reply.startswith("Let's start a lesson: Legs.")
+        finally:
+            await silent.close()
+            await first.close()
+            await second.close()
+
+
+async def test_one_device_failing_a_class_command_does_not_stop_it_for_the_others(school):
+    async with school() as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        first, second = await pair(s, tom, class_id, "owl-1"), await pair(s, tom, class_id, "owl-2")
+        try:
+            def broken(command):
+                raise RuntimeError("a bug in one session")
+
+            s.hoot.gateway.sessions["owl-1"].control = broken
+            paused = await tom.post(f"/api/classes/{class_id}/control", json={"command": "pause"})
+            assert paused.status_code == 200, paused.text
+            assert (await second.notice()).command == "pause"
+            assert s.hoot.classroom.held == {"owl-1": "pause", "owl-2": "pause"}  # owl-1 is paused when it reconnects
+        finally:
+            await first.close()
+            await second.close()

@@ -1,10 +1,16 @@
 """Pairing: an unpaired device says its code; a teacher types it into one of their classes; the device keeps a token."""
 
+import asyncio
+
 import pytest
 from school import QUESTION, LiveNews, lessons_dir, school  # noqa: F401 (fixtures)
+from test_control import pair
 
+from hootkit.accounts.passwords import token_hash
 from hootkit.client.device import DeviceClient, Refused
 from hootkit.engines.fakes import FakeStt
+
+PAIRED = "device {} is paired: connect with its token, or ask a teacher to forget it"
 
 
 async def test_a_teacher_pairs_a_device_by_its_spoken_code_and_it_talks_from_then_on(school):
@@ -71,3 +77,86 @@ async def test_a_wrong_token_is_refused_when_tokens_are_configured(school):
         with pytest.raises(Refused, match="token"):
             async with DeviceClient(s.url, token="stolen", device_id="owl-1"):
                 pass
+
+
+async def test_a_paired_id_without_its_token_is_refused_and_takes_nothing_from_the_device(school):
+    async with school(stt=FakeStt("hello owl")) as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        device = await pair(s, tom, class_id, "owl-7")
+        try:
+            await device.ask(QUESTION)
+            used_s, sessions = s.hoot.usage.used_s("owl-7"), list(s.hoot.gateway.sessions)
+            async with LiveNews(tom) as live:
+                for token in (None, "not-its-token", device.token + "x"):
+                    with pytest.raises(Refused) as refused:
+                        async with DeviceClient(s.url, token=token, device_id="owl-7"):
+                            pass
+                    assert refused.value.code == 4001 and refused.value.reason == PAIRED.format("owl-7")
+                assert list(s.hoot.gateway.sessions) == sessions  # no session: no pairing code, nothing charged
+                assert s.hoot.usage.used_s("owl-7") == used_s
+                listed = (await tom.get("/api/devices")).json()["devices"]
+                assert [(d["device_id"], d["online"], d["paired"]) for d in listed] == [("owl-7", True, True)]
+                assert (await device.ask(QUESTION)).transcript == "hello owl"  # the real one talks on
+                news = []
+                while not (news and news[-1][0] == "turn" and news[-1][1]["asked"]):
+                    news.append(await asyncio.wait_for(live.queue.get(), 30))
+            assert not [data for kind, data in news if kind == "device" and not data["online"]]  # never shown offline
+        finally:
+            await device.close()
+
+
+async def test_a_device_is_paired_again_only_after_a_teacher_forgets_it(school):
+    async with school() as s, s.login("tom") as tom, s.login("tina") as tina, s.login("pat") as pat:
+        class_id = await s.new_class(tom, "4B")
+        device = await pair(s, tom, class_id, "owl-7")
+        await device.close()
+        old_token = device.token
+        assert (await tina.delete("/api/devices/owl-7")).status_code == 404  # not in her classes
+        assert (await pat.delete("/api/devices/owl-7")).status_code == 403  # parents change nothing
+        assert await s.hoot.store.device("owl-7") is not None
+        forgotten = await tom.delete("/api/devices/owl-7")
+        assert forgotten.status_code == 200 and forgotten.json() == {"device_id": "owl-7", "forgotten": True}
+        assert await s.hoot.store.device("owl-7") is None
+        assert (await tom.delete("/api/devices/owl-7")).status_code == 404
+
+        async with DeviceClient(s.url, token=old_token, device_id="owl-7") as again:  # its old token is gone too
+            code = await again.notice()
+            assert code.state == "code"
+            await again.told()
+            paired = await tom.post("/api/pair", json={"code": code.code, "class_id": class_id, "name": "Desk"})
+            assert paired.status_code == 201, paired.text
+            assert (await again.notice()).state == "paired" and again.token != old_token
+        assert (await s.hoot.store.device_by_token(token_hash(again.token))).name == "Desk"
+        audit = await s.audit("forget device")
+    assert [(event.actor, event.target) for event in audit] == [("tom", "owl-7")]
+
+
+async def test_a_code_for_an_id_paired_meanwhile_is_refused_and_overwrites_nothing(school):
+    async with school() as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        async with DeviceClient(s.url, device_id="owl-5") as waiting:
+            code = (await waiting.notice()).code
+            # paired meanwhile some other way (say, by a second server on the same database)
+            await s.hoot.store.pair_device("owl-5", "Table 5", class_id, token_hash("first-token"))
+            clash = await tom.post("/api/pair", json={"code": code, "class_id": class_id})
+        assert clash.status_code == 409
+        assert clash.json()["detail"] == "device owl-5 is already paired: forget it first to pair it again"
+        assert (await s.hoot.store.device_by_token(token_hash("first-token"))).name == "Table 5"  # not overwritten
+
+
+async def test_this_machine_and_a_configured_token_need_a_paired_devices_own_token_too(school):
+    async with school(pairing="remote") as s:
+        async with DeviceClient(s.url, device_id="owl-1") as fresh:  # a fresh id: admitted at once, as before
+            assert (await fresh.ask(QUESTION)).reply
+        await s.hoot.store.pair_device("owl-2", "Table 2", None, token_hash("owl-2-token"))
+        with pytest.raises(Refused, match=PAIRED.format("owl-2")):
+            async with DeviceClient(s.url, device_id="owl-2"):
+                pass
+        async with DeviceClient(s.url, token="owl-2-token", device_id="owl-2") as paired:
+            assert (await paired.ask(QUESTION)).reply
+    async with school(device_tokens=["class-secret"], create_accounts=False) as s:
+        with pytest.raises(Refused, match=PAIRED.format("owl-2")):  # the same school: owl-2 is still paired
+            async with DeviceClient(s.url, token="class-secret", device_id="owl-2"):
+                pass
+        async with DeviceClient(s.url, token="class-secret", device_id="owl-3") as other:
+            assert (await other.ask(QUESTION)).reply

@@ -1,5 +1,6 @@
 """The classroom API under /api: devices and what they do, pairing, classes, accounts, and pause/resume/stop."""
 
+import logging
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -15,6 +16,7 @@ from hootkit.dashboard.logins import admin, caller, refuse, staff
 from hootkit.lessons.progress import progress
 from hootkit.store.db import Conflict
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api")
 
 
@@ -55,7 +57,8 @@ async def list_devices(request: Request, who: Caller = Depends(caller)) -> dict:
     for device in await hoot.store.devices():
         if visible is None or device.id in visible:
             shown[device.id] = _offline(device.id) | {
-                "name": device.name, "class_id": device.class_id, "class_name": classes.get(device.class_id),
+                "name": device.name, "paired": True, "class_id": device.class_id,
+                "class_name": classes.get(device.class_id),
                 "last_seen": device.last_seen.isoformat() if device.last_seen else None}
     for device_id in hoot.classroom.runs.keys() | hoot.classroom.held.keys():
         if visible is None:
@@ -77,12 +80,12 @@ async def list_devices(request: Request, who: Caller = Depends(caller)) -> dict:
 
 
 def _offline(device_id: str) -> dict:
-    return {"device_id": device_id, "name": device_id, "class_id": None, "class_name": None, "online": False,
-            "activity": "offline", "paused": False, "lesson": None, "flags": [], "last_seen": None}
+    return {"device_id": device_id, "name": device_id, "paired": False, "class_id": None, "class_name": None,
+            "online": False, "activity": "offline", "paused": False, "lesson": None, "flags": [], "last_seen": None}
 
 
 @router.delete("/devices/{device_id}/lesson")
-async def end_lesson(device_id: str, request: Request, who: Caller = Depends(caller)) -> dict:
+async def end_lesson(device_id: str, request: Request, who: Caller = Depends(staff)) -> dict:
     """End the device's lesson now: it says the closing words and goes back to free talk."""
     hoot = request.app.state.hoot
     await device_ids_in_reach(request, who, [device_id])
@@ -97,13 +100,13 @@ async def end_lesson(device_id: str, request: Request, who: Caller = Depends(cal
 
 
 @router.post("/devices/{device_id}/control")
-async def control_device(device_id: str, control: Control, request: Request, who: Caller = Depends(caller)) -> dict:
+async def control_device(device_id: str, control: Control, request: Request, who: Caller = Depends(staff)) -> dict:
     await device_ids_in_reach(request, who, [device_id])
     return await _control(request, who, [device_id], control.command, device_id)
 
 
 @router.post("/classes/{class_id}/control")
-async def control_class(class_id: int, control: Control, request: Request, who: Caller = Depends(caller)) -> dict:
+async def control_class(class_id: int, control: Control, request: Request, who: Caller = Depends(staff)) -> dict:
     device_ids = await class_device_ids(request, who, [class_id])
     return await _control(request, who, device_ids, control.command, f"class {class_id}")
 
@@ -116,7 +119,10 @@ async def _control(request: Request, who: Caller, device_ids: list[str], command
         hoot.classroom.control(device_id, command)
         sessions = hoot.gateway.sessions_of(device_id)
         for session in sessions:
-            session.control(command)
+            try:
+                session.control(command)
+            except Exception:  # one device that fails does not leave the rest of the class half done
+                log.exception("%s on %s failed", command, device_id)
         if command == "stop":
             await hoot.store.end_assignment(device_id)
         results.append({"device_id": device_id, "online": bool(sessions),
@@ -141,7 +147,10 @@ async def pair(body: PairRequest, request: Request, who: Caller = Depends(staff)
     hoot.pair_failures.succeeded(key)
     token = new_token()
     name = body.name.strip() or session.device_id
-    await hoot.store.pair_device(session.device_id, name, classroom.id, token_hash(token))
+    try:
+        await hoot.store.pair_device(session.device_id, name, classroom.id, token_hash(token))
+    except Conflict as conflict:  # paired by another connection meanwhile: forgetting it is a separate choice
+        raise await refuse(request, 409, str(conflict), who.name) from None
     await hoot.store.audit(who.name, "pair", session.device_id, detail=f"class {classroom.name}", ip=who.ip)
     session.paired(token, name)
     hoot.live.publish("paired", session.device_id, {"name": name, "class_id": classroom.id})
@@ -150,7 +159,7 @@ async def pair(body: PairRequest, request: Request, who: Caller = Depends(staff)
 
 
 @router.patch("/devices/{device_id}")
-async def change_device(device_id: str, change: DeviceChange, request: Request, who: Caller = Depends(caller)) -> dict:
+async def change_device(device_id: str, change: DeviceChange, request: Request, who: Caller = Depends(staff)) -> dict:
     """Rename a device, move it to another of your classes, or (admins) link it to a parent's account."""
     hoot = request.app.state.hoot
     await device_ids_in_reach(request, who, [device_id])
@@ -170,7 +179,20 @@ async def change_device(device_id: str, change: DeviceChange, request: Request, 
         fields["parent_id"] = parent.id if parent else None
     await hoot.store.update_device(device_id, **fields)
     await hoot.store.audit(who.name, "change device", device_id, detail=", ".join(sorted(fields)), ip=who.ip)
+    hoot.live.publish("changed", device_id, {"fields": sorted(fields)})  # live streams see who may see it now
     return {"device_id": device_id, **fields}
+
+
+@router.delete("/devices/{device_id}")
+async def forget_device(device_id: str, request: Request, who: Caller = Depends(staff)) -> dict:
+    """Forget a paired device: its token stops working and its id may be paired again; its records stay."""
+    hoot = request.app.state.hoot
+    await device_ids_in_reach(request, who, [device_id])
+    if not await hoot.store.forget_device(device_id):
+        raise HTTPException(404, f"device {device_id!r} is not paired")
+    await hoot.store.audit(who.name, "forget device", device_id, ip=who.ip)
+    hoot.live.publish("forgotten", device_id, {})
+    return {"device_id": device_id, "forgotten": True}
 
 
 @router.get("/classes")

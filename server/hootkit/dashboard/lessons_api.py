@@ -105,6 +105,9 @@ async def assign_lesson(lesson_id: str, assignment: Assignment, request: Request
                 await session.start_lesson(run)
             except ModelMissing as missing:
                 error = str(missing)
+            except Exception:  # one device that fails does not stop the lesson on the others
+                log.exception("lesson %s could not start on %s", lesson_id, device_id)
+                error = "the lesson could not start on this device"
         if error:
             hoot.classroom.end(device_id)
             await hoot.store.end_assignment(device_id)

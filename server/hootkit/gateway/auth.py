@@ -46,22 +46,29 @@ def matches(token: str | None, allowed: list[str]) -> bool:
     return bool(token) and any(hmac.compare_digest(token, candidate) for candidate in allowed)
 
 
+def paired_refusal(device_id: str) -> str:
+    return f"device {device_id} is paired: connect with its token, or ask a teacher to forget it"
+
+
 async def admit_device(conn: HTTPConnection, settings: Settings, store) -> Admission:
-    """A paired device's token names the device. With `device_tokens` set (or pairing off) any other device
-    is refused; otherwise it must be paired, except on this machine with pairing = "remote" (developers)."""
+    """A paired device's token names the device, and a paired device's id without its token is refused (no
+    pairing code, nothing charged to it). With `device_tokens` set (or pairing off) any other device is
+    refused; otherwise it must be paired, except on this machine with pairing = "remote" (developers)."""
     token = bearer_token(conn)
     claimed = device_id(conn)
     if len(claimed) > MAX_DEVICE_ID:
         return Admission(claimed[:MAX_DEVICE_ID], refusal=f"bad device id: at most {MAX_DEVICE_ID} characters")
-    if matches(token, settings.device_tokens):
-        return Admission(claimed)
     if token:
         device = await store.device_by_token(token_hash(token))
         if device is not None:
             return Admission(device.id)
+    if await store.device(claimed) is not None:  # a paired id is its token's alone, on this machine too
+        return Admission(claimed, refusal=paired_refusal(claimed))
+    if matches(token, settings.device_tokens):
+        return Admission(claimed)
     if settings.device_tokens:
         return Admission(claimed, refusal="unauthorized: a valid device token is required")
-    if not token and is_local(conn) and settings.pairing != "all":
+    if not token and settings.trust_local and is_local(conn) and settings.pairing != "all":
         return Admission(claimed)
     if settings.pairing == "off":
         return Admission(claimed, refusal="unauthorized: no device tokens are configured, so only this machine may connect")

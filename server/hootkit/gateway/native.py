@@ -1,35 +1,90 @@
-"""The native device websocket: frames <-> hootproto <-> a DeviceSession, with clear refusals and pairing."""
+"""The native device websocket: frames <-> hootproto <-> a DeviceSession, with clear refusals and pairing.
+
+One session per device: a session is registered (by device id) once its `hello` is accepted, and a new
+connection for a device replaces the old one explicitly (closed with 4006). Connections are capped in all,
+per client address, and in unpaired devices waiting with a code per address (1013, "try again later")."""
 
 import asyncio
 import logging
+import time
 import uuid
+from collections import Counter
+from dataclasses import dataclass
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 import hootproto
 from hootkit.engines.models import ModelMissing
 from hootkit.gateway.auth import Admission, admit_device
+from hootkit.gateway.observer import SessionObserver
 from hootkit.gateway.session import DeviceSession
 from hootproto import Alert, Audio, Hello, LocalProtocolError, ProtocolError, ServerConnection
 
 log = logging.getLogger(__name__)
 
+CLOSE_TRY_AGAIN = 1013
+CLOSE_REPLACED = 4006
+REPLACED = "replaced by a new connection"
+REPLACED_CLOSE_S = 2.0  # a replaced connection's peer is often gone: its close handshake is not waited for longer
+CAP_LOG_S = 60.0  # a refusal for a cap is logged at most once a minute per kind
+
+
+@dataclass(eq=False)
+class Link:
+    """One open device websocket, from accept to close."""
+
+    ws: WebSocket
+    address: str
+    task: asyncio.Task | None = None
+    in_loop: bool = False  # reading frames (a replacement may cancel it only then)
+    replaced: bool = False
+
+
+def client_address(ws: WebSocket) -> str:
+    """The client's address (a trusted proxy's X-Forwarded-For is already applied by uvicorn)."""
+    return ws.client.host if ws.client else ""
+
 
 class DeviceGateway:
-    """Serves /v1/device: authenticates, shakes hands, then feeds events to the device's session."""
+    """Serves /v1/device: caps, authenticates, shakes hands, then feeds events to the device's session."""
 
     def __init__(self, hoot):
         self.hoot = hoot
-        self.sessions: dict[str, DeviceSession] = {}
+        self.sessions: dict[str, DeviceSession] = {}  # device id -> its session, once it said hello
+        self._links: dict[str, Link] = {}  # device id -> the connection of its session
+        self._open: Counter[str] = Counter()  # client address -> open device connections
+        self._open_total = 0
+        self._cap_logged: dict[str, float] = {}
 
     async def serve(self, ws: WebSocket) -> None:
-        await ws.accept()
+        link = Link(ws, client_address(ws), asyncio.current_task())
+        full = self._connections_full(link.address)
+        if full:  # nothing else is done for it: no token lookup, no session
+            await ws.accept()
+            await self._close(ws, CLOSE_TRY_AGAIN, full)
+            return
+        self._open[link.address] += 1
+        self._open_total += 1
+        try:
+            await ws.accept()
+            await self._serve(link)
+        finally:
+            self._open_total -= 1
+            self._open[link.address] -= 1
+            if not self._open[link.address]:
+                del self._open[link.address]
+
+    async def _serve(self, link: Link) -> None:
+        ws = link.ws
         if not self.hoot.ready.is_set():
-            await ws.close(1013, "server is still loading its models; try again shortly")
+            await ws.close(CLOSE_TRY_AGAIN, "server is still loading its models; try again shortly")
             return
         admission = await admit_device(ws, self.hoot.settings, self.hoot.store)
         if admission.refusal:
             await self._refuse(ws, hootproto.CLOSE_UNAUTHORIZED, "unauthorized", admission.refusal)
+            return
+        if admission.needs_pairing and (full := self._pairings_full(link.address, admission.device_id)):
+            await self._close(ws, CLOSE_TRY_AGAIN, full)
             return
         conn = ServerConnection()
         lock = asyncio.Lock()
@@ -55,27 +110,90 @@ class DeviceGateway:
             session_id, admission.device_id, hoot.engines, hoot.settings, hoot.metrics, hoot.usage, hoot.languages, send,
             observer=hoot.recorder,
         )
-        self.sessions[session_id] = session
         self.hoot.metrics.sessions.inc()
         log.info("device %s connected (session %s%s)", session.device_id, session_id,
                  ", to be paired" if admission.needs_pairing else "")
         try:
-            await self._loop(ws, conn, session, send, admission)
+            link.in_loop = True
+            try:
+                await self._loop(link, conn, session, send, admission)
+            finally:
+                link.in_loop = False
         except WebSocketDisconnect:
             pass
+        except asyncio.CancelledError:
+            if not link.replaced:
+                raise
+            asyncio.current_task().uncancel()  # replaced by a new connection (_retire): this one just ends
+            try:
+                await asyncio.wait_for(self._close(ws, CLOSE_REPLACED, REPLACED), REPLACED_CLOSE_S)
+            except TimeoutError:
+                pass
         except Exception:
             log.exception("session %s failed", session_id)
             await self._close(ws, 1011, "internal error; please reconnect")
         finally:
             hoot.pairing.withdraw(session)
             await session.close()
-            if session.lesson is not None:
-                hoot.classroom.keep(session.device_id, session.lesson)
-            del self.sessions[session_id]
-            hoot.recorder.closed(session)
+            if self.sessions.get(session.device_id) is session:  # else it never said hello, or was replaced
+                if session.lesson is not None:
+                    hoot.classroom.keep(session.device_id, session.lesson)
+                del self.sessions[session.device_id]
+                del self._links[session.device_id]
+                hoot.recorder.closed(session)
             self.hoot.metrics.sessions.dec()
 
-    async def _loop(self, ws: WebSocket, conn: ServerConnection, session: DeviceSession, send, admission: Admission) -> None:
+    def _register(self, session: DeviceSession, link: Link) -> None:
+        """`session` said hello: it is the device's session now, replacing the one before it, if any."""
+        old = self.sessions.get(session.device_id)
+        if old is not None:
+            self._retire(old)
+        self.sessions[session.device_id] = session
+        self._links[session.device_id] = link
+
+    def _retire(self, old: DeviceSession) -> None:
+        """A new connection for the same device: the old session hands on where it was in its lesson and
+        ends its store session, without telling dashboards the device is offline, and is heard from no more;
+        its connection is closed with 4006 and does no cleanup of the device's shared state."""
+        device = old.device_id
+        link = self._links.pop(device)
+        del self.sessions[device]
+        link.replaced = True
+        self.hoot.pairing.withdraw(old)
+        if old.lesson is not None:
+            self.hoot.classroom.keep(device, old.lesson)
+        self.hoot.recorder.closed(old, offline=False)
+        old.observer = SessionObserver()  # what it does while it ends (a turn cancelled) is news to nobody
+        log.info("device %s reconnected: session %s is replaced", device, old.session_id)
+        if link.in_loop and link.task is not None:
+            link.task.cancel()  # it is waiting for a frame (or sending one): it ends at once
+
+    def _connections_full(self, address: str) -> str | None:
+        """Why one more device connection is refused now, or None."""
+        settings = self.hoot.settings
+        if settings.max_sessions and self._open_total >= settings.max_sessions:
+            return self._cap("total", "try again later: the server has too many device connections")
+        if settings.max_sessions_per_address and self._open[address] >= settings.max_sessions_per_address:
+            return self._cap("address", "try again later: too many sessions from this address")
+        return None
+
+    def _pairings_full(self, address: str, device_id: str) -> str | None:
+        """Why an unpaired device from `address` may not wait with a code now, or None (the session of the
+        same device, which the new one replaces, does not count)."""
+        cap = self.hoot.settings.max_pending_pairings_per_address
+        if cap and self.hoot.pairing.pending(address, besides=self.sessions.get(device_id)) >= cap:
+            return self._cap("pairing", "try again later: too many devices from this address are waiting to be paired")
+        return None
+
+    def _cap(self, kind: str, reason: str) -> str:
+        now = time.monotonic()
+        if now - self._cap_logged.get(kind, -CAP_LOG_S) >= CAP_LOG_S:
+            self._cap_logged[kind] = now
+            log.warning("device connection refused (%s); more such refusals are not logged for %g s", reason, CAP_LOG_S)
+        return reason
+
+    async def _loop(self, link: Link, conn: ServerConnection, session: DeviceSession, send, admission: Admission) -> None:
+        ws = link.ws
         settings = self.hoot.settings
         errors = 0
         while True:
@@ -108,21 +226,29 @@ class DeviceGateway:
                     if problem:
                         await self._refuse(ws, hootproto.CLOSE_BAD_HELLO, "unsupported_audio", problem, send)
                         return
-                    await send(self._server_hello(event, session))
+                    if admission.needs_pairing and (full := self._pairings_full(link.address, session.device_id)):
+                        await self._refuse(ws, CLOSE_TRY_AGAIN, "try_again", full, send)
+                        return
+                    self._register(session, link)  # teachers' commands reach it from now on
                     session.start(event)
+                    await send(self._server_hello(event, session))
                     if admission.needs_pairing:
-                        session.await_pairing(self.hoot.pairing.offer(session))
+                        session.await_pairing(self.hoot.pairing.offer(session, link.address))
                     else:
                         self.welcome(session)
                 else:
                     await session.handle(event)
 
     def sessions_of(self, device: str) -> list[DeviceSession]:
-        return [session for session in self.sessions.values() if session.device_id == device]
+        """The device's session (it has said hello), as a list: empty when it is offline."""
+        session = self.sessions.get(device)
+        return [session] if session is not None else []
 
     def welcome(self, session: DeviceSession, greeting: str | None = None) -> None:
         """A device that may talk: its session is recorded, a teacher's pause holds again, its lesson goes on;
-        else it says `greeting`, if any."""
+        else it says `greeting`, if any. A session that is gone meanwhile (closed or replaced) is left alone."""
+        if self.sessions.get(session.device_id) is not session:
+            return
         self.hoot.recorder.opened(session)
         held = self.hoot.classroom.held.get(session.device_id)
         if held is not None:

@@ -60,8 +60,10 @@ class Recorder(SessionObserver):
         self._job(lambda: self.store.seen(session.device_id))
         self.changed(session)
 
-    def closed(self, session) -> None:
-        self.live.publish("device", session.device_id, {"online": False, "activity": "offline", "paused": False})
+    def closed(self, session, offline: bool = True) -> None:
+        """The session is over; `offline`: so is the device (not when a new connection replaced the session)."""
+        if offline:
+            self.live.publish("device", session.device_id, {"online": False, "activity": "offline", "paused": False})
         if self._first_turn.pop(session.session_id, None) is not None:
             self._job(lambda: self.store.end_session(session.session_id))
             self._job(lambda: self.store.seen(session.device_id))

@@ -91,6 +91,7 @@ class DeviceSession:
         self.conversation = Conversation(settings.llm.history_turns)
         self.endpointer = ep.Endpointer(settings.vad, WINDOW_MS)
         self._pre_roll_windows = max(1, int(settings.vad.pre_roll_ms / WINDOW_MS))
+        self._listening_epoch = 0  # bumped by each listening reset: audio read before it is not the new utterance's
         self._reset_listening()
         self._resampler: Resampler | None = None
         self._turn_context: TurnContext | None = None
@@ -298,7 +299,10 @@ class DeviceSession:
         if not count:
             return
         windows = samples[: count * VAD_WINDOW].reshape(count, VAD_WINDOW)
+        epoch = self._listening_epoch
         probs = await self.engines.vad_executor.run(self.session_id, self._vad_stream.speech_probs, windows)
+        if epoch != self._listening_epoch:
+            return  # listening was reset while the VAD ran (an abort, a turn that ended): this audio is not the new utterance's
         for window, prob in zip(windows, probs):
             if self._deaf():
                 return
@@ -493,6 +497,7 @@ class DeviceSession:
             self.turn.cancel("aborted" if self.turn.committed.is_set() else "cancelled")
 
     def _reset_listening(self) -> None:
+        self._listening_epoch += 1
         self.endpointer.reset()
         self._windows: deque[np.ndarray] = deque(maxlen=self._pre_roll_windows)
         self._partial = np.zeros(0, np.float32)

@@ -160,6 +160,8 @@ const LIVE_HANDLERS = {
   device: applyDeviceEvent,
   lesson: applyLessonEvent,
   paired: scheduleReload, // a device joined a class: its card appears
+  changed: scheduleReload, // renamed, moved to another class, or linked to a parent
+  forgotten: scheduleReload, // unpaired by a teacher: its card goes
   reload: scheduleReload, // the server dropped news for us (and closes the stream; the browser reconnects)
   turn: (event) => {
     applyTurnEvent(event);

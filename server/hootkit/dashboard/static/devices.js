@@ -8,6 +8,7 @@ import {
 import { openTranscript } from './transcript.js';
 
 const DONE = { pause: 'Paused', resume: 'Resumed', stop: 'Stopped' };
+const staff = () => isRole('admin', 'teacher'); // parents watch; they change nothing
 const cards = new Map(); // device_id -> its card element
 let reloadTimer = null;
 
@@ -157,13 +158,14 @@ function deviceCard(device) {
       h('span', { class: 'activity', 'data-testid': 'activity' })),
     h('div', { class: 'lesson-progress', 'data-testid': 'lesson-progress' }),
     h('div', { class: 'flags', 'data-testid': 'flags' }),
-    h('div', { class: 'controls' }, button('pause', 'Pause'), button('resume', 'Resume'), button('stop', 'Stop', 'danger')),
-    h('div', { class: 'assign' },
+    staff() ? h('div', { class: 'controls' }, button('pause', 'Pause'), button('resume', 'Resume'), button('stop', 'Stop', 'danger')) : null,
+    staff() ? h('div', { class: 'assign' },
       h('select', { class: 'assign-lesson', 'data-testid': 'assign-lesson', 'aria-label': `Lesson for ${name}` }, lessonOptions()),
-      button('assign', 'Assign', 'primary', 'assign-submit')),
+      button('assign', 'Assign', 'primary', 'assign-submit')) : null,
     h('div', { class: 'card-links' },
       button('transcript', 'Transcript', 'quiet', 'open-transcript'),
-      h('a', { class: 'button quiet', 'data-testid': 'open-report', href: `#reports/device/${encodeURIComponent(device.device_id)}` }, 'Report'))),
+      h('a', { class: 'button quiet', 'data-testid': 'open-report', href: `#reports/device/${encodeURIComponent(device.device_id)}` }, 'Report'),
+      staff() && device.paired ? button('forget', 'Forget', 'danger', 'forget-device') : null)),
   device);
 }
 
@@ -185,7 +187,7 @@ function fillCard(card, device) {
   const activityBadge = card.querySelector('.activity');
   activityBadge.textContent = activity;
   activityBadge.dataset.activity = activity;
-  card.querySelector('[data-action="pause"]').setAttribute('aria-pressed', String(paused));
+  card.querySelector('[data-action="pause"]')?.setAttribute('aria-pressed', String(paused));
   fillLesson(card.querySelector('.lesson-progress'), device.lesson);
   fillFlags(card.querySelector('.flags'), device.flags || []);
   return card;
@@ -207,7 +209,7 @@ function fillLesson(box, lesson) {
     h('progress', { max: String(steps || 1), value: String(lesson.finished ? steps : step), 'aria-label': 'Lesson progress' }),
     h('div', { class: 'lesson-line' },
       lesson.quiz && lesson.quiz.length ? h('span', { class: 'quiz-line' }, 'Quiz ', quizTicks(lesson.quiz)) : h('span'),
-      button('end-lesson', 'End lesson', 'quiet small')));
+      staff() ? button('end-lesson', 'End lesson', 'quiet small') : h('span')));
 }
 
 function fillFlags(box, flags) {
@@ -277,6 +279,12 @@ async function deviceAction(action, deviceId, card) {
     toast(`Ended the lesson on ${deviceName(deviceId)}.`);
   } else if (action === 'transcript') {
     await openTranscript(deviceId);
+  } else if (action === 'forget') {
+    const name = deviceName(deviceId);
+    if (!window.confirm(`Forget ${name}? Its token stops working: when it next connects it asks to be paired again. Its records stay.`)) return;
+    await api.del(path`/api/devices/${deviceId}`);
+    toast(`Forgot ${name}.`);
+    await showDevices();
   }
 }
 

@@ -2,7 +2,7 @@
 
 import { api, path } from './api.js';
 import { $, clear, h, toast, formatMinutes, formatTime, quizTicks } from './dom.js';
-import { state, loadClasses, loadDevices, deviceName, className } from './state.js';
+import { state, isRole, loadClasses, loadDevices, deviceName, className } from './state.js';
 
 export function initReports() {
   $('#report-target').addEventListener('change', () => {
@@ -54,6 +54,7 @@ async function loadReport() {
     link.setAttribute('aria-disabled', String(!base));
   }
   $('#report-delete').disabled = !base;
+  $('#report-delete').hidden = !isRole('admin', 'teacher'); // parents read; they delete nothing
   if (!base) {
     clear(box).append(h('p', { class: 'empty' }, 'No classes or devices yet.'));
     return;

@@ -1,0 +1,242 @@
+"""Session lifecycle: one session per device (a reconnect replaces the old one), sessions only after hello,
+no old audio after a listening reset, and caps on connections and waiting pairings (issue 16, holes 2 and 3c)."""
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import QUIZ_LESSON, fake_engines, fast_settings, silence, tone
+from websockets.asyncio.client import connect
+
+from hootkit.app import create_app
+from hootkit.client.device import DeviceClient, Refused
+from hootkit.engines.fakes import EnergyVad, EnergyVadStream, FakeLlm, FakeStt, FakeTts
+from hootkit.engines.registry import Engines
+from hootkit.gateway.session import DeviceSession
+from hootkit.pipeline.metrics import ServerMetrics
+from hootkit.safety.usage import UsageLimits
+from hootkit.serving import serve_in_loop
+from hootproto import Abort, Audio, Hello, Listen
+
+pytestmark = pytest.mark.timeout(60)
+
+QUESTION = np.concatenate([silence(0.2), tone(0.6)])
+FRAME = 640  # 40 ms at 16 kHz
+
+
+async def until(predicate, timeout_s: float = 10.0, what: str = "the condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def closed(client: DeviceClient, timeout_s: float = 10.0) -> tuple[int | None, str | None]:
+    """Wait until the server has closed `client`'s connection; its close code and reason."""
+    await asyncio.wait_for(asyncio.shield(client._reader), timeout_s)
+    return client.close_code, client.close_reason
+
+
+# -- one session per device -------------------------------------------------------------------------
+
+
+async def test_a_reconnect_replaces_the_old_session_which_is_closed_with_4006(serve):
+    async with serve() as url:
+        old = DeviceClient(url, device_id="owl-1")
+        await old.connect()  # then it goes silent, as after a Wi-Fi drop nobody noticed
+        async with DeviceClient(url, device_id="owl-1") as new:
+            assert await closed(old) == (4006, "replaced by a new connection")
+            answer = await new.ask(QUESTION)
+            assert answer.sentences == ["A spider has eight legs.", "Can you count them?"]
+        await old.close()
+
+
+async def test_the_replaced_session_hands_on_its_lesson_and_never_marks_the_device_offline(tmp_path):
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    (lessons / "legs.yaml").write_text(QUIZ_LESSON)
+    app = create_app(fast_settings(lessons_dir=lessons, watch_lessons=False), fake_engines(stt=FakeStt("eight")))
+    async with serve_in_loop(app) as url:
+        hoot = app.state.hoot
+        hoot.classroom.assign("legs", ["owl-1"])
+        old = DeviceClient(url, device_id="owl-1")
+        await old.connect()
+        assert (await old.told()).reply.startswith("Let's start a lesson: Legs.")
+        assert (await old.ask(QUESTION)).reply == "Yes, eight legs! Why do you think spiders spin webs?"
+        with hoot.live.subscribe() as news:
+            async with DeviceClient(url, device_id="owl-1") as new:
+                # the new session goes on where the old one was, not from the lesson's start
+                assert (await new.told()).reply == "Let's go on with our lesson: Legs. Why do you think spiders spin webs?"
+                assert (await closed(old))[0] == 4006
+                await until(lambda: hoot.gateway._open_total == 1, what="the old connection's end")
+                assert list(hoot.gateway.sessions) == ["owl-1"]
+                assert hoot.gateway.sessions["owl-1"].session_id == new.session_id
+                assert hoot.gateway.sessions["owl-1"].lesson.index == 1
+                heard = []
+                while not news.queue.empty():
+                    heard.append(news.queue.get_nowait())
+                assert heard and not [n for n in heard if n.kind == "device" and not n.data["online"]]
+            await until(lambda: not hoot.gateway.sessions, what="the new session's end")
+            assert hoot.classroom.runs["owl-1"].index == 1  # kept by the session that really ended
+        await old.close()
+
+
+async def test_a_connection_that_has_not_said_hello_is_no_session_and_replaces_nothing(serve):
+    async with serve() as url, DeviceClient(url, device_id="owl-1") as device:
+        async with connect(url, additional_headers={"Device-Id": "owl-1"}):  # never says hello
+            await asyncio.sleep(0.2)
+            assert device.ws.close_code is None
+            assert (await device.ask(QUESTION)).sentences
+
+
+async def test_only_the_hello_registers_a_session():
+    app = create_app(fast_settings(), fake_engines())
+    async with serve_in_loop(app) as url:
+        gateway = app.state.hoot.gateway
+        async with connect(url, additional_headers={"Device-Id": "owl-9"}):
+            await asyncio.sleep(0.2)
+            assert gateway.sessions == {} and gateway.sessions_of("owl-9") == []
+            async with DeviceClient(url, device_id="owl-9") as device:
+                assert [s.session_id for s in gateway.sessions_of("owl-9")] == [device.session_id]
+        await until(lambda: not gateway.sessions, what="the session's end")
+
+
+# -- a listening reset during the VAD call ---------------------------------------------------------------
+
+
+class GatedVad(EnergyVad):
+    """The energy VAD, except that once `armed` its next call blocks (on its worker thread) until `release`."""
+
+    def __init__(self):
+        super().__init__()
+        self.armed = threading.Event()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def new_stream(self) -> EnergyVadStream:
+        vad = self
+
+        class Stream(EnergyVadStream):
+            def speech_probs(self, windows):
+                if vad.armed.is_set():
+                    vad.armed.clear()
+                    vad.entered.set()
+                    vad.release.wait(10)
+                return super().speech_probs(windows)
+
+        return Stream(self.level)
+
+
+class RecordingStt(FakeStt):
+    def __init__(self):
+        super().__init__()
+        self.heard: list[np.ndarray] = []
+
+    async def transcribe(self, pcm, key, hints=()):
+        self.heard.append(pcm.copy())
+        return await super().transcribe(pcm, key, hints)
+
+
+def frames(samples: np.ndarray) -> list[Audio]:
+    data = samples.astype(np.int16).tobytes()
+    return [Audio(data[i : i + 2 * FRAME]) for i in range(0, len(data), 2 * FRAME)]
+
+
+async def test_audio_read_while_listening_is_reset_does_not_start_the_next_utterance():
+    vad, stt = GatedVad(), RecordingStt()
+    engines = Engines(vad=vad, stt=stt, llm=FakeLlm(), tts=FakeTts())
+    settings = fast_settings()
+    sent = []
+
+    async def send(event):
+        sent.append(event)
+
+    session = DeviceSession("s-1", "owl-1", engines, settings, ServerMetrics(), UsageLimits(settings.usage), None, send)
+    session.start(Hello(audio_params={"format": "pcm16", "sample_rate": 16000, "channels": 1, "frame_duration": 40}))
+    try:
+        await session.handle(Listen(state="start", mode="auto"))
+        for frame in frames(np.concatenate([tone(0.6), silence(0.1)])):  # speech, then a short pause
+            await session.handle(frame)
+        await until(lambda: session.turn is not None and session._intake.empty(), what="a speculative turn")
+
+        vad.armed.set()
+        for frame in frames(tone(0.04, level=0.9)):  # loud: the old utterance's last frame
+            await session.handle(frame)
+        assert await asyncio.to_thread(vad.entered.wait, 5)
+        await session.handle(Abort(reason="device"))  # the child aborts while the VAD reads that frame
+        await until(lambda: session.turn is None, what="the aborted turn's end")
+        before = len(stt.heard)
+        vad.release.set()
+        await until(lambda: session._intake.empty(), what="the old frame's end")
+        await asyncio.sleep(0.05)
+
+        for frame in frames(np.concatenate([silence(0.05), tone(0.6), silence(1.5)])):  # the next utterance
+            await session.handle(frame)
+        await until(lambda: len(stt.heard) > before and session._intake.empty() and session.turn is None,
+                    what="the next utterance's turn")
+        loudest = max(float(np.abs(pcm).max()) for pcm in stt.heard[before:])
+        assert loudest < 0.5, f"the next utterance starts with the old loud frame ({loudest:.2f})"
+    finally:
+        vad.release.set()
+        await session.close()
+        await engines.close()
+
+
+# -- caps -----------------------------------------------------------------------------------------------
+
+
+async def test_connections_over_the_per_address_cap_are_refused_1013_with_the_reason(serve):
+    async with serve(settings=fast_settings(max_sessions_per_address=2)) as url:
+        async with DeviceClient(url, device_id="a"), connect(url, additional_headers={"Device-Id": "b"}):
+            # a connection that has not said hello yet takes a place too
+            with pytest.raises(Refused) as refused:
+                await DeviceClient(url, device_id="c").connect()
+            assert (refused.value.code, refused.value.reason) == (1013, "try again later: too many sessions from this address")
+        async with DeviceClient(url, device_id="c") as again:  # the places are free again
+            assert (await again.ask(QUESTION)).sentences
+
+
+async def test_connections_over_the_total_cap_are_refused_1013_with_the_reason(serve):
+    async with serve(settings=fast_settings(max_sessions=1, max_sessions_per_address=0)) as url:
+        async with DeviceClient(url, device_id="a"):
+            with pytest.raises(Refused) as refused:
+                await DeviceClient(url, device_id="b").connect()
+            assert refused.value.code == 1013
+            assert refused.value.reason == "try again later: the server has too many device connections"
+
+
+async def test_a_reconnecting_device_at_the_cap_gets_in_once_its_old_connection_is_gone(serve):
+    async with serve(settings=fast_settings(max_sessions_per_address=1)) as url:
+        old = DeviceClient(url, device_id="owl-1")
+        await old.connect()
+        await old.ws.close()  # the device drops; its place is free once the server has seen it go
+        await asyncio.sleep(0.2)
+        async with DeviceClient(url, device_id="owl-1") as again:
+            assert (await again.ask(QUESTION)).sentences
+
+
+async def test_devices_waiting_to_be_paired_are_capped_per_address(serve):
+    settings = fast_settings(pairing="all", max_pending_pairings_per_address=2)
+    app = create_app(settings, fake_engines())
+    async with serve_in_loop(app) as url:
+        one, two = DeviceClient(url, device_id="u-1"), DeviceClient(url, device_id="u-2")
+        await one.connect(), await two.connect()
+        assert (await one.notice()).state == "code" and (await two.notice()).state == "code"
+        with pytest.raises(Refused) as refused:
+            await DeviceClient(url, device_id="u-3").connect()
+        assert refused.value.code == 1013
+        assert refused.value.reason == "try again later: too many devices from this address are waiting to be paired"
+
+        # the same device connecting again replaces its old connection: it is not one more waiting
+        async with DeviceClient(url, device_id="u-1") as again:
+            assert (await again.notice()).state == "code"
+            assert (await closed(one))[0] == 4006
+            assert app.state.hoot.pairing.pending("127.0.0.1") == 2
+        await two.close()
+        await until(lambda: app.state.hoot.pairing.pending("127.0.0.1") == 0, what="the codes withdrawn")
+        async with DeviceClient(url, device_id="u-3") as third:  # room again
+            assert (await third.notice()).state == "code"
+        await one.close()
