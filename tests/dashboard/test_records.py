@@ -1,5 +1,6 @@
 """What was said is kept for teachers: turns committed as they end, live news, reports, export, deletion, retention."""
 
+import asyncio
 import csv
 import io
 import json
@@ -11,7 +12,9 @@ import httpx
 from school import PASSWORD, QUESTION, LiveNews, lessons_dir, school  # noqa: F401 (fixtures)
 from test_control import pair
 
+from hootkit.accounts.passwords import hash_password
 from hootkit.client.device import DeviceClient
+from hootkit.dashboard import records_api
 from hootkit.engines.fakes import FakeStt
 from hootkit.store.db import Store
 
@@ -62,7 +65,7 @@ async def test_a_parent_sees_only_their_own_childs_device(school):
             assert linked.status_code == 200, linked.text
             assert [d["device_id"] for d in (await pat.get("/api/devices")).json()["devices"]] == ["owl-1"]
             assert (await pat.get("/api/devices/owl-2/report")).status_code == 404
-            assert (await pat.post("/api/devices/owl-2/control", json={"command": "pause"})).status_code == 404
+            assert (await pat.post("/api/devices/owl-2/control", json={"command": "pause"})).status_code == 403
             assert (await pat.post("/api/lessons/legs/assign", json={"devices": ["owl-1"]})).status_code == 403
         finally:
             await mine.close()
@@ -181,3 +184,66 @@ async def test_an_oversized_lesson_upload_is_refused_and_audited(school):
         assert response.status_code == 413 and "at most 256 KB" in response.json()["detail"]
         refused = await s.audit("refused")
     assert refused[0].actor == "tom" and refused[0].detail.startswith("413")
+
+
+def asked(device_id: str):
+    return lambda data: data["asked"] and data["device_id"] == device_id
+
+
+async def test_a_parent_unlinked_from_a_device_stops_hearing_its_turns(school, monkeypatch):
+    async with school() as s, s.login("tom") as tom, s.login("ada") as ada, s.login("pat") as pat:
+        class_id = await s.new_class(tom, "4B")
+        owl1, owl2 = await pair(s, tom, class_id, "owl-1"), await pair(s, tom, class_id, "owl-2")
+        try:
+            for device_id in ("owl-1", "owl-2"):
+                assert (await ada.patch(f"/api/devices/{device_id}", json={"parent": "pat"})).status_code == 200
+            async with LiveNews(tom) as everything, LiveNews(pat) as parent:
+                await owl1.ask(QUESTION)
+                assert (await parent.next("turn", lambda data: data["asked"]))["device_id"] == "owl-1"
+
+                # unlinked through the API: the `changed` news makes the stream look again at once
+                assert (await ada.patch("/api/devices/owl-1", json={"parent": ""})).status_code == 200
+                await owl1.ask(QUESTION)
+                await everything.next("turn", asked("owl-1"))  # published to every stream before owl-2's turn
+                await owl2.ask(QUESTION)
+                assert (await parent.next("turn", lambda data: data["asked"]))["device_id"] == "owl-2"
+
+                # changed behind the API's back (no news): the next news looks again (at most every RECHECK_S)
+                monkeypatch.setattr(records_api, "RECHECK_S", 0.0)
+                await s.hoot.store.update_device("owl-2", parent_id=None)
+                await s.hoot.store.update_device("owl-1", parent_id=(await s.hoot.store.account_named("pat")).id)
+                await owl2.ask(QUESTION)
+                await everything.next("turn", asked("owl-2"))
+                await owl1.ask(QUESTION)
+                assert (await parent.next("turn", lambda data: data["asked"]))["device_id"] == "owl-1"
+        finally:
+            await owl1.close()
+            await owl2.close()
+
+
+async def test_a_live_stream_ends_when_its_login_is_gone(school, monkeypatch):
+    async with school() as s, s.login("tom") as tom, s.login("pat") as pat:
+        # logged out: the next keepalive finds the login gone
+        monkeypatch.setattr(records_api, "KEEPALIVE_S", 0.05)
+        async with LiveNews(pat) as live:
+            assert (await pat.post("/api/logout")).status_code == 200
+            await live.next("reload", timeout_s=10)
+            await asyncio.wait_for(live._task, 10)  # and the stream is over
+        monkeypatch.setattr(records_api, "KEEPALIVE_S", 15.0)
+
+        # password changed (every login of the account dropped): the next news finds it gone, and is not sent
+        monkeypatch.setattr(records_api, "RECHECK_S", 0.0)
+        class_id = await s.new_class(tom, "4B")
+        device = await pair(s, tom, class_id, "owl-1")
+        try:
+            async with LiveNews(tom) as live:
+                teacher = await s.hoot.store.account_named("tom")
+                await s.hoot.store.set_password(teacher.id, await hash_password("a new long password"))
+                await device.ask(QUESTION)
+                await asyncio.wait_for(live._task, 10)
+                heard = []
+                while not live.queue.empty():
+                    heard.append(live.queue.get_nowait())
+        finally:
+            await device.close()
+    assert heard[-1] == ("reload", {}) and not [data for kind, data in heard if kind == "turn" and data["asked"]]

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import need
 
 from hootkit.store.db import Store
 
@@ -38,13 +39,12 @@ def _free_port() -> int:
 def postgres_url():
     """`postgresql+asyncpg://...` of a cluster started for this module and stopped after it."""
     initdb, pg_ctl = _postgres_tool("initdb"), _postgres_tool("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        pytest.skip("PostgreSQL's initdb and pg_ctl are not installed")
+    need(initdb and pg_ctl, "PostgreSQL's initdb and pg_ctl are not installed (apt-get install postgresql)")
     as_user: list[str] = []
     if os.geteuid() == 0:
         # initdb refuses to run as root; the cluster belongs to the postgres user, in a folder it can reach
-        if shutil.which("runuser") is None or subprocess.run(["id", "postgres"], capture_output=True).returncode:
-            pytest.skip("running as root without a postgres user (or runuser) to own the cluster")
+        need(shutil.which("runuser") and subprocess.run(["id", "postgres"], capture_output=True).returncode == 0,
+             "running as root without a postgres user (or runuser) to own the cluster")
         as_user = ["runuser", "-u", "postgres", "--"]
     folder = Path(tempfile.mkdtemp(prefix="hoot-pg-"))
     if as_user:

@@ -84,6 +84,10 @@ async def test_pairing_and_finding_a_device_by_token(store):
     first = await store.pair_device("aa:bb", "Desk 1", owls.id, "token-1")
     assert first.paired_at is not None and first.last_seen is None
     assert (await store.device_by_token("token-1")).id == "aa:bb"
+    with pytest.raises(Conflict, match="aa:bb is already paired: forget it first"):
+        await store.pair_device("aa:bb", "Desk 2", None, "token-2")  # never over a paired record
+    assert (await store.device("aa:bb")).token_hash == "token-1"
+    assert await store.forget_device("aa:bb") and not await store.forget_device("aa:bb")
     again = await store.pair_device("aa:bb", "Desk 2", None, "token-2")
     assert (again.name, again.class_id) == ("Desk 2", None)
     assert await store.device_by_token("token-1") is None

@@ -2,21 +2,25 @@
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from hootkit.accounts.access import Caller, visible_device_ids
 from hootkit.dashboard.reach import class_device_ids, device_ids_in_reach
-from hootkit.dashboard.logins import admin, caller
+from hootkit.dashboard.logins import admin, caller, staff
 from hootkit.store.db import transcript_entry
 from hootkit.store.export import to_csv
 
 router = APIRouter(prefix="/api")
-KEEPALIVE_S = 15.0
+KEEPALIVE_S = 15.0  # an idle live stream says so this often; each time it checks its login is still good
+RECHECK_S = 2.0  # and news checks the login and the caller's devices again at most this often
+MEMBERSHIP = ("paired", "changed", "forgotten")  # news that may change who sees a device: checked at once
+_QUIET = object()  # no news for KEEPALIVE_S
 
 
 class Retention(BaseModel):
@@ -60,24 +64,30 @@ async def export_class(class_id: int, request: Request, format: Literal["csv", "
 
 async def _export(request: Request, who: Caller, device_ids: list[str], format: str, name: str) -> Response:
     store = request.app.state.hoot.store
-    rows = await store.export_rows(device_ids)
+    rows = await store.export_rows(device_ids)  # read a page at a time: the loop keeps pacing devices' audio
     await store.audit(who.name, "export", name, detail=f"{len(rows)} turns as {format}", ip=who.ip)
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)
     headers = {"Content-Disposition": f'attachment; filename="hootkit-{safe}.{format}"'}
+    body = await asyncio.to_thread(_export_body, rows, format)  # a school's export is seconds of Python: off the loop
+    media_type = "application/json" if format == "json" else "text/csv; charset=utf-8"
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def _export_body(rows: list[dict], format: str) -> bytes:
+    """The export file's bytes (runs on a worker thread)."""
     if format == "json":
-        return Response(json.dumps({"turns": rows}, ensure_ascii=False, indent=1), media_type="application/json",
-                        headers=headers)
-    return Response(to_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
+        return json.dumps({"turns": rows}, ensure_ascii=False, indent=1).encode()
+    return to_csv(rows).encode()
 
 
 @router.delete("/devices/{device_id}/data")
-async def delete_device_data(device_id: str, request: Request, who: Caller = Depends(caller)) -> dict:
+async def delete_device_data(device_id: str, request: Request, who: Caller = Depends(staff)) -> dict:
     await device_ids_in_reach(request, who, [device_id])
     return await _delete(request, who, [device_id], device_id)
 
 
 @router.delete("/classes/{class_id}/data")
-async def delete_class_data(class_id: int, request: Request, who: Caller = Depends(caller)) -> dict:
+async def delete_class_data(class_id: int, request: Request, who: Caller = Depends(staff)) -> dict:
     device_ids = await class_device_ids(request, who, [class_id])
     return await _delete(request, who, device_ids, f"class {class_id}")
 
@@ -118,28 +128,49 @@ async def audit_log(request: Request, who: Caller = Depends(admin), limit: int =
 
 @router.get("/live")
 async def live(request: Request, who: Caller = Depends(caller)) -> StreamingResponse:
-    """Server-sent events: `device`, `turn` and `lesson` news about the caller's devices, as they happen."""
+    """Server-sent events: `device`, `turn` and `lesson` news about the caller's devices, as they happen (and
+    `paired`, `changed`, `forgotten`). A login that is gone (logged out, password changed, account removed) gets
+    `reload` and the stream ends; devices taken from the caller stop being news for them within RECHECK_S."""
     hoot = request.app.state.hoot
 
     async def stream() -> AsyncIterator[str]:
         with hoot.live.subscribe() as subscription:
             visible = await visible_device_ids(hoot.store, who)
+            checked = time.monotonic()
             yield ": connected\n\n"
             while True:
                 try:
                     news = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_S)
                 except TimeoutError:
-                    yield ": keepalive\n\n"
-                    continue
+                    news = _QUIET
                 if news is None:
                     return  # the server is stopping
                 if subscription.overflowed:
                     yield "event: reload\ndata: {}\n\n"
                     return
-                if news.kind == "paired" and visible is not None:
-                    visible = await visible_device_ids(hoot.store, who)
-                if visible is None or news.device_id in visible:
+                before = visible
+                if news is _QUIET or news.kind in MEMBERSHIP or time.monotonic() - checked >= RECHECK_S:
+                    now_who = await _still_logged_in(request)
+                    if now_who is None:
+                        yield "event: reload\ndata: {}\n\n"
+                        return
+                    visible, checked = await visible_device_ids(hoot.store, now_who), time.monotonic()
+                if news is _QUIET:
+                    yield ": keepalive\n\n"
+                elif _sees(visible, news.device_id) or (news.kind in MEMBERSHIP and _sees(before, news.device_id)):
                     yield f"event: {news.kind}\ndata: {json.dumps(news.data, ensure_ascii=False)}\n\n"
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def _sees(visible: set[str] | None, device_id: str) -> bool:
+    return visible is None or device_id in visible
+
+
+async def _still_logged_in(request: Request) -> Caller | None:
+    """The caller as their login stands now (its role included), or None once it is gone."""
+    try:
+        return await caller(request)
+    except HTTPException:
+        return None

@@ -3,11 +3,12 @@
 Every write commits before it returns, so a finished turn survives the server being killed.
 """
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import aclosing
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, event, func, select, update
+from sqlalchemy import Text, cast, delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -18,7 +19,7 @@ from hootkit.store.tables import (
 
 
 class Conflict(ValueError):
-    """The name is taken."""
+    """The name (or the device id) is taken."""
 
 
 def _sqlite_pragmas(connection, _record) -> None:
@@ -138,11 +139,12 @@ class Store:
         return await self._all(query)
 
     async def pair_device(self, device_id: str, name: str, class_id: int | None, token_hash: str) -> Device:
-        async with self.sessions.begin() as session:
-            device = await session.get(Device, device_id) or Device(id=device_id)
-            device.name, device.class_id, device.token_hash, device.paired_at = name, class_id, token_hash, now()
-            session.add(device)
-        return device
+        """A newly paired device. An id already paired is a Conflict: a teacher forgets it first (`forget_device`)."""
+        try:
+            return await self._add(Device(id=device_id, name=name, class_id=class_id, token_hash=token_hash,
+                                          paired_at=now()))
+        except IntegrityError:
+            raise Conflict(f"device {device_id} is already paired: forget it first to pair it again") from None
 
     async def device(self, device_id: str) -> Device | None:
         return await self._one(select(Device).where(Device.id == device_id))
@@ -165,8 +167,10 @@ class Store:
     async def seen(self, device_id: str) -> None:
         await self._run(update(Device).where(Device.id == device_id).values(last_seen=now()))
 
-    async def forget_device(self, device_id: str) -> None:
-        await self._run(delete(Device).where(Device.id == device_id))
+    async def forget_device(self, device_id: str) -> bool:
+        """Unpair: the token stops working and the id may be paired again; its turns and sessions stay. False if
+        it was not paired."""
+        return (await self._run(delete(Device).where(Device.id == device_id)))[0] > 0
 
     # -- lesson assignments ----------------------------------------------------------------------
 
@@ -216,29 +220,56 @@ class Store:
     # -- reports, export, deletion -----------------------------------------------------------------
 
     async def report(self, device_ids: Iterable[str]) -> list[dict]:
-        """Per device: sessions, time talked (heard + spoken), turns, flagged turns, lessons with quiz results."""
+        """Per device: sessions, time talked (heard + spoken), turns, flagged turns, lessons with quiz results.
+
+        The database counts and sums (GROUP BY); only flagged turns and lessons come back as rows, so a report
+        over a whole school costs the event loop a few thousand rows, a page at a time, not devices x turns of
+        Python filtering in one step.
+        """
         device_ids = list(device_ids)
         async with self.sessions() as session:
             sessions = dict((await session.execute(
                 select(DeviceSessionRow.device_id, func.count()).where(DeviceSessionRow.device_id.in_(device_ids))
                 .group_by(DeviceSessionRow.device_id))).all())
-        turns = await self._all(select(TurnRow).where(TurnRow.device_id.in_(device_ids)).order_by(TurnRow.id))
-        assignments = await self.assignments(device_ids)
+            totals = {row.device_id: row for row in (await session.execute(
+                select(TurnRow.device_id, func.count().label("turns"),
+                       func.sum(TurnRow.heard_s + TurnRow.reply_s).label("time_s"))
+                .where(TurnRow.device_id.in_(device_ids)).group_by(TurnRow.device_id))).all()}
+        flagged: dict[str, list[dict]] = {}
+        async with aclosing(self._turn_pages(TurnRow.device_id.in_(device_ids), _has_flags())) as pages:
+            async for page in pages:
+                for turn in page:
+                    if turn["flags"]:  # the SQL filter only drops turns whose flags are certainly empty
+                        flagged.setdefault(turn["device_id"], []).append(turn)
+        lessons: dict[str, list[dict]] = {}
+        for assignment in await self.assignments(device_ids):
+            lessons.setdefault(assignment.device_id, []).append(assignment_dict(assignment))
         reports = []
         for device_id in device_ids:
-            mine = [turn for turn in turns if turn.device_id == device_id]
+            total = totals.get(device_id)
             reports.append({
                 "device_id": device_id, "sessions": sessions.get(device_id, 0),
-                "time_s": round(sum(turn.heard_s + turn.reply_s for turn in mine), 1), "turns": len(mine),
-                "flagged": [turn_dict(turn) for turn in mine if turn.flags],
-                "lessons": [assignment_dict(assignment) for assignment in assignments if assignment.device_id == device_id],
+                "time_s": round(total.time_s or 0, 1) if total else 0, "turns": total.turns if total else 0,
+                "flagged": flagged.get(device_id, []), "lessons": lessons.get(device_id, []),
             })
         return reports
 
     async def export_rows(self, device_ids: Iterable[str]) -> list[dict]:
-        turns = await self._all(select(TurnRow).where(TurnRow.device_id.in_(list(device_ids)))
-                                .order_by(TurnRow.device_id, TurnRow.id))
-        return [turn_dict(turn) for turn in turns]
+        """Every turn of the devices, by device then time, read a page at a time (other tasks run in between)."""
+        async with aclosing(self._turn_pages(TurnRow.device_id.in_(list(device_ids)))) as pages:
+            return [row async for page in pages for row in page]
+
+    async def _turn_pages(self, *where, page_size: int = 200) -> AsyncIterator[list[dict]]:
+        """The turns `where` says as `turn_dict`s, by device then id: one query, streamed, `page_size` rows a step.
+
+        Rows are made a page at a time on the event loop and the next page is fetched off it, so tens of
+        thousands of turns never hold the loop (and the devices' audio pacing) for more than a page's worth.
+        """
+        query = select(*_TURN_COLUMNS).where(*where).order_by(TurnRow.device_id, TurnRow.id)
+        async with self.sessions() as session:
+            result = await session.stream(query.execution_options(yield_per=page_size))
+            async for rows in result.partitions(page_size):
+                yield [turn_dict(row) for row in rows]
 
     async def delete_data(self, device_ids: Iterable[str]) -> dict:
         """Delete the devices' turns (and kept audio), sessions and assignments; the devices stay paired."""
@@ -301,6 +332,16 @@ def assignment_dict(assignment: Assignment) -> dict:
             "steps": assignment.steps, "finished": assignment.finished, "quiz": assignment.quiz,
             "assigned_by": assignment.assigned_by, "assigned_at": assignment.assigned_at.isoformat(),
             "ended_at": assignment.ended_at.isoformat() if assignment.ended_at else None}
+
+
+_TURN_COLUMNS = (TurnRow.device_id, TurnRow.session_id, TurnRow.number, TurnRow.started_at, TurnRow.ended_at,
+                 TurnRow.outcome, TurnRow.transcript, TurnRow.reply, TurnRow.flags, TurnRow.lesson_id, TurnRow.step_id,
+                 TurnRow.heard_s, TurnRow.reply_s, TurnRow.latency)  # what `turn_dict` reads: plain rows, no ORM objects
+
+
+def _has_flags():
+    """SQL: the turn's flags are not an empty list (JSON text on SQLite; PostgreSQL's json keeps the text it got)."""
+    return cast(TurnRow.flags, Text).not_in(("[]", "null"))
 
 
 def _remove_files(paths: list[str]) -> None:
