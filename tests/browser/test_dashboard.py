@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import QUIZ_LESSON, fake_engines, fast_settings, silence, tone
+from conftest import QUIZ_LESSON, fake_engines, fast_settings, need, silence, tone
 
 from hootkit.accounts.passwords import hash_password
 from hootkit.app import create_app
@@ -23,7 +23,10 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 PASSWORD = "owls-see-at-night"
 ANSWER = np.concatenate([silence(0.3), tone(0.8), silence(0.2)])
 
-pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)")
+
+@pytest.fixture(autouse=True, scope="session")
+def chromium_here():  # the widest scope: checked before the shared firmware build and models are made
+    need(shutil.which(CHROMIUM), f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)")
 
 
 @pytest.fixture(scope="module")

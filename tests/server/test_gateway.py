@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import fake_engines, fast_settings, silence, tone
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from hootkit.client.device import DeviceClient, Refused
 from hootkit.engines.fakes import FakeLlm, FakeStt
@@ -30,6 +31,16 @@ async def next_alert(ws) -> dict:
         frame = await ws.recv()
         if isinstance(frame, str) and json.loads(frame)["type"] == "alert":
             return json.loads(frame)
+
+
+async def close_code_after(ws, frame) -> int:
+    """Send `frame`, read until the server closes, and say with which code."""
+    try:
+        await ws.send(frame)
+        while True:
+            await ws.recv()
+    except ConnectionClosed:
+        return ws.close_code
 
 
 async def test_auto_turn_streams_clauses_in_order(serve):
@@ -128,6 +139,8 @@ async def test_malformed_json_and_unknown_type_keep_the_session(serve):
             frame = await ws.recv()
             if isinstance(frame, str):
                 kinds.append(json.loads(frame).get("state", json.loads(frame)["type"]))
+        # after three bad frames the session still hears the question and answers it whole, in order
+        assert kinds == ["stt", "start", "sentence_start", "sentence_start", "stop"]
         await ws.close()
 
 
@@ -154,10 +167,21 @@ async def test_unsupported_audio_closes_with_reason(serve, params, needle):
         assert ws.close_code == 4002 and needle in ws.close_reason
 
 
-async def test_ten_megabyte_frame_is_refused_and_session_lives(serve):
+async def test_ten_megabyte_frame_is_closed_1009_and_others_talk_on(serve):
+    """uvicorn reads at most a little more than the largest legal frame (hootkit.serving.ws_max_size): a
+    bigger frame is refused by its header with close 1009, never buffered in full."""
     async with serve() as url:
         ws = await raw_session(url)
-        await ws.send(b"\x00" * (10 * 1024 * 1024))
+        assert await close_code_after(ws, b"\x00" * (10 * 1024 * 1024)) == 1009
+        assert "exceeds limit" in ws.close_reason
+        async with DeviceClient(url) as other:
+            assert (await other.ask(QUESTION)).sentences
+
+
+async def test_a_frame_just_over_the_frame_limit_gets_an_alert_and_the_session_lives(serve):
+    async with serve() as url:
+        ws = await raw_session(url)
+        await ws.send(b"\x00" * (64 * 1024 + 2))  # over audio.max_frame_bytes, within what uvicorn reads
         alert = await next_alert(ws)
         assert alert["code"] == "too_large" and "limit" in alert["message"]
         await ws.send('{"type": "abort"}')
@@ -227,11 +251,12 @@ async def test_a_misbehaving_device_does_not_disturb_another(serve):
             async with connect(url) as bad:
                 await bad.send(b"\x00" * 640)  # audio before hello
                 await bad.send(json.dumps(HELLO))
-                for frame in ("{", '{"type": "x"}', b"\x00" * (10 * 1024 * 1024), b"\x01", '{"type": "listen"}'):
+                for frame in ("{", '{"type": "x"}', b"\x00" * (64 * 1024 + 2), b"\x01", '{"type": "listen"}'):
                     await bad.send(frame)
                 await bad.send(json.dumps({"type": "listen", "state": "start", "mode": "auto"}))
                 await bad.send(tone(0.5).tobytes()[:30000])
-            # closing here, in the middle of a possible turn, is part of the misbehaviour
+                # in the middle of a possible turn
+                assert await close_code_after(bad, b"\x00" * (10 * 1024 * 1024)) == 1009
 
         result, _ = await asyncio.gather(good.ask(QUESTION), misbehave())
     assert result.sentences == ["A spider has eight legs.", "Can you count them?"]

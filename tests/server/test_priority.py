@@ -35,7 +35,21 @@ def test_generation_waits_until_synthesis_is_done():
 
 def test_quiet_when_nothing_is_spoken():
     priority = SpeechFirst()
-    priority.wait_for_quiet()
+    waited = []
+
+    def generate():
+        priority.wait_for_quiet()
+        waited.append("next token")
+
+    def returns_at_once() -> bool:
+        # on a thread: a wait that blocked (the old bug this guards against) fails the test instead of hanging it
+        thread = threading.Thread(target=generate, daemon=True)
+        thread.start()
+        thread.join(timeout=10)
+        return not thread.is_alive()
+
+    assert returns_at_once()  # nothing was ever spoken
     with priority.speaking():
         pass
-    priority.wait_for_quiet()
+    assert returns_at_once()  # the clause is spoken: quiet again
+    assert waited == ["next token", "next token"]
