@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "store"))
 from store_helpers import Pacing, crowd  # noqa: E402
+from table import print_table  # noqa: E402
 
 from hootkit.dashboard.records_api import _export_body  # noqa: E402
 from hootkit.store.db import Store  # noqa: E402
@@ -66,12 +67,12 @@ async def main(args) -> dict:
             "runs": results, "worst_of_repeats": list(worst.values())}
 
 
-def print_table(result: dict) -> None:
-    print(f"event-loop gaps beyond a 5 ms tick: {result['devices']} devices x {result['turns_each']} turns "
-          f"(worst of {result['repeats']} repeats, {result['cpus']} CPUs, SQLite {result['sqlite']})")
-    print(f"{'work':<24}{'took s':>8}{'ticks':>7}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}")
-    for row in result["worst_of_repeats"]:
-        print(f"{row['work']:<24}{row['took_s']:>8}{row['ticks']:>7}{row['p50_ms']:>8}{row['p99_ms']:>8}{row['max_ms']:>8}")
+def print_result(result: dict) -> None:
+    print_table(f"event-loop gaps beyond a 5 ms tick: {result['devices']} devices x {result['turns_each']} turns "
+                f"(worst of {result['repeats']} repeats, {result['cpus']} CPUs, SQLite {result['sqlite']})",
+                [("work", "work", 24), ("took s", "took_s", 8), ("ticks", "ticks", 7), ("p50 ms", "p50_ms", 8),
+                 ("p99 ms", "p99_ms", 8), ("max ms", "max_ms", 8)],
+                result["worst_of_repeats"])
 
 
 if __name__ == "__main__":
@@ -81,7 +82,7 @@ if __name__ == "__main__":
     parser.add_argument("--flag-every", type=int, default=10, help="every n-th turn carries a safety flag")
     parser.add_argument("--repeats", type=int, default=3)
     result = asyncio.run(main(parser.parse_args()))
-    print_table(result)
+    print_result(result)
     out = Path(__file__).parent / "results" / "report-jitter.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

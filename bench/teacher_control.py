@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import fake_engines, fast_settings, silence, tone  # noqa: E402
+from table import print_table  # noqa: E402
 
 from hootkit.app import create_app  # noqa: E402
 from hootkit.client.device import DeviceClient  # noqa: E402
@@ -111,11 +112,10 @@ async def main(args) -> dict:
                                "max": round(max(values), 1)} for name, values in rows.items()}}
 
 
-def print_table(result: dict) -> None:
-    print(f"teacher pause -> device quiet, and turn recording ({result['engines']}, {result['runs']} runs)")
-    print(f"{'measure':<20}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}")
-    for name, numbers in result["results"].items():
-        print(f"{name:<20}{numbers['p50']:>10}{numbers['p95']:>10}{numbers['max']:>10}")
+def print_result(result: dict) -> None:
+    print_table(f"teacher pause -> device quiet, and turn recording ({result['engines']}, {result['runs']} runs)",
+                [("measure", "measure", 20), ("p50 ms", "p50", 10), ("p95 ms", "p95", 10), ("max ms", "max", 10)],
+                [{"measure": name, **numbers} for name, numbers in result["results"].items()])
 
 
 if __name__ == "__main__":
@@ -123,7 +123,7 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--models", action="store_true", help="use the embedded models instead of the fakes")
     result = asyncio.run(main(parser.parse_args()))
-    print_table(result)
+    print_result(result)
     out = Path(__file__).parent / "results" / "teacher_control.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -1,8 +1,10 @@
 """Teachers pause, resume and stop a device or a whole class: the reply stops at once and the device says so."""
 
 import asyncio
+from contextlib import asynccontextmanager
 
 from school import QUESTION, LiveNews, lessons_dir, school  # noqa: F401 (fixtures)
+from websockets.asyncio.client import connect
 
 from hootkit.client.device import DeviceClient
 from hootkit.engines.fakes import FakeLlm, FakeStt
@@ -134,19 +136,24 @@ async def test_a_parent_can_change_nothing_on_their_childs_device(school):
     assert sorted(set(by_pat)) == [("login", ""), ("refused", "403")] and len(by_pat) == 1 + len(attempts)
 
 
-async def not_said_hello(s, device: DeviceClient):
-    """A second connection for a paired device, with its token, that has not said hello (yet)."""
-    from websockets.asyncio.client import connect
-
-    return await connect(s.url, additional_headers={"Device-Id": device.device_id, "Authorization": f"Bearer {device.token}"})
+@asynccontextmanager
+async def class_with_one_connected_twice(s, api, twice: str):
+    """Class 4B with owl-1 and owl-2 paired and connected, and a second connection for `twice` (one of them),
+    with its token, that has not said hello: yields (class id, owl-1, owl-2); closes all three after."""
+    class_id = await s.new_class(api, "4B")
+    devices = [await pair(s, api, class_id, "owl-1"), await pair(s, api, class_id, "owl-2")]
+    token = next(device.token for device in devices if device.device_id == twice)
+    try:
+        async with connect(s.url, additional_headers={"Device-Id": twice, "Authorization": f"Bearer {token}"}):
+            yield class_id, *devices
+    finally:
+        for device in devices:
+            await device.close()
 
 
 async def test_a_class_pause_reaches_every_device_while_one_has_connected_without_hello(school):
     async with school() as s, s.login("tom") as tom:
-        class_id = await s.new_class(tom, "4B")
-        first, second = await pair(s, tom, class_id, "owl-1"), await pair(s, tom, class_id, "owl-2")
-        silent = await not_said_hello(s, second)
-        try:
+        async with class_with_one_connected_twice(s, tom, twice="owl-2") as (class_id, first, second):
             paused = await tom.post(f"/api/classes/{class_id}/control", json={"command": "pause"})
             assert paused.status_code == 200, paused.text
             assert [(d["device_id"], d["activity"]) for d in paused.json()["devices"]] == [
@@ -154,28 +161,17 @@ async def test_a_class_pause_reaches_every_device_while_one_has_connected_withou
             for device in (first, second):
                 assert (await device.notice()).command == "pause"
                 assert (await device.told()).reply == "Let's take a little break. Your teacher paused me."
-        finally:
-            await silent.close()
-            await first.close()
-            await second.close()
         assert [event.target for event in await s.audit("pause")] == [f"class {class_id}"]
 
 
 async def test_a_class_lesson_starts_on_every_device_while_one_has_connected_without_hello(school):
     async with school() as s, s.login("tom") as tom:
-        class_id = await s.new_class(tom, "4B")
-        first, second = await pair(s, tom, class_id, "owl-1"), await pair(s, tom, class_id, "owl-2")
-        silent = await not_said_hello(s, first)
-        try:
+        async with class_with_one_connected_twice(s, tom, twice="owl-1") as (class_id, first, second):
             assigned = await tom.post("/api/lessons/legs/assign", json={"classes": [class_id]})
             assert assigned.status_code == 200, assigned.text
             assert [(d["device_id"], d["started"]) for d in assigned.json()["devices"]] == [("owl-1", True), ("owl-2", True)]
             for device in (first, second):
                 assert (await device.told()).reply.startswith("Let's start a lesson: Legs.")
-        finally:
-            await silent.close()
-            await first.close()
-            await second.close()
 
 
 async def test_one_device_failing_a_class_command_does_not_stop_it_for_the_others(school):

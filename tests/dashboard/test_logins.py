@@ -2,7 +2,6 @@
 
 import asyncio
 import threading
-import time
 
 import httpx
 import pytest
@@ -98,20 +97,24 @@ async def test_logins_turned_away_while_hashing_is_busy_are_not_counted_as_wrong
         assert (await api.post("/api/login", json={"username": "tom", "password": PASSWORD})).status_code == 200
 
 
-class SlowHasher:
-    """Stands in for argon2: remembers which threads verified, and how many at once."""
+class GatedHasher:
+    """Stands in for argon2: every verify waits until `release` is set; remembers which threads verified, and how
+    many at once."""
 
     def __init__(self):
         self.threads: set[str] = set()
         self.running = self.most = 0
         self.lock = threading.Lock()
+        self.entered = threading.Event()
+        self.release = threading.Event()
 
     def verify(self, password_hash: str, password: str) -> bool:
         with self.lock:
             self.running += 1
             self.most = max(self.most, self.running)
             self.threads.add(threading.current_thread().name)
-        time.sleep(0.2)
+        self.entered.set()
+        self.release.wait(10)
         with self.lock:
             self.running -= 1
         return False
@@ -120,15 +123,22 @@ class SlowHasher:
 async def test_password_hashes_run_on_their_own_bounded_thread_not_the_shared_pool(monkeypatch):
     """A login flood queues on the argon2 thread (or is turned away): the default pool, which the semantic
     guard uses for a child's question, stays free."""
-    hasher = SlowHasher()
+    hasher = GatedHasher()
     monkeypatch.setattr(passwords, "_hasher", hasher)
     flood = [asyncio.create_task(check_password("hash", "guess")) for _ in range(passwords.hashing.max_waiting)]
-    await asyncio.sleep(0.01)
-    with pytest.raises(HashingBusy):
-        await check_password("hash", "one too many")
-    started = time.perf_counter()
-    await asyncio.to_thread(lambda: None)  # what the semantic guard does per question
-    assert time.perf_counter() - started < 0.15  # not behind 16 x 200 ms of hashing
+    try:
+        await asyncio.sleep(0)  # each of them queues its hash
+        assert passwords.hashing.waiting == passwords.hashing.max_waiting
+        assert hasher.entered.wait(10)  # the first one is being hashed, and held there
+        with pytest.raises(HashingBusy):
+            await check_password("hash", "one too many")
+        try:  # what the semantic guard does per question gets a thread of the default pool while every hash is held
+            await asyncio.wait_for(asyncio.to_thread(lambda: None), 10)
+        except TimeoutError:
+            pytest.fail("the default thread pool is stuck behind the password hashes")
+        assert passwords.hashing.waiting == passwords.hashing.max_waiting and hasher.running == 1
+    finally:
+        hasher.release.set()
     assert await asyncio.gather(*flood) == [False] * passwords.hashing.max_waiting
     assert hasher.most == 1 and {name.split("_")[0] for name in hasher.threads} == {"hoot-argon2"}
     assert passwords.hashing.waiting == 0
