@@ -99,7 +99,12 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("doctor", help="say which models and backends are installed and working")
 
-    guard = sub.add_parser("guard", help="check texts with the child-safety guards, one per line on stdin")
+    guard = sub.add_parser("guard", help="check texts with the child-safety guards, one per line on stdin; "
+                                         "`hoot guard train` retrains the guard head")
+    guard.add_argument("action", nargs="?", choices=["check", "train"], default="check",
+                       help="check (default): verdicts for stdin lines; train: write the head from tests/safety data")
+    guard.add_argument("--out", type=Path, help="train: where to write the head (default: the shipped head.json)")
+    guard.add_argument("--check-only", action="store_true", help="train: only say whether the shipped head is what the data trains")
     guard.add_argument("--stage", choices=["input", "output"], default="input", help="a child's words, or the AI's reply")
     guard.add_argument("--json", action="store_true", help="one JSON verdict per line")
 
@@ -418,6 +423,10 @@ def _models(args) -> int:
 
 
 def _guard(args) -> int:
+    if args.action == "train":
+        from hootkit.safety import train_head
+
+        return train_head.main(args.out or train_head.HEAD, check=args.check_only)
     from hootkit.engines.registry import build_guards
     from hootkit.safety.guard import check_input, check_output
     from hootkit.safety.moderator import second_opinion

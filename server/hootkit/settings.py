@@ -101,9 +101,12 @@ class AudioSettings(BaseModel):
 
 class SafetySettings(BaseModel):
     """Guards after the word lists: the semantic guard on the stages named (input, output; [] turns it off),
+    whose grey zone on a child's words goes to the server's LLM as a judge (`judge`, within `judge_timeout_s`),
     and an optional guard model (Llama Guard style) at an OpenAI-compatible endpoint."""
 
     semantic_stages: list[Literal["input", "output"]] = Field(default_factory=lambda: ["input", "output"])
+    judge: bool = True
+    judge_timeout_s: float = 1.5
     moderator_url: str = ""
     moderator_model: str = "llama-guard-3-1b"
     moderator_api_key: str = "none"

