@@ -16,7 +16,7 @@ import hootproto
 from hootkit.accounts.limits import FailureLimit
 from hootkit.engines.languages import Languages
 from hootkit.engines.registry import Engines, load_engines_async
-from hootkit.dashboard import devices_api, knowledge_api, lessons_api, logins, records_api
+from hootkit.dashboard import devices_api, guard_api, knowledge_api, lessons_api, logins, records_api
 from hootkit.gateway import updates
 from hootkit.dashboard.live import LiveFeed
 from hootkit.gateway.native import DeviceGateway
@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
         return Response(generate_latest(app.state.hoot.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(updates.router)
-    for api in (logins, lessons_api, knowledge_api, devices_api, records_api):
+    for api in (logins, lessons_api, knowledge_api, guard_api, devices_api, records_api):
         app.include_router(api.router)
     app.mount("/dashboard", StaticFiles(directory=DASHBOARD, html=True), name="dashboard")
 
