@@ -227,18 +227,29 @@ class Turn:
         return " ".join(said)
 
     async def _speak_checked(self, clause: str, style: ReplyStyle, said: list[str]) -> bool:
-        """Speak an LLM clause as the style admits it, or the guard's redirection instead; False when the reply ends."""
+        """Speak an LLM clause as the style admits it, or the guard's redirection instead; False when the reply ends.
+
+        The clause is synthesised while the guards after the word lists decide, and its audio is released
+        only once they allow it, so their check costs no time on the way to the first sound.
+        """
         clause = style.admit(clause)
         if clause is None:
             return False
         if not clause:
             log.info("turn %s/%d: dropped a clause in which the model played a person", self.ctx.key, self.number)
             return True
-        checked = await second_opinion(guard.check_output(clause), self.ctx.guards, self.transcript)
-        if checked.allowed:
-            said.append(clause)
-            await self._speak(clause)
-            return True
+        listed = guard.check_output(clause)
+        audio: asyncio.Queue = asyncio.Queue()
+        synthesis = asyncio.create_task(self._synthesize(clause, audio)) if listed.allowed else None
+        try:
+            checked = await second_opinion(listed, self.ctx.guards, self.transcript)
+            if checked.allowed:
+                said.append(clause)
+                await self._release(clause, audio)
+                return True
+        finally:
+            if synthesis is not None and not synthesis.done():
+                synthesis.cancel()
         self.flags.append(checked)
         said.append(checked.reply)
         await self._speak(checked.reply)
@@ -250,12 +261,34 @@ class Turn:
         for clause in splitter.push(text) + splitter.flush():
             await self._speak(clause)
 
+    async def _synthesize(self, clause: str, audio: asyncio.Queue) -> None:
+        """The clause's audio chunks onto `audio`, then None (or the error that stopped it)."""
+        try:
+            async with aclosing(self.ctx.tts.synthesize(clause, self.ctx.key)) as chunks:
+                async for chunk in chunks:
+                    audio.put_nowait(chunk)
+        except Exception as error:  # re-raised where the audio is released, in the turn's own task
+            audio.put_nowait(error)
+            return
+        audio.put_nowait(None)
+
     async def _speak(self, clause: str) -> None:
+        audio: asyncio.Queue = asyncio.Queue()
+        synthesis = asyncio.create_task(self._synthesize(clause, audio))
+        try:
+            await self._release(clause, audio)
+        finally:
+            synthesis.cancel()
+
+    async def _release(self, clause: str, audio: asyncio.Queue) -> None:
+        """The clause's start and its audio, as synthesis delivers it, onto the frame queue."""
         clock = self.clock
         if clock.first_clause is None:
             clock.first_clause = TurnClock.now()
         self._frames.put_nowait(TtsEvent(state="sentence_start", text=clause, turn=self.number))
-        async for chunk in self.ctx.tts.synthesize(clause, self.ctx.key):
+        while (chunk := await audio.get()) is not None:
+            if isinstance(chunk, Exception):
+                raise chunk
             if clock.tts_first_audio is None:
                 clock.tts_first_audio = TurnClock.now()
             for frame in self._framer.push(self._resampler.process(chunk)):
