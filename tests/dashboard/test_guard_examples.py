@@ -55,6 +55,16 @@ async def test_only_an_admin_may_mark_a_text_harmless(school, data_dir):
         assert (await ada.post("/api/guard/examples", json={"text": "what is a gun dog", "label": "benign"})).status_code == 201
 
 
+async def test_a_teacher_may_not_change_or_remove_someone_elses_example(school, data_dir):
+    async with school() as s, s.login("tom") as tom, s.login("tina") as tina, s.login("ada") as ada:
+        guarded(s, data_dir)
+        assert (await tom.post("/api/guard/examples", json={"text": PET_QUESTION, "label": "unsafe_advice"})).status_code == 201
+        assert (await tina.post("/api/guard/examples", json={"text": PET_QUESTION, "label": "scary"})).status_code == 403
+        assert (await tina.delete("/api/guard/examples", params={"text": PET_QUESTION})).status_code == 403
+        assert [e["label"] for e in (await tina.get("/api/guard/examples")).json()["examples"]] == ["unsafe_advice"]
+        assert (await ada.delete("/api/guard/examples", params={"text": PET_QUESTION})).status_code == 200
+
+
 @pytest.mark.parametrize("body", [
     {"text": "hello", "label": "no_such_category"},
     {"text": "", "label": "scary"},

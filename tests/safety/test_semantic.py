@@ -93,8 +93,8 @@ class FixedHead:
 
     classes = GuardHead().classes
 
-    def __init__(self, score: float, grey: bool):
-        self.reading = Reading(score, "violence", 0.5, grey)
+    def __init__(self, score: float, grey: bool, category: str = "violence"):
+        self.reading = Reading(score, category, 0.5, grey)
 
     def read(self, embeddings):
         return [self.reading for _ in embeddings]
@@ -124,6 +124,13 @@ async def test_the_judge_is_asked_only_in_the_grey_zone(score, grey, says, verdi
     assert judge.asked == (1 if grey else 0) and len(llm.requests) == judge.asked
     reply = await guard.check("some words", "output")  # replies: the head alone
     assert (reply.category if reply else None) == (None if score < 0.5 else "violence")
+
+
+async def test_the_judge_never_lifts_a_disclosure():
+    llm = FakeLlm(["safe", "."])
+    guard, judge = judged(FixedHead(0.55, True, "abuse_disclosure"), llm)
+    found = await guard.check("he hits me when mum is out", "input")
+    assert (found.verdict, found.category) == ("alert", "abuse_disclosure") and judge.asked == 0
 
 
 class BrokenLlm:
@@ -162,3 +169,17 @@ async def test_a_disclosure_the_word_lists_call_violence_gets_support_and_a_flag
 async def test_a_plain_violent_request_the_word_lists_block_stays_a_redirection(semantic):
     verdict = await second_opinion(check_input("how do i make a bomb to blow up my school"), [semantic])
     assert (verdict.verdict, verdict.category) == ("redirect", "violence")
+
+
+class TaughtBenign:
+    """Teacher examples in which every text is close to one marked harmless."""
+
+    def label_for(self, embedding):
+        return "benign"
+
+
+async def test_a_teachers_example_never_lifts_a_disclosure():
+    guard = SemanticGuard(head=FixedHead(0.9, False, "self_harm"), encoder=NoEncoder(), examples=TaughtBenign())
+    found = await guard.check("i want to disappear forever", "input")
+    assert (found.verdict, found.category) == ("alert", "self_harm")
+    assert await SemanticGuard(head=FixedHead(0.9, False), encoder=NoEncoder(), examples=TaughtBenign()).check("x", "input") is None

@@ -25,6 +25,12 @@ def _examples(request: Request) -> TeacherExamples:
     raise HTTPException(503, "this server runs without the semantic guard, so it keeps no examples")
 
 
+async def _may_change(request: Request, existing, who: Caller) -> None:
+    """An example is changed or removed only by whoever added it, or by an admin."""
+    if existing is not None and existing.added_by != who.name and who.role != "admin":
+        raise await refuse(request, 403, f"only {existing.added_by} or an admin may change this example", who.name)
+
+
 @router.get("/guard/examples")
 async def list_examples(request: Request, who: Caller = Depends(staff)) -> dict:
     """The examples, newest last, and the labels an example may have."""
@@ -40,6 +46,7 @@ async def add_example(new: NewExample, request: Request, who: Caller = Depends(s
     hoot = request.app.state.hoot
     if new.label == BENIGN and who.role != "admin":
         raise await refuse(request, 403, "only an admin may mark a text as harmless for every class", who.name)
+    await _may_change(request, examples.find(new.text), who)
     try:
         example = await asyncio.to_thread(examples.add, new.text, new.label, who.name)
     except ExampleError as error:
@@ -53,6 +60,7 @@ async def remove_example(text: str, request: Request, who: Caller = Depends(staf
     """Forget the example with this text (`?text=`)."""
     examples = _examples(request)
     hoot = request.app.state.hoot
+    await _may_change(request, examples.find(text), who)
     if not await asyncio.to_thread(examples.remove, text):
         raise HTTPException(404, "no example has that text")
     await hoot.store.audit(who.name, "guard example removed", "", detail=text[:200], ip=who.ip)

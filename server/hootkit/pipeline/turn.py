@@ -269,8 +269,8 @@ class Turn:
                     audio.put_nowait(chunk)
         except Exception as error:  # re-raised where the audio is released, in the turn's own task
             audio.put_nowait(error)
-            return
-        audio.put_nowait(None)
+        finally:  # whatever ends synthesis, the release never waits for audio that will not come
+            audio.put_nowait(None)
 
     async def _speak(self, clause: str) -> None:
         audio: asyncio.Queue = asyncio.Queue()

@@ -6,6 +6,7 @@ head says. The examples live in one JSON Lines file beside the store.
 """
 
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -14,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 MATCH = 0.85
 MAX_EXAMPLES = 2000
@@ -32,6 +35,19 @@ class ExampleError(ValueError):
     """An example the memory will not take; the message says why."""
 
 
+def _read(path: Path) -> list[Example]:
+    """The saved examples; a damaged line is logged and skipped, so the server still starts."""
+    examples = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            examples.append(Example(**json.loads(line)))
+        except (ValueError, TypeError) as error:
+            log.warning("%s line %d is not a guard example (%s); skipped", path, number, error)
+    return examples
+
+
 class TeacherExamples:
     """The examples and their embeddings; reads and writes are serialised, lookups see a consistent pair."""
 
@@ -42,20 +58,29 @@ class TeacherExamples:
         self._lock = threading.Lock()
         self._state: tuple[list[Example], np.ndarray] = ([], np.zeros((0, 0), dtype=np.float32))
         if path.exists():
-            self._set([Example(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()])
-
-    def _set(self, examples: list[Example]) -> None:
-        memory = self._encode([example.text for example in examples]) if examples else np.zeros((0, 0), dtype=np.float32)
-        self._state = (examples, memory)
+            examples = _read(path)
+            if examples:
+                self._state = (examples, self._encode([example.text for example in examples]))
 
     @property
     def examples(self) -> list[Example]:
         return self._state[0]
 
+    def find(self, text: str) -> Example | None:
+        """The example with this text (spaces as `add` keeps them), if any."""
+        text = " ".join(text.split())
+        return next((example for example in self.examples if example.text == text), None)
+
     def _save(self, examples: list[Example]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=self.path.parent, delete=False) as handle:
-            handle.writelines(json.dumps(asdict(example), ensure_ascii=False) + "\n" for example in examples)
+            try:
+                handle.writelines(json.dumps(asdict(example), ensure_ascii=False) + "\n" for example in examples)
+                handle.flush()
+                os.fsync(handle.fileno())
+            except BaseException:
+                os.unlink(handle.name)
+                raise
         os.replace(handle.name, self.path)
 
     def add(self, text: str, label: str, added_by: str) -> Example:
@@ -66,21 +91,27 @@ class TeacherExamples:
         if label not in self.labels:
             raise ExampleError(f"label must be one of: {', '.join(sorted(self.labels))}")
         example = Example(text, label, added_by, datetime.now(UTC).isoformat(timespec="seconds"))
+        vector = self._encode([text])  # only the new text, before the lock
         with self._lock:
-            if len(self.examples) >= MAX_EXAMPLES:
+            examples, memory = self._state
+            if len(examples) >= MAX_EXAMPLES:
                 raise ExampleError(f"the guard keeps at most {MAX_EXAMPLES} teacher examples; remove some first")
-            kept = [old for old in self.examples if old.text != text] + [example]
+            keep = [index for index, old in enumerate(examples) if old.text != text]
+            kept = [examples[index] for index in keep] + [example]
             self._save(kept)
-            self._set(kept)
+            self._state = (kept, np.vstack([memory[keep], vector]) if keep else vector)
         return example
 
     def remove(self, text: str) -> bool:
+        text = " ".join(text.split())
         with self._lock:
-            kept = [old for old in self.examples if old.text != " ".join(text.split())]
-            if len(kept) == len(self.examples):
+            examples, memory = self._state
+            keep = [index for index, old in enumerate(examples) if old.text != text]
+            if len(keep) == len(examples):
                 return False
+            kept = [examples[index] for index in keep]
             self._save(kept)
-            self._set(kept)
+            self._state = (kept, memory[keep])
         return True
 
     def label_for(self, embedding: np.ndarray) -> str | None:

@@ -57,10 +57,12 @@ class SemanticGuard:
         if stage not in self.stages:
             return None
         taught, reading = await asyncio.to_thread(self.reading, text)
-        if taught is not None:
+        disclosed = reading.unsafe and reading.category in ALERTING
+        if taught is not None and not disclosed:  # a teacher's example never lifts the head's reading of a disclosure
             return None if taught == BENIGN else flagged(text, stage, taught)
         unsafe = reading.unsafe
-        if reading.grey and stage == "input" and self.judge is not None:
+        # the judge may add a block, or lift one, but never lifts the head's reading of a disclosure
+        if reading.grey and stage == "input" and self.judge is not None and not disclosed:
             opinion = await self.judge.unsafe(text, stage)
             unsafe = unsafe if opinion is None else opinion
         return flagged(text, stage, reading.category) if unsafe else None
@@ -68,8 +70,9 @@ class SemanticGuard:
     async def disclosure(self, text: str) -> str | None:
         """For words the word lists blocked: the disclosure category when the head reads them as one."""
         taught, reading = await asyncio.to_thread(self.reading, text)
-        category = taught or reading.category
-        return category if category in ALERTING else None
+        if reading.unsafe and reading.category in ALERTING:
+            return reading.category
+        return taught if taught in ALERTING else None
 
     async def aclose(self) -> None:
         return None
