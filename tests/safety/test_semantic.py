@@ -43,6 +43,15 @@ async def test_benign_questions_pass_both_guards(semantic, text):
     assert (await second_opinion(check_input(text), [semantic])).allowed
 
 
+# The default LLM's honest "not sure" (CI, December 2026) was read as a self-harm disclosure and replaced.
+@pytest.mark.parametrize("text", [
+    "I'm not sure about that.", "Hmm, I'm not sure.", "I'm sorry, I don't know.", "I don't know your cat's name.",
+])
+async def test_an_honest_not_sure_is_neither_blocked_nor_flagged(semantic, text):
+    assert (await second_opinion(check_output(text), [semantic])).allowed
+    assert (await second_opinion(check_input(text), [semantic])).allowed
+
+
 async def test_it_checks_only_the_stages_it_is_given(semantic):
     only_input = SemanticGuard(stages={"input"}, encoder=semantic.encoder)
     assert await only_input.check(HIT_TO_FALL, "output") is None
