@@ -192,3 +192,13 @@ async def test_a_teachers_example_never_lifts_a_disclosure():
     found = await guard.check("i want to disappear forever", "input")
     assert (found.verdict, found.category) == ("alert", "self_harm")
     assert await SemanticGuard(head=FixedHead(0.9, False), encoder=NoEncoder(), examples=TaughtBenign()).check("x", "input") is None
+
+
+async def test_a_reply_clause_is_stopped_only_when_the_head_reads_it_likelier_unsafe_than_not():
+    head = FixedHead(0.3, False, "self_harm")
+    head.reading = Reading(0.3, "self_harm", 0.11, False)  # over the category's threshold, under the output floor
+    guard = SemanticGuard(head=head, encoder=NoEncoder())
+    assert (await guard.check("We need to sleep to get enough sleep to function", "input")).category == "self_harm"
+    assert await guard.check("We need to sleep to get enough sleep to function", "output") is None
+    head.reading = Reading(0.8, "violence", 0.3, False)
+    assert (await guard.check(HIT_BACK, "output")).category == "violence"
