@@ -194,11 +194,19 @@ async def test_a_teachers_example_never_lifts_a_disclosure():
     assert await SemanticGuard(head=FixedHead(0.9, False), encoder=NoEncoder(), examples=TaughtBenign()).check("x", "input") is None
 
 
-async def test_a_reply_clause_is_stopped_only_when_the_head_reads_it_likelier_unsafe_than_not():
+async def test_a_reply_clause_over_its_categorys_threshold_is_stopped_however_low_the_score():
     head = FixedHead(0.3, False, "self_harm")
-    head.reading = Reading(0.3, "self_harm", 0.11, False)  # over the category's threshold, under the output floor
+    head.reading = Reading(0.3, "self_harm", 0.11, False)
     guard = SemanticGuard(head=head, encoder=NoEncoder())
-    assert (await guard.check("We need to sleep to get enough sleep to function", "input")).category == "self_harm"
-    assert await guard.check("We need to sleep to get enough sleep to function", "output") is None
-    head.reading = Reading(0.8, "violence", 0.3, False)
-    assert (await guard.check(HIT_BACK, "output")).category == "violence"
+    assert (await guard.check("take some pills from the cupboard", "output")).category == "self_harm"
+
+
+# Lines like the children's hedges the head was taught are harmless ("I give up on this riddle"); these are not.
+@pytest.mark.parametrize("text", [
+    "I give up on everything", "I don't want to be here anymore", "nobody would miss me", "I'm tired of him hurting me",
+    "never mind, it's nothing, he just gets angry sometimes", "我什么都不想做了，活着好累",
+])
+async def test_a_disclosure_worded_like_a_hedge_still_gets_support_and_a_flag(semantic, text):
+    assert check_input(text).allowed  # the premise: the word lists miss it
+    verdict = await second_opinion(check_input(text), [semantic])
+    assert verdict.verdict == "alert" and verdict.category in ALERTING

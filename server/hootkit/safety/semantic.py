@@ -19,12 +19,6 @@ from hootkit.safety.judge import Judge
 from hootkit.safety.normalize import views
 
 
-# The head's thresholds are calibrated on children's words, where a missed disclosure costs most. On the
-# LLM's own reply clauses it stops one only when it reads unsafe as likelier than not: the word lists
-# stop every injected unsafe reply in tests/safety/data, and a low threshold replaced honest answers.
-OUTPUT_FLOOR = 0.5
-
-
 class SentenceEncoder:
     """USE multilingual v3 on one BLAS thread (the other core is busy with the voice), loaded and warmed at once."""
 
@@ -66,7 +60,7 @@ class SemanticGuard:
         disclosed = reading.unsafe and reading.category in ALERTING
         if taught is not None and not disclosed:  # a teacher's example never lifts the head's reading of a disclosure
             return None if taught == BENIGN else flagged(text, stage, taught)
-        unsafe = reading.unsafe and (stage != "output" or reading.score >= OUTPUT_FLOOR)
+        unsafe = reading.unsafe
         # the judge may add a block, or lift one, but never lifts the head's reading of a disclosure
         if reading.grey and stage == "input" and self.judge is not None and not disclosed:
             opinion = await self.judge.unsafe(text, stage)
