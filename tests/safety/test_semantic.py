@@ -11,7 +11,7 @@ from conftest import fake_engines, hoot, silence, tone
 from hootkit.client.device import DeviceClient
 from hootkit.engines.fakes import FakeLlm, FakeStt
 from hootkit.safety.examples import TeacherExamples
-from hootkit.safety.guard import check_input, check_output
+from hootkit.safety.guard import ALERTING, check_input, check_output
 from hootkit.safety.head import GuardHead, Reading
 from hootkit.safety.judge import Judge
 from hootkit.safety.moderator import second_opinion
