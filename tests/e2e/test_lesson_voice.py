@@ -34,7 +34,7 @@ async def test_spoken_quiz_answers(real_engines, tmp_path):
         assert session.lesson.index == 0
 
         right = await device.ask(answer("It has eight legs."))
-        assert right.reply == "Yes, eight legs! Why do you think spiders spin webs?"
+        assert right.reply == "Yes, eight legs! Why do you think spiders spin webs?", f"heard {right.transcript!r}"
         assert [(e.step_id, e.correct) for e in right.lesson] == [("spider-legs", True), ("why", None)]
         assert session.lesson.index == 1 and session.lesson.results == {"spider-legs": True}
 
