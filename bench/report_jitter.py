@@ -9,6 +9,7 @@ Prints a table (gap p50 / p99 / max) and writes JSON (bench/results/report-jitte
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -21,11 +22,53 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "store"))
-from store_helpers import Pacing, crowd  # noqa: E402
+from store_helpers import crowd  # noqa: E402
 from table import print_table  # noqa: E402
 
 from hootkit.dashboard.records_api import _export_body  # noqa: E402
 from hootkit.store.db import Store  # noqa: E402
+
+
+class Pacing:
+    """`async with Pacing() as pacing:` a task sleeps `tick_s` again and again meanwhile; `pacing.longest_s` is the
+    longest the loop kept it waiting beyond that (what a device's audio pacing would have suffered).
+
+    Objects alive before the block are frozen out of the garbage collector meanwhile: a full collection walks every
+    object of the test process (a whole test run's worth), which says nothing about the code being measured.
+    """
+
+    def __init__(self, tick_s: float = 0.005):
+        self.tick_s = tick_s
+        self.gaps: list[float] = []
+
+    @property
+    def longest_s(self) -> float:
+        return max(self.gaps, default=0.0)
+
+    async def _tick(self) -> None:
+        while True:
+            self._last = time.perf_counter()
+            await asyncio.sleep(self.tick_s)
+            self.gaps.append(time.perf_counter() - self._last - self.tick_s)
+
+    async def __aenter__(self) -> "Pacing":
+        gc.collect()
+        gc.freeze()
+        self._last = time.perf_counter()
+        self._task = asyncio.create_task(self._tick())
+        await asyncio.sleep(0)  # the ticker is running before the work starts
+        return self
+
+    async def __aexit__(self, *_exc) -> None:
+        # a stall at the very end never wakes the ticker again: count the wait it is in now too
+        self.gaps.append(time.perf_counter() - self._last - self.tick_s)
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        finally:
+            gc.unfreeze()
 
 
 async def export(store: Store, ids: list[str], format: str) -> int:

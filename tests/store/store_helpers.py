@@ -1,9 +1,6 @@
 """Test helpers: sessions with turns written with every field a test does not care about filled in; many of them
-at once; the event loop's pacing; schema checks."""
+at once; schema checks."""
 
-import asyncio
-import gc
-import time
 from datetime import UTC, datetime
 
 from alembic.autogenerate import compare_metadata
@@ -47,48 +44,6 @@ async def crowd(store, devices: int, turns_each: int, flag_every: int = 0) -> li
         await session.execute(insert(DeviceSessionRow), [{"id": f"s-{device_id}", "device_id": device_id} for device_id in ids])
         await session.execute(insert(TurnRow), turns)
     return ids
-
-
-class Pacing:
-    """`async with Pacing() as pacing:` a task sleeps `tick_s` again and again meanwhile; `pacing.longest_s` is the
-    longest the loop kept it waiting beyond that (what a device's audio pacing would have suffered).
-
-    Objects alive before the block are frozen out of the garbage collector meanwhile: a full collection walks every
-    object of the test process (a whole test run's worth), which says nothing about the code being measured.
-    """
-
-    def __init__(self, tick_s: float = 0.005):
-        self.tick_s = tick_s
-        self.gaps: list[float] = []
-
-    @property
-    def longest_s(self) -> float:
-        return max(self.gaps, default=0.0)
-
-    async def _tick(self) -> None:
-        while True:
-            self._last = time.perf_counter()
-            await asyncio.sleep(self.tick_s)
-            self.gaps.append(time.perf_counter() - self._last - self.tick_s)
-
-    async def __aenter__(self) -> "Pacing":
-        gc.collect()
-        gc.freeze()
-        self._last = time.perf_counter()
-        self._task = asyncio.create_task(self._tick())
-        await asyncio.sleep(0)  # the ticker is running before the work starts
-        return self
-
-    async def __aexit__(self, *_exc) -> None:
-        # a stall at the very end never wakes the ticker again: count the wait it is in now too
-        self.gaps.append(time.perf_counter() - self._last - self.tick_s)
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
-        finally:
-            gc.unfreeze()
 
 
 def head_revision() -> str:
