@@ -102,8 +102,8 @@ class FixedHead:
 
     classes = GuardHead().classes
 
-    def __init__(self, score: float, grey: bool, category: str = "violence"):
-        self.reading = Reading(score, category, 0.5, grey)
+    def __init__(self, score: float, grey: bool, category: str = "violence", threshold: float = 0.5):
+        self.reading = Reading(score, category, threshold, grey)
 
     def read(self, embeddings):
         return [self.reading for _ in embeddings]
@@ -195,9 +195,7 @@ async def test_a_teachers_example_never_lifts_a_disclosure():
 
 
 async def test_a_reply_clause_over_its_categorys_threshold_is_stopped_however_low_the_score():
-    head = FixedHead(0.3, False, "self_harm")
-    head.reading = Reading(0.3, "self_harm", 0.11, False)
-    guard = SemanticGuard(head=head, encoder=NoEncoder())
+    guard = SemanticGuard(head=FixedHead(0.3, False, "self_harm", threshold=0.11), encoder=NoEncoder())
     assert (await guard.check("take some pills from the cupboard", "output")).category == "self_harm"
 
 
