@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,9 +94,20 @@ def fast_settings(**overrides) -> Settings:
     return Settings(**values)
 
 
-def publish_firmware(build, folder, changes: dict[str, bytes], lie_about: str | None = None):
-    """A new firmware version: `build` with some files changed or added; `lie_about` gets a wrong hash."""
+def build_host_app(folder: Path):
+    """The firmware compiled for the emulator into `folder`/app, signed with a key of its own in `folder`."""
+    from hootkit.firmware.build import build_firmware
+    from hootkit.firmware.signing import KEY_FILE
+
+    return build_firmware("diy-s3", folder / "app", arch="host", key_file=folder / KEY_FILE).out
+
+
+def publish_firmware(build, folder, changes: dict[str, bytes], lie_about: str | None = None,
+                     key_file: Path | None = None, **manifest_changes):
+    """A new firmware version: `build` with some files changed or added; `lie_about` gets a wrong hash. It is
+    signed with the build's own key, or with `key_file`'s; `manifest_changes` are set in the manifest."""
     from hootkit.firmware.build import file_entries
+    from hootkit.firmware.signing import KEY_FILE, load_or_create_key, sign_folder
 
     shutil.copytree(build, folder)
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -105,8 +117,9 @@ def publish_firmware(build, folder, changes: dict[str, bytes], lie_about: str | 
     for entry in files:
         if entry["path"] == lie_about:
             entry["sha256"] = "0" * 64
-    manifest.update(version=manifest["version"] + ".next", files=files)
+    manifest.update(version=manifest["version"] + ".next", files=files, **manifest_changes)
     (folder / "manifest.json").write_text(json.dumps(manifest))
+    sign_folder(folder, load_or_create_key(key_file or build.parent / KEY_FILE))
     return manifest
 
 

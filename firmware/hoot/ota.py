@@ -1,13 +1,47 @@
-"""App updates over the air: compare the server's manifest with ours, fetch changed files, verify, stage."""
+"""App updates over the air: check the manifest's signature, compare it with ours, fetch changed files, verify, stage."""
 
 import binascii
 import hashlib
 import json
 import os
+import time
 
-from hoot import guard, http, log
+from hoot import ed25519, guard, http, log
 
 MANIFEST = "manifest.json"
+UPDATE_KEY = "update-key.txt"
+SIGNED_PREFIX = b"hootkit-manifest-v1\n"
+
+
+class Untrusted(Exception):
+    """The server's manifest is not signed by this device's update key, or is older than ours."""
+
+
+def update_key():
+    try:
+        with open(UPDATE_KEY) as f:
+            return binascii.unhexlify(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def trusted_manifest(raw, signature_hex, local):
+    """The manifest in `raw` once its signature and age are checked; raises Untrusted otherwise."""
+    key = update_key()
+    if key is None:
+        raise Untrusted("this device has no update key (%s): flash it again with `hoot flash`" % UPDATE_KEY)
+    try:
+        signature = binascii.unhexlify(signature_hex.strip())
+    except ValueError:
+        raise Untrusted("the manifest signature is not hex")
+    if not ed25519.verify(key, SIGNED_PREFIX + raw, signature):
+        raise Untrusted("the manifest is not signed by this device's update key")
+    remote = json.loads(raw)
+    if not isinstance(remote, dict) or not isinstance(remote.get("files"), list):
+        raise Untrusted("the signed manifest has no file list")
+    if remote.get("built", 0) < local.get("built", 0):
+        raise Untrusted("the manifest is older than the installed app (built %s < %s)" % (remote.get("built"), local.get("built")))
+    return remote
 
 
 def local_manifest():
@@ -68,27 +102,39 @@ async def check(base, token):
     if "pending" in journal:
         log.event("update_waiting", {"version": journal["pending"], "why": "the last update is not confirmed yet"})
         return False
-    try:
-        remote = json.loads(await http.get(base + "/v1/firmware/manifest", token))
-    except (http.HttpError, ValueError) as error:
-        status = getattr(error, "status", None)
-        log.event("update_none" if status == 404 else "update_check_failed", {"error": str(error)})
-        return False
     local = local_manifest()
-    if remote.get("version") == local.get("version"):
-        log.event("update_current", {"version": local.get("version")})
+    try:
+        raw = await http.get(base + "/v1/firmware/manifest", token)
+        offered = json.loads(raw)
+    except http.HttpError as error:
+        log.event("update_none" if error.status == 404 else "update_check_failed", {"error": str(error)})
+        return False
+    except ValueError:
+        log.event("update_check_failed", {"error": "the manifest is not JSON"})
+        return False
+    version = offered.get("version") if isinstance(offered, dict) else None
+    if version == local.get("version"):  # nothing to install, so nothing to verify
+        log.event("update_current", {"version": version})
         return False
     rejected = journal.get("rejected")
-    if rejected is not None and remote.get("version") == rejected:
+    if rejected is not None and version == rejected:
         log.event("update_skipped", {"version": rejected, "why": "it failed to start before"})
         return False
+    try:
+        signature = await http.get(base + "/v1/firmware/manifest.sig", token)
+        started = time.ticks_ms()
+        remote = trusted_manifest(raw, signature.decode(), local)
+    except (http.HttpError, Untrusted, ValueError) as error:
+        log.event("update_refused", {"error": str(error)})
+        return False
+    log.event("update_verified", {"version": remote.get("version"), "ms": time.ticks_diff(time.ticks_ms(), started)})
     wanted = _changed(remote, local)
     log.event("update_found", {"version": remote.get("version"), "files": len(wanted)})
     try:
         for entry in wanted:
             await _download(base, token, entry)
-        with open(MANIFEST + ".new", "w") as f:
-            json.dump(remote, f)
+        with open(MANIFEST + ".new", "wb") as f:
+            f.write(raw)
     except (http.HttpError, OSError) as error:
         _discard(wanted)
         log.event("update_refused", {"error": str(error)})

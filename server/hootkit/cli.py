@@ -248,6 +248,7 @@ async def _emulate(args) -> int:
 def _firmware(args) -> int:
     from hootkit.firmware.boards import BoardError, list_boards, load_board
     from hootkit.firmware.build import FirmwareBuildError, build_firmware
+    from hootkit.firmware.signing import SigningKeyError, default_key_file
 
     if args.firmware_command == "boards":
         for name in list_boards():
@@ -255,11 +256,12 @@ def _firmware(args) -> int:
         return 0
     try:
         build = build_firmware(args.board, args.out, args.arch)
-    except (BoardError, FirmwareBuildError) as error:
+    except (BoardError, FirmwareBuildError, SigningKeyError) as error:
         print(f"hoot firmware build: {error}", file=sys.stderr)
         return 2
     size = sum(entry["size"] for entry in build.files)
     print(f"built {build.board} {build.version} for {build.arch}: {len(build.files)} files, {size / 1024:.0f} KiB in {build.out}")
+    print(f"signed with {default_key_file()} (keep it safe: devices flashed with this build accept only updates it signs)")
     return 0
 
 
@@ -267,6 +269,7 @@ def _flash(args) -> int:
     from hootkit.firmware.boards import BoardError, load_board
     from hootkit.firmware.build import FirmwareBuildError, build_firmware
     from hootkit.firmware.flash import FlashError, plan_flash, run_plan, write_device_config
+    from hootkit.firmware.signing import SigningKeyError
 
     if args.wifi_ssid and not args.server:
         print("hoot flash: --wifi-ssid needs --server (the address the device talks to)", file=sys.stderr)
@@ -283,7 +286,7 @@ def _flash(args) -> int:
                 write_device_config(config_path, args.wifi_ssid, args.wifi_password, args.server, args.token, args.mode)
             print(f"[config] {config_path}: Wi-Fi {args.wifi_ssid!r}, server {args.server}, mode {args.mode}")
         steps = plan_flash(args.port, board, build_dir, config_path, args.image, image_url=args.image_url)
-    except (BoardError, FirmwareBuildError, FlashError, ValueError) as error:
+    except (BoardError, FirmwareBuildError, FlashError, SigningKeyError, ValueError) as error:
         print(f"hoot flash: {error}", file=sys.stderr)
         return 2
     return run_plan(steps, dry_run=args.dry_run)

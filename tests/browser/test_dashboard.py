@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import QUIZ_LESSON, fake_engines, fast_settings, need, silence, tone
+from conftest import QUIZ_LESSON, build_host_app, fake_engines, fast_settings, need, silence, tone
 
 from hootkit.accounts.passwords import hash_password
 from hootkit.app import create_app
 from hootkit.emulator.session import Session
 from hootkit.engines.fakes import FakeStt
-from hootkit.firmware.build import build_firmware
 from hootkit.serving import serve_in_loop
 
 CHROMIUM = os.environ.get("HOOT_CHROMIUM", "/usr/bin/chromium")
@@ -31,7 +30,7 @@ def chromium_here():  # the widest scope: checked before the shared firmware bui
 
 @pytest.fixture(scope="module")
 def host_build(tmp_path_factory):
-    return build_firmware("diy-s3", tmp_path_factory.mktemp("firmware") / "app", arch="host").out
+    return build_host_app(tmp_path_factory.mktemp("firmware"))
 
 
 @pytest.fixture

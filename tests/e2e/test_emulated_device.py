@@ -4,12 +4,11 @@ import json
 
 import numpy as np
 import pytest
-from conftest import fast_settings, publish_firmware, silence
+from conftest import build_host_app, fast_settings, publish_firmware, silence
 
 from hootkit.app import create_app
 from hootkit.client.speech import speak
 from hootkit.emulator.session import Session, Step
-from hootkit.firmware.build import build_firmware
 from hootkit.serving import serve_in_loop
 
 pytestmark = pytest.mark.models
@@ -24,7 +23,7 @@ def question(text: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def host_build(tmp_path_factory):
-    return build_firmware("diy-s3", tmp_path_factory.mktemp("firmware") / "app", arch="host").out
+    return build_host_app(tmp_path_factory.mktemp("firmware"))
 
 
 def serving(engines, port=0, **settings):

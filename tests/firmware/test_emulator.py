@@ -6,13 +6,12 @@ import json
 import numpy as np
 import pytest
 from websockets.asyncio.server import serve as serve_websocket
-from conftest import QUIZ_LESSON, fake_engines, fast_settings, publish_firmware, silence, tone
+from conftest import QUIZ_LESSON, build_host_app, fake_engines, fast_settings, publish_firmware, silence, tone
 
 from hootkit.app import create_app
 from hootkit.emulator.device import DeviceRefused, EmulatedDevice
 from hootkit.emulator.session import Session, Step
 from hootkit.engines.fakes import FakeLlm, FakeStt
-from hootkit.firmware.build import build_firmware
 from hootkit.serving import serve_in_loop
 from hootproto import Audio, Hello, Lesson, Listen, ServerConnection, System, encode
 
@@ -22,7 +21,7 @@ LONG_REPLY = ["Spiders ", "have eight legs. "] + ["They walk, climb and spin sil
 
 @pytest.fixture(scope="module")
 def host_build(tmp_path_factory):
-    return build_firmware("diy-s3", tmp_path_factory.mktemp("firmware") / "app", arch="host").out
+    return build_host_app(tmp_path_factory.mktemp("firmware"))
 
 
 def serving(engines=None, port=0, **settings):
@@ -192,6 +191,38 @@ async def test_update_with_a_wrong_hash_is_refused_and_the_old_app_runs(host_bui
             turn = await session.ask(QUESTION)
     flash = tmp_path / "device" / "flash"
     assert "sha256" in refused["error"] and session.device.boots == 1
+    assert not (flash / "hoot" / "lesson_notes.txt").exists() and not list(flash.rglob("*.new"))
+    assert turn.transcript
+
+
+def forge(folder, how: str) -> None:
+    """Make the published firmware in `folder` untrustworthy the way an attacker on the network could."""
+    if how == "unsigned":
+        (folder / "manifest.sig").unlink()
+    elif how == "edited after signing":
+        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest["files"][0]["sha256"] = "1" * 64
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("how, reason", [
+    ("signed by another key", "not signed by this device's update key"),
+    ("edited after signing", "not signed by this device's update key"),
+    ("unsigned", "manifest.sig answered 404"),
+    ("older than the installed app", "older than the installed app"),
+])
+async def test_an_untrusted_update_is_refused_and_the_old_app_runs(host_build, tmp_path, how, reason):
+    stranger_key = tmp_path / "stranger.key" if how == "signed by another key" else None
+    older = {"built": 1} if how == "older than the installed app" else {}
+    publish_firmware(host_build, tmp_path / "published", {"hoot/lesson_notes.txt": b"from a stranger\n"},
+                     key_file=stranger_key, **older)
+    forge(tmp_path / "published", how)
+    async with serving(firmware_dir=tmp_path / "published") as url:
+        async with Session(url, build=host_build, workdir=tmp_path / "device") as session:
+            refused = await session.device.expect("update_refused")
+            turn = await session.ask(QUESTION)
+    flash = tmp_path / "device" / "flash"
+    assert reason in refused["error"] and session.device.boots == 1
     assert not (flash / "hoot" / "lesson_notes.txt").exists() and not list(flash.rglob("*.new"))
     assert turn.transcript
 

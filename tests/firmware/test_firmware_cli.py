@@ -6,6 +6,7 @@ import numpy as np
 from conftest import hoot, silence, tone
 
 from hootkit.client.wavio import write_wav
+from hootkit.firmware.signing import signature_matches
 
 
 
@@ -77,6 +78,17 @@ async def test_firmware_build_compiles_every_module(tmp_path):
     paths = {entry["path"] for entry in manifest["files"]}
     assert {"main.py", "board.mpy", "hoot/app.mpy", "hoot/ws.mpy", "hootproto/connection.mpy"} <= paths
     assert manifest["arch"] == "xtensawin" and "built diy-s3" in out
+    public = (tmp_path / "app" / "update-key.txt").read_text().strip()
+    signature = (tmp_path / "app" / "manifest.sig").read_text()
+    assert signature_matches(public, (tmp_path / "app" / "manifest.json").read_bytes(), signature)
+    assert "signed with" in out and "firmware-signing.key" in out
+
+
+async def test_firmware_build_refuses_a_broken_signing_key(data_dir):
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "firmware-signing.key").write_text("not a key")
+    code, _, err = await hoot("firmware", "build", "--board", "diy-s3", "--arch", "host")
+    assert code == 2 and "firmware-signing.key is not a PEM Ed25519 private key" in err
 
 
 async def test_firmware_build_refuses_an_unknown_board():

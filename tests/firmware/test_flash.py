@@ -22,7 +22,7 @@ import pytest
 from conftest import need
 
 from hootkit.firmware import flash
-from hootkit.firmware.flash import FlashError, ImageError, Step, fetch_image, plan_flash, run_plan
+from hootkit.firmware.flash import FlashError, ImageError, Step, check_app, fetch_image, plan_flash, run_plan
 
 PY = shlex.quote(sys.executable)
 PORT = "/dev/ttyACM0"
@@ -36,6 +36,7 @@ APP = {
     "hoot/link.mpy": "link",
     "hootproto/__init__.mpy": "proto",
     "manifest.json": "{}",
+    "update-key.txt": "00" * 32,
 }
 
 
@@ -87,7 +88,7 @@ def test_dry_run_prints_every_step_in_order_with_the_real_commands(tmp_path, bui
     steps = plan_flash(PORT, make_board(), build_dir, config, None, cache_dir=cache)
     assert run_plan(steps, dry_run=True, out=lines.append) == 0
 
-    entries = ["board.mpy", "hoot", "hootproto", "main.py", "manifest.json"]
+    entries = ["board.mpy", "hoot", "hootproto", "main.py", "manifest.json", "update-key.txt"]
     app = " ".join(str(build_dir / name) for name in entries)
     assert commands(lines) == [
         f"{PY} -m esptool --chip esp32s3 --port {PORT} erase-flash",
@@ -154,6 +155,12 @@ def test_the_image_offset_follows_the_chip(build_dir, config, image):
 )
 def test_serial_port_names_are_accepted(port):
     flash.check_port_name(port)
+
+
+def test_an_app_without_its_update_key_is_refused_before_anything_is_written(build_dir):
+    (build_dir / "update-key.txt").unlink()
+    with pytest.raises(FlashError, match="no update-key.txt .* could never accept a signed update"):
+        check_app(build_dir, None)
 
 
 @pytest.mark.parametrize(

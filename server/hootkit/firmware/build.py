@@ -1,4 +1,4 @@
-"""`hoot firmware build`: the board file from its TOML, the app compiled with mpy-cross, an update manifest."""
+"""`hoot firmware build`: the board file from its TOML, the app compiled with mpy-cross, a signed update manifest."""
 
 import hashlib
 import json
@@ -6,11 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from hootkit.firmware.boards import load_board, write_generated
+from hootkit.firmware.signing import PUBLIC_KEY_FILE, SIGNATURE_FILE, default_key_file, load_or_create_key, public_key_hex, sign_folder
 
 REPO = Path(__file__).resolve().parents[3]
 FIRMWARE = REPO / "firmware"
@@ -66,7 +68,7 @@ def compile_module(source: Path, target: Path, device_path: str, arch: str) -> N
 def file_entries(out: Path) -> list[dict]:
     entries = []
     for path in sorted(out.rglob("*")):
-        if path.is_file() and path.name != MANIFEST:
+        if path.is_file() and path.name not in (MANIFEST, SIGNATURE_FILE):
             data = path.read_bytes()
             entries.append({"path": path.relative_to(out).as_posix(), "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
     return entries
@@ -79,9 +81,12 @@ def project_version() -> str:
         return "0.0.0"
 
 
-def build_firmware(board_name: str, out: Path | None = None, arch: str | None = None) -> Build:
+def build_firmware(board_name: str, out: Path | None = None, arch: str | None = None, key_file: Path | None = None) -> Build:
     """Generate the board file, compile the app for `arch` (the board's chip by default; "host" for the
-    emulator), and write manifest.json with a version that changes whenever any file does."""
+    emulator), and write manifest.json with a version that changes whenever any file does, signed with
+    the key in `key_file` (data_dir/firmware-signing.key by default, made on first use). The app carries
+    the key's public half, so a device flashed with it accepts only updates signed by the same key."""
+    key = load_or_create_key(key_file or default_key_file())
     board = load_board(board_name)
     board_file = next(path for path in write_generated(board, REPO) if path.suffix == ".py")
     arch = arch or CHIP_ARCH.get(board.chip)
@@ -94,11 +99,13 @@ def build_firmware(board_name: str, out: Path | None = None, arch: str | None = 
     for source, device_path in sources() + [(board_file, "board")]:
         compile_module(source, out / f"{device_path}.mpy", f"{device_path}.py", arch)
     shutil.copyfile(FIRMWARE / "main.py", out / "main.py")
+    (out / PUBLIC_KEY_FILE).write_text(public_key_hex(key) + "\n")
     files = file_entries(out)
     digest = hashlib.sha256("".join(f"{e['path']} {e['sha256']}\n" for e in files).encode()).hexdigest()
     build = Build(out, board.name, arch, f"{project_version()}+{digest[:10]}", files)
-    manifest = {"version": build.version, "board": board.name, "arch": arch, "files": files}
+    manifest = {"version": build.version, "board": board.name, "arch": arch, "built": int(time.time()), "files": files}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    sign_folder(out, key)
     return build
 
 

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import httpx
 from tqdm import tqdm
 
+from hootkit.firmware.signing import PUBLIC_KEY_FILE
+
 IMAGE_CACHE = Path.home() / ".cache" / "hootkit" / "images"
 BAUD = 460800
 PORT_WAIT_S = 15.0
@@ -200,6 +202,9 @@ def app_files(build_dir: Path) -> list[str]:
 def check_app(build_dir: Path, config_path: Path | None) -> None:
     if not (build_dir / "main.py").is_file():
         raise FlashError(f"no compiled app in {build_dir} (no main.py): run `hoot firmware build` first")
+    if not (build_dir / PUBLIC_KEY_FILE).is_file():
+        raise FlashError(f"no {PUBLIC_KEY_FILE} in {build_dir}: the device could never accept a signed update;"
+                         " rebuild it with `hoot firmware build`")
     if config_path is not None and not config_path.is_file():
         raise FlashError(f"no device config at {config_path}")
 
