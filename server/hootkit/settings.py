@@ -141,9 +141,12 @@ class Settings(BaseSettings):
     max_errors_per_session: int = 20
     # caps on device connections (0: no cap), so one address cannot take the server: a school's NAT puts
     # every device of the school behind one address, so the per-address cap fits a whole school. A connection
-    # over a cap is closed with 1013 and the reason ("try again later: ..."), before any other work
+    # over a cap is closed with 1013 and the reason ("try again later: ..."), before any model work. Devices
+    # that present a token (paired, or in device_tokens) count only against max_sessions, so connections
+    # without one can never take the places of a class's paired devices
     max_sessions: int = Field(default=500, ge=0)  # open device connections in all
-    max_sessions_per_address: int = Field(default=200, ge=0)  # from one client address
+    max_sessions_without_token: int = Field(default=200, ge=0)  # of those, connections without a device token
+    max_sessions_per_address: int = Field(default=100, ge=0)  # connections without a token, from one address
     max_pending_pairings_per_address: int = Field(default=20, ge=0)  # unpaired devices saying a code, per address
     warmup: bool = True
     firmware_dir: Path | None = None

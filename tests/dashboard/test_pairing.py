@@ -3,13 +3,18 @@
 import asyncio
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 from school import QUESTION, LiveNews, lessons_dir, school  # noqa: F401 (fixtures)
 from test_control import pair
 
 from hootkit.accounts.passwords import token_hash
 from hootkit.client.device import DeviceClient, Refused
 from hootkit.engines.fakes import FakeStt
+import hootproto
+from hootproto import Hello, Listen
 
+AUDIO = {"format": "pcm16", "sample_rate": 16000, "channels": 1, "frame_duration": 40}
 PAIRED = "device {} is paired: connect with its token, or ask a teacher to forget it"
 
 
@@ -160,3 +165,57 @@ async def test_this_machine_and_a_configured_token_need_a_paired_devices_own_tok
                 pass
         async with DeviceClient(s.url, token="class-secret", device_id="owl-3") as other:
             assert (await other.ask(QUESTION)).reply
+
+
+async def test_forgetting_a_connected_device_ends_its_connection_at_once(school):
+    async with school() as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        device = await pair(s, tom, class_id, "owl-7")
+        served = s.hoot.gateway._links["owl-7"].task
+        assert (await tom.delete("/api/devices/owl-7")).status_code == 200
+        await asyncio.wait_for(asyncio.shield(device._reader), 10)
+        assert (device.close_code, device.close_reason) == (4001, "this device was forgotten by a teacher: pair it again")
+        await asyncio.wait_for(asyncio.shield(served), 10)
+        assert "owl-7" not in s.hoot.gateway.sessions
+
+
+async def test_a_device_gone_while_it_was_being_paired_is_not_left_paired_without_its_token(school):
+    async with school() as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        device = DeviceClient(s.url, device_id="owl-8")
+        await device.connect()
+        code = (await device.notice()).code
+        served = s.hoot.gateway._links["owl-8"].task
+        pair_device = s.hoot.store.pair_device
+
+        async def pair_as_the_device_drops(*args, **kwargs):
+            await device.ws.close()
+            await asyncio.wait_for(asyncio.shield(served), 10)  # the server is through with its connection
+            return await pair_device(*args, **kwargs)
+
+        s.hoot.store.pair_device = pair_as_the_device_drops
+        answer = await tom.post("/api/pair", json={"code": code, "class_id": class_id})
+        assert answer.status_code == 409 and "disconnected while it was being paired" in answer.json()["detail"]
+        assert await s.hoot.store.device("owl-8") is None  # it can get a new code and be paired again
+
+
+async def test_a_connection_admitted_unpaired_is_refused_at_hello_once_the_id_is_paired(school):
+    async with school() as s:
+        async with connect(s.url, additional_headers={"Device-Id": "owl-9"}) as ws:
+            await ws.send(hootproto.encode(Listen(state="start", mode="auto")))
+            await asyncio.wait_for(ws.recv(), 10)  # admitted (to be paired) and read: it has not said hello yet
+            await s.hoot.store.pair_device("owl-9", "Table 9", None, token_hash("owl-9-token"))
+            await ws.send(hootproto.encode(Hello(audio_params=AUDIO)))
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+        assert (ws.close_code, ws.close_reason) == (4001, PAIRED.format("owl-9"))
+        assert "owl-9" not in s.hoot.gateway.sessions
+
+
+async def test_a_request_a_proxy_on_this_machine_passes_on_is_not_trusted_as_this_machine(school):
+    async with school(pairing="remote") as s:
+        async with DeviceClient(s.url, device_id="owl-1") as here:  # this machine itself: admitted at once
+            assert (await here.ask(QUESTION)).reply
+        async with DeviceClient(s.url, device_id="owl-2", headers={"X-Forwarded-For": "203.0.113.9"}) as passed_on:
+            assert (await passed_on.notice()).state == "code"

@@ -2,14 +2,17 @@
 no old audio after a listening reset, and caps on connections and waiting pairings (issue 16, holes 2 and 3c)."""
 
 import asyncio
+import contextlib
 import threading
 
 import numpy as np
 import pytest
 from conftest import QUIZ_LESSON, fake_engines, fast_settings, silence, tone
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 import hootproto
+from hootkit.accounts.passwords import token_hash
 from hootkit.app import create_app
 from hootkit.client.device import DeviceClient, Refused
 from hootkit.engines.fakes import EnergyVad, EnergyVadStream, FakeLlm, FakeStt, FakeTts
@@ -299,3 +302,33 @@ async def test_devices_waiting_to_be_paired_are_capped_per_address(serve):
         async with DeviceClient(url, device_id="u-3") as third:  # room again
             assert (await third.notice()).state == "code"
         await one.close()
+
+
+async def test_paired_devices_get_in_when_connections_without_a_token_fill_the_caps():
+    settings = fast_settings(pairing="all", max_sessions=10, max_sessions_per_address=2, max_sessions_without_token=2)
+    app = create_app(settings, fake_engines())
+    async with serve_in_loop(app) as url, contextlib.AsyncExitStack() as stack:
+        for n in range(2):  # strangers waiting with a pairing code hold every place for connections without a token
+            stranger = await stack.enter_async_context(DeviceClient(url, device_id=f"stranger-{n}"))
+            assert (await stranger.notice()).state == "code"
+        with pytest.raises(Refused) as refused:
+            await DeviceClient(url, device_id="stranger-3").connect()
+        assert refused.value.code == 1013
+        devices = []
+        for n in range(4):  # more than either cap: a paired device's token counts against max_sessions only
+            await app.state.hoot.store.pair_device(f"owl-{n}", f"Table {n}", None, token_hash(f"token-{n}"))
+            devices.append(await stack.enter_async_context(DeviceClient(url, token=f"token-{n}", device_id=f"owl-{n}")))
+        for device in devices:
+            assert (await device.ask(QUESTION)).sentences
+
+
+async def test_the_hello_is_due_from_the_accept_and_frames_that_are_not_a_hello_do_not_extend_it(serve):
+    settings = fast_settings(hello_timeout_s=0.5, max_errors_per_session=10**6)
+    async with serve(settings=settings) as url:
+        async with connect(url, additional_headers={"Device-Id": "slow-talker"}) as ws:
+            give_up_at = asyncio.get_running_loop().time() + 5.0  # ten hello timeouts: the old code never closed it
+            with pytest.raises(ConnectionClosed):
+                while asyncio.get_running_loop().time() < give_up_at:
+                    await ws.send(hootproto.encode(Listen(state="start", mode="auto")))
+                    await asyncio.wait_for(ws.recv(), 10)  # an out-of-order alert for each
+        assert (ws.close_code, ws.close_reason) == (hootproto.CLOSE_HELLO_TIMEOUT, "no hello within 0.5 s")

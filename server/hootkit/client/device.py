@@ -70,8 +70,10 @@ class DeviceClient:
     A teacher's commands and pairing news (`system` and `pair` events) come from `notice()`.
     """
 
-    def __init__(self, url: str, token: str | None = None, device_id: str = "00:00:00:00:00:01", sample_rate: int = 16000, frame_ms: int = 40):
+    def __init__(self, url: str, token: str | None = None, device_id: str = "00:00:00:00:00:01", sample_rate: int = 16000,
+                 frame_ms: int = 40, headers: dict[str, str] | None = None):
         self.url = url
+        self.headers = headers or {}
         self.token = token
         self.device_id = device_id
         self.sample_rate = sample_rate
@@ -100,7 +102,7 @@ class DeviceClient:
         await self.close()
 
     async def connect(self) -> None:
-        headers = {"Device-Id": self.device_id, "Client-Id": "hoot-talk", "Protocol-Version": "1"}
+        headers = {"Device-Id": self.device_id, "Client-Id": "hoot-talk", "Protocol-Version": "1", **self.headers}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         self.ws = await connect(self.url, additional_headers=headers, max_size=2**22, open_timeout=30)

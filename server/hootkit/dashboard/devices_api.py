@@ -151,6 +151,10 @@ async def pair(body: PairRequest, request: Request, who: Caller = Depends(staff)
         await hoot.store.pair_device(session.device_id, name, classroom.id, token_hash(token))
     except Conflict as conflict:  # paired by another connection meanwhile: forgetting it is a separate choice
         raise await refuse(request, 409, str(conflict), who.name) from None
+    if session not in hoot.gateway.sessions_of(session.device_id):  # it went while the record was written
+        await hoot.store.forget_device(session.device_id)
+        raise await refuse(request, 409, f"device {session.device_id} disconnected while it was being paired;"
+                           " ask it for a new code", who.name)
     await hoot.store.audit(who.name, "pair", session.device_id, detail=f"class {classroom.name}", ip=who.ip)
     session.paired(token, name)
     hoot.live.publish("paired", session.device_id, {"name": name, "class_id": classroom.id})
@@ -191,6 +195,7 @@ async def forget_device(device_id: str, request: Request, who: Caller = Depends(
     if not await hoot.store.forget_device(device_id):
         raise HTTPException(404, f"device {device_id!r} is not paired")
     await hoot.store.audit(who.name, "forget device", device_id, ip=who.ip)
+    hoot.gateway.end(device_id, "this device was forgotten by a teacher: pair it again")
     hoot.live.publish("forgotten", device_id, {})
     return {"device_id": device_id, "forgotten": True}
 

@@ -20,6 +20,7 @@ class Admission:
     device_id: str
     needs_pairing: bool = False
     refusal: str | None = None
+    by_token: bool = False  # a paired device's token or a configured device token let it in
 
 
 def bearer_token(conn: HTTPConnection) -> str | None:
@@ -34,7 +35,13 @@ def device_id(conn: HTTPConnection) -> str:
     return conn.headers.get("device-id") or conn.query_params.get("device_id") or "unknown"
 
 
+FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
 def is_local(conn: HTTPConnection) -> bool:
+    """A client on this machine itself, not a reverse proxy on it passing on someone else's request."""
+    if any(name in conn.headers for name in FORWARDING_HEADERS):
+        return False
     host = conn.client.host if conn.client else ""
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -61,11 +68,11 @@ async def admit_device(conn: HTTPConnection, settings: Settings, store) -> Admis
     if token:
         device = await store.device_by_token(token_hash(token))
         if device is not None:
-            return Admission(device.id)
+            return Admission(device.id, by_token=True)
     if await store.device(claimed) is not None:  # a paired id is its token's alone, on this machine too
         return Admission(claimed, refusal=paired_refusal(claimed))
     if matches(token, settings.device_tokens):
-        return Admission(claimed)
+        return Admission(claimed, by_token=True)
     if settings.device_tokens:
         return Admission(claimed, refusal="unauthorized: a valid device token is required")
     if not token and settings.trust_local and is_local(conn) and settings.pairing != "all":

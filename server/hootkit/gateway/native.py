@@ -1,8 +1,9 @@
 """The native device websocket: frames <-> hootproto <-> a DeviceSession, with clear refusals and pairing.
 
 One session per device: a session is registered (by device id) once its `hello` is accepted, and a new
-connection for a device replaces the old one explicitly (closed with 4006). Connections are capped in all,
-per client address, and in unpaired devices waiting with a code per address (1013, "try again later")."""
+connection for a device replaces the old one explicitly (closed with 4006). Connections are capped in all;
+those without a device token also in all and per client address, and unpaired devices waiting with a code
+per address (1013, "try again later"). The hello is due within hello_timeout_s of the accept."""
 
 import asyncio
 import logging
@@ -15,7 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 import hootproto
 from hootkit.engines.models import ModelMissing
-from hootkit.gateway.auth import Admission, admit_device
+from hootkit.gateway.auth import Admission, admit_device, paired_refusal
 from hootkit.gateway.observer import SessionObserver
 from hootkit.gateway.session import DeviceSession
 from hootproto import Alert, Audio, Hello, LocalProtocolError, ProtocolError, ServerConnection
@@ -37,7 +38,8 @@ class Link:
     address: str
     task: asyncio.Task | None = None
     in_loop: bool = False  # reading frames (a replacement may cancel it only then)
-    replaced: bool = False
+    by_token: bool = False  # admitted by a device token: not counted against the caps for connections without one
+    ended_by: tuple[int, str] | None = None  # (close code, reason) when the server ends it from outside
 
 
 def client_address(ws: WebSocket) -> str:
@@ -52,34 +54,46 @@ class DeviceGateway:
         self.hoot = hoot
         self.sessions: dict[str, DeviceSession] = {}  # device id -> its session, once it said hello
         self._links: dict[str, Link] = {}  # device id -> the connection of its session
-        self._open: Counter[str] = Counter()  # client address -> open device connections
+        self._open: Counter[str] = Counter()  # client address -> open device connections without a token
+        self._open_without_token = 0
         self._open_total = 0
         self._cap_logged: dict[str, float] = {}
 
     async def serve(self, ws: WebSocket) -> None:
         link = Link(ws, client_address(ws), asyncio.current_task())
-        full = self._connections_full(link.address)
-        if full:  # nothing else is done for it: no token lookup, no session
+        if full := self._full_in_all():  # nothing else is done for it: no token lookup, no session
             await ws.accept()
             await self._close(ws, CLOSE_TRY_AGAIN, full)
             return
-        self._open[link.address] += 1
-        self._open_total += 1
+        self._count(link, 1)  # as a connection without a token until its admission says otherwise
+        over_cap = self._over_cap_without_token(link)  # judged in order of arrival; a device token lifts it
         try:
             await ws.accept()
-            await self._serve(link)
+            if not self.hoot.ready.is_set():
+                await ws.close(CLOSE_TRY_AGAIN, "server is still loading its models; try again shortly")
+                return
+            admission = await admit_device(ws, self.hoot.settings, self.hoot.store)
+            if admission.by_token:
+                self._count(link, -1)
+                link.by_token = True
+                self._count(link, 1)
+            elif over_cap:
+                await self._close(ws, CLOSE_TRY_AGAIN, over_cap)
+                return
+            await self._serve(link, admission)
         finally:
-            self._open_total -= 1
-            self._open[link.address] -= 1
+            self._count(link, -1)
+
+    def _count(self, link: Link, change: int) -> None:
+        self._open_total += change
+        if not link.by_token:
+            self._open_without_token += change
+            self._open[link.address] += change
             if not self._open[link.address]:
                 del self._open[link.address]
 
-    async def _serve(self, link: Link) -> None:
+    async def _serve(self, link: Link, admission: Admission) -> None:
         ws = link.ws
-        if not self.hoot.ready.is_set():
-            await ws.close(CLOSE_TRY_AGAIN, "server is still loading its models; try again shortly")
-            return
-        admission = await admit_device(ws, self.hoot.settings, self.hoot.store)
         if admission.refusal:
             await self._refuse(ws, hootproto.CLOSE_UNAUTHORIZED, "unauthorized", admission.refusal)
             return
@@ -122,11 +136,11 @@ class DeviceGateway:
         except WebSocketDisconnect:
             pass
         except asyncio.CancelledError:
-            if not link.replaced:
+            if link.ended_by is None:
                 raise
-            asyncio.current_task().uncancel()  # replaced by a new connection (_retire): this one just ends
+            asyncio.current_task().uncancel()  # replaced by a new connection (_retire) or forgotten (end)
             try:
-                await asyncio.wait_for(self._close(ws, CLOSE_REPLACED, REPLACED), REPLACED_CLOSE_S)
+                await asyncio.wait_for(self._close(ws, *link.ended_by), REPLACED_CLOSE_S)
             except TimeoutError:
                 pass
         except Exception:
@@ -158,7 +172,7 @@ class DeviceGateway:
         device = old.device_id
         link = self._links.pop(device)
         del self.sessions[device]
-        link.replaced = True
+        link.ended_by = (CLOSE_REPLACED, REPLACED)
         self.hoot.pairing.withdraw(old)
         if old.lesson is not None:
             self.hoot.classroom.keep(device, old.lesson)
@@ -168,12 +182,26 @@ class DeviceGateway:
         if link.in_loop and link.task is not None:
             link.task.cancel()  # it is waiting for a frame (or sending one): it ends at once
 
-    def _connections_full(self, address: str) -> str | None:
-        """Why one more device connection is refused now, or None."""
-        settings = self.hoot.settings
-        if settings.max_sessions and self._open_total >= settings.max_sessions:
+    def end(self, device_id: str, reason: str) -> None:
+        """Close the device's connection now (4001 with `reason`), e.g. once a teacher has forgotten it."""
+        link = self._links.get(device_id)
+        if link is not None and link.in_loop and link.task is not None and link.ended_by is None:
+            link.ended_by = (hootproto.CLOSE_UNAUTHORIZED, reason)
+            link.task.cancel()
+
+    def _full_in_all(self) -> str | None:
+        """Why one more device connection of any kind is refused now, or None."""
+        cap = self.hoot.settings.max_sessions
+        if cap and self._open_total >= cap:
             return self._cap("total", "try again later: the server has too many device connections")
-        if settings.max_sessions_per_address and self._open[address] >= settings.max_sessions_per_address:
+        return None
+
+    def _over_cap_without_token(self, link: Link) -> str | None:
+        """Why `link`, counted already, is one connection without a device token too many, or None."""
+        settings = self.hoot.settings
+        if settings.max_sessions_without_token and self._open_without_token > settings.max_sessions_without_token:
+            return self._cap("without token", "try again later: too many devices without a token are connected")
+        if settings.max_sessions_per_address and self._open[link.address] > settings.max_sessions_per_address:
             return self._cap("address", "try again later: too many sessions from this address")
         return None
 
@@ -196,12 +224,13 @@ class DeviceGateway:
         ws = link.ws
         settings = self.hoot.settings
         errors = 0
+        hello_by = time.monotonic() + settings.hello_timeout_s  # from the accept: frames that are no hello do not extend it
         while True:
-            timeout = None if conn.hello_sent else settings.hello_timeout_s
+            timeout = None if conn.hello_sent else max(0.0, hello_by - time.monotonic())
             try:
                 message = await asyncio.wait_for(ws.receive(), timeout)
             except TimeoutError:
-                await self._refuse(ws, hootproto.CLOSE_HELLO_TIMEOUT, "hello_timeout", "no hello within %g s" % timeout)
+                await self._refuse(ws, hootproto.CLOSE_HELLO_TIMEOUT, "hello_timeout", "no hello within %g s" % settings.hello_timeout_s)
                 return
             if message["type"] == "websocket.disconnect":
                 return
@@ -228,6 +257,10 @@ class DeviceGateway:
                         return
                     if admission.needs_pairing and (full := self._pairings_full(link.address, session.device_id)):
                         await self._refuse(ws, CLOSE_TRY_AGAIN, "try_again", full, send)
+                        return
+                    if admission.needs_pairing and await self.hoot.store.device(session.device_id) is not None:
+                        # paired by another connection since this one was admitted: only its token may use the id
+                        await self._refuse(ws, hootproto.CLOSE_UNAUTHORIZED, "unauthorized", paired_refusal(session.device_id), send)
                         return
                     self._register(session, link)  # teachers' commands reach it from now on
                     session.start(event)
