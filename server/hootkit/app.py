@@ -17,7 +17,7 @@ from hootkit.accounts.limits import FailureLimit
 from hootkit.engines.languages import Languages
 from hootkit.engines.registry import Engines, load_engines_async
 from hootkit.dashboard import devices_api, guard_api, knowledge_api, lessons_api, logins, records_api
-from hootkit.gateway import updates
+from hootkit.gateway import updates, xiaozhi, xiaozhi_ota
 from hootkit.dashboard.live import LiveFeed
 from hootkit.gateway.native import DeviceGateway
 from hootkit.gateway.pairing import PairingDesk
@@ -126,6 +126,7 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
         return Response(generate_latest(app.state.hoot.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(updates.router)
+    app.include_router(xiaozhi_ota.router)
     for api in (logins, lessons_api, knowledge_api, guard_api, devices_api, records_api):
         app.include_router(api.router)
     app.mount("/dashboard", StaticFiles(directory=DASHBOARD, html=True), name="dashboard")
@@ -137,5 +138,16 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
     @app.websocket(hootproto.PATH)
     async def device(ws: WebSocket) -> None:
         await app.state.hoot.gateway.serve(ws)
+
+    async def xiaozhi_device(ws: WebSocket) -> None:
+        version = xiaozhi.protocol_version(ws)
+        if version is None:
+            await ws.accept()
+            await ws.close(hootproto.CLOSE_BAD_HELLO, f"Protocol-Version must be one of {', '.join(map(str, xiaozhi.VERSIONS))}")
+            return
+        await app.state.hoot.gateway.serve(xiaozhi.XiaoZhiSocket(ws, version))
+
+    for path in (xiaozhi.PATH, xiaozhi.PATH.rstrip("/")):
+        app.add_api_websocket_route(path, xiaozhi_device)
 
     return app

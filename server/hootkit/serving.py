@@ -52,12 +52,13 @@ def redact_tokens_in_logs() -> None:
 
 def uvicorn_config(app: FastAPI, settings: Settings, **options) -> uvicorn.Config:
     """The uvicorn config `hoot serve` runs and tests serve with: frames over the largest legal one are
-    refused (close 1009), `X-Forwarded-For` is believed only from `forwarded_allow_ips`, and tokens are
+    refused (close 1009), compression is never negotiated, `X-Forwarded-For` is believed only from `forwarded_allow_ips`, and tokens are
     kept out of the log. `options` go to uvicorn.Config (host, port, log_level, ws_ping_interval...)."""
     proxies = list(settings.forwarded_allow_ips)
     config = uvicorn.Config(
         app,
         ws_max_size=ws_max_size(settings),
+        ws_per_message_deflate=False,  # stock devices (EchoKit) offer it but cannot read compressed frames
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
         **options,

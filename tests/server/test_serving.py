@@ -100,3 +100,14 @@ async def test_a_server_bound_to_every_address_does_not_trust_a_local_device():
     trusting = create_app(fast_settings(host="0.0.0.0", trust_local=True), fake_engines())
     async with serve_in_loop(trusting) as url, DeviceClient(url, device_id="owl-9") as device:
         assert (await device.ask(QUESTION)).sentences == ["A spider has eight legs.", "Can you count them?"]
+
+
+@pytest.mark.parametrize("path", ["/v1/device", "/xiaozhi/v1/"])
+async def test_compression_is_never_negotiated_even_when_a_device_offers_it(serve, path):
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+
+    async with serve() as url:
+        async with connect(url.replace("/v1/device", path), additional_headers={"Device-Id": "echo-1"},
+                           extensions=[ClientPerMessageDeflateFactory()]) as ws:
+            assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+            assert ws.protocol.extensions == []

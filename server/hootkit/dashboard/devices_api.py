@@ -140,26 +140,28 @@ async def pair(body: PairRequest, request: Request, who: Caller = Depends(staff)
     wait = hoot.pair_failures.wait_s(key)
     if wait:
         raise await refuse(request, 429, f"too many wrong codes; wait {int(wait) + 1} seconds", who.name)
-    session = hoot.pairing.claim(body.code)
-    if session is None:
+    waiting = hoot.pairing.claim(body.code)
+    if waiting is None:
         hoot.pair_failures.failed(key)
         raise await refuse(request, 404, "no device is waiting with that code; check the 6 digits the device says", who.name)
     hoot.pair_failures.succeeded(key)
-    token = new_token()
-    name = body.name.strip() or session.device_id
+    token = waiting.token or new_token()  # a XiaoZhi device was handed its token in its OTA answer already
+    name = body.name.strip() or waiting.device_id
     try:
-        await hoot.store.pair_device(session.device_id, name, classroom.id, token_hash(token))
+        await hoot.store.pair_device(waiting.device_id, name, classroom.id, token_hash(token))
     except Conflict as conflict:  # paired by another connection meanwhile: forgetting it is a separate choice
         raise await refuse(request, 409, str(conflict), who.name) from None
-    if session not in hoot.gateway.sessions_of(session.device_id):  # it went while the record was written
-        await hoot.store.forget_device(session.device_id)
-        raise await refuse(request, 409, f"device {session.device_id} disconnected while it was being paired;"
+    session = waiting.session
+    if waiting.token is None and session not in hoot.gateway.sessions_of(waiting.device_id):  # gone meanwhile
+        await hoot.store.forget_device(waiting.device_id)
+        raise await refuse(request, 409, f"device {waiting.device_id} disconnected while it was being paired;"
                            " ask it for a new code", who.name)
-    await hoot.store.audit(who.name, "pair", session.device_id, detail=f"class {classroom.name}", ip=who.ip)
-    session.paired(token, name)
-    hoot.live.publish("paired", session.device_id, {"name": name, "class_id": classroom.id})
-    hoot.gateway.welcome(session, greeting="Thank you! Now I'm ready. You can talk to me.")
-    return {"device_id": session.device_id, "name": name, "class_id": classroom.id}
+    await hoot.store.audit(who.name, "pair", waiting.device_id, detail=f"class {classroom.name}", ip=who.ip)
+    hoot.live.publish("paired", waiting.device_id, {"name": name, "class_id": classroom.id})
+    if session is not None and session in hoot.gateway.sessions_of(waiting.device_id):
+        session.paired(token, name)
+        hoot.gateway.welcome(session, greeting="Thank you! Now I'm ready. You can talk to me.")
+    return {"device_id": waiting.device_id, "name": name, "class_id": classroom.id}
 
 
 @router.patch("/devices/{device_id}")

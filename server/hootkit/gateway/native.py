@@ -236,6 +236,8 @@ class DeviceGateway:
                 return
             frame = message.get("bytes") if message.get("bytes") is not None else message.get("text")
             try:
+                if "problem" in message:  # a frame a translating socket (gateway/xiaozhi.py) could not translate
+                    raise message["problem"]
                 if frame is not None and len(frame) > settings.audio.max_frame_bytes:
                     raise ProtocolError(
                         "frame of %d bytes is over the %d byte limit" % (len(frame), settings.audio.max_frame_bytes), "too_large"

@@ -1,0 +1,98 @@
+"""A stock XiaoZhi client (`xiaozhi-sdk` from PyPI, unchanged) against Hootkit: OTA, Opus speech, pairing, pause."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import fast_settings, silence, tone
+from xiaozhi_client import StockXiaoZhi
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
+from school import lessons_dir, school  # noqa: E402,F401 (fixtures: a server with accounts)
+
+from hootkit.accounts.passwords import token_hash
+from hootkit.app import create_app
+from hootkit.client.speech import speak
+from hootkit.serving import serve_in_loop
+
+pytestmark = pytest.mark.timeout(180)
+
+SPIDER = "How many legs does a spider have?"
+QUESTION = np.concatenate([silence(0.3), tone(0.9) * 32767, silence(0.1)])
+
+
+def http_base(url: str) -> str:
+    return url.replace("ws://", "http://").split("/v1/")[0]
+
+
+def hear_back(engines, audio: np.ndarray) -> str:
+    return engines.stt.transcribe_now(audio.astype(np.float32) / 32768).text
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("mode", ["auto", "realtime"])
+async def test_a_spoken_question_gets_a_spoken_answer_through_ota_and_opus(real_engines, mode):
+    async with serve_in_loop(create_app(fast_settings(), real_engines)) as url:
+        device = StockXiaoZhi(http_base(url), mode=mode)
+        assert await device.client.init_connection("aa:bb:cc:00:00:01")
+        try:
+            assert device.client.url.endswith("/xiaozhi/v1/")  # learnt from the OTA answer
+            await device.say(speak(SPIDER))
+            heard = await device.next("stt")
+            await device.next("tts", "stop")
+            reply = device.take_reply_audio()
+        finally:
+            await device.client.close()
+    assert "spider" in heard["text"].lower()
+    assert len(reply) > 16000  # over a second of speech, decoded from Opus by the client
+    spoken = hear_back(real_engines, reply).lower()
+    assert any(word in spoken for word in ("eight", "8", "spider", "legs")), spoken
+
+
+async def test_an_unpaired_client_is_paired_through_its_activation_code(school):
+    async with school() as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        device = StockXiaoZhi(http_base(s.url))
+        assert await device.client.init_connection("aa:bb:cc:00:00:02")
+        try:
+            token = device.client.websocket_token
+            assert token and device.client.ota_task is not None  # it was told a code, and asks /activate
+            heard = await device.next("alert")  # what its screen shows over the websocket meanwhile
+            code = heard["message"].rsplit(" ", 1)[1]
+            paired = await tom.post("/api/pair", json={"code": code, "class_id": class_id, "name": "Table 2"})
+            assert paired.status_code == 201, paired.text
+            await device.client.ota_task  # activation seen: it reconnects with its token and says "hi"
+            assert device.client.hello_received.is_set()
+            answer = await device.next("tts", "stop")
+        finally:
+            await device.client.close()
+        stored = await s.hoot.store.device_by_token(token_hash(token))
+    assert stored is not None and (stored.id, stored.name) == ("aa:bb:cc:00:00:02", "Table 2")
+    assert answer["type"] == "tts"
+
+
+async def test_a_teachers_pause_silences_it_until_resumed(school):
+    async with school(pairing="remote") as s, s.login("ada") as ada:
+        device = StockXiaoZhi(http_base(s.url))
+        assert await device.client.init_connection("aa:bb:cc:00:00:03")
+        try:
+            paused = await ada.post("/api/devices/aa:bb:cc:00:00:03/control", json={"command": "pause"})
+            assert paused.status_code == 200, paused.text
+            alert = await device.next("alert")
+            assert alert["status"] == "pause" and "paused" in alert["message"] and alert["emotion"]
+            notice = await device.next("tts", "sentence_start")  # it says why it stops talking
+            await device.next("tts", "stop")
+            device.take_reply_audio()
+            await device.say(QUESTION)
+            await device.next("alert")  # its next "listen start" is answered: still paused
+            assert not [event for event in device.events._queue if event["type"] in ("stt", "tts")]  # not heard
+            resumed = await ada.post("/api/devices/aa:bb:cc:00:00:03/control", json={"command": "resume"})
+            assert resumed.status_code == 200, resumed.text
+            await device.next("alert")
+            await device.say(QUESTION)
+            await device.next("tts", "stop")
+            assert len(device.take_reply_audio()) > 0
+        finally:
+            await device.client.close()
+    assert "break" in notice["text"]

@@ -1,0 +1,46 @@
+"""Drives the stock `xiaozhi-sdk` client (unchanged) the way a XiaoZhi board talks: OTA call, then websocket."""
+
+import asyncio
+
+import numpy as np
+from xiaozhi_sdk import XiaoZhiWebsocket
+
+FRAME_BYTES = 960 * 2  # 60 ms of 16 kHz int16, the slices a board sends
+
+
+class StockXiaoZhi:
+    """A `XiaoZhiWebsocket` with its events queued, so a test waits for them in order."""
+
+    def __init__(self, http_base: str, mode: str = "auto"):
+        self.events: asyncio.Queue[dict] = asyncio.Queue()
+        self.client = XiaoZhiWebsocket(self._event, ota_url=http_base + "/xiaozhi/ota",
+                                       audio_sample_rate=16000, audio_output_sample_rate=16000)
+        self.client.mode = mode
+
+    async def _event(self, message: dict) -> None:
+        await self.events.put(message)
+
+    async def next(self, kind: str, state: str | None = None, timeout_s: float = 60) -> dict:
+        async def find() -> dict:
+            while True:
+                event = await self.events.get()
+                if event.get("type") == kind and (state is None or event.get("state") == state):
+                    return event
+
+        return await asyncio.wait_for(find(), timeout_s)
+
+    async def say(self, speech: np.ndarray) -> None:
+        """Stream int16 speech in 60 ms Opus frames at the pace of a microphone, then a second of quiet."""
+        pcm = speech.astype(np.int16).tobytes()
+        pcm += bytes(-len(pcm) % FRAME_BYTES)
+        for start in range(0, len(pcm), FRAME_BYTES):
+            await self.client.send_audio(pcm[start:start + FRAME_BYTES])
+            await asyncio.sleep(0.06)
+        for _ in range(20):
+            await self.client.send_audio(bytes(FRAME_BYTES))
+            await asyncio.sleep(0.06)
+
+    def take_reply_audio(self) -> np.ndarray:
+        frames = list(self.client.output_audio_queue)
+        self.client.output_audio_queue.clear()
+        return np.concatenate([np.asarray(frame).reshape(-1) for frame in frames]) if frames else np.zeros(0, np.int16)
