@@ -16,12 +16,14 @@ def decode(frame):
         return Audio(bytes(frame))
     if not isinstance(frame, str):
         raise ProtocolError("a frame must be text or binary", "bad_frame")
-    if len(frame) > MAX_TEXT_BYTES:
+    if _utf8_size(frame) > MAX_TEXT_BYTES:
         raise ProtocolError("text frame larger than %d bytes" % MAX_TEXT_BYTES, "too_large")
     try:
         data = json.loads(frame)
     except ValueError:
         raise ProtocolError("text frame is not valid JSON", "bad_json")
+    except RuntimeError:  # CPython's RecursionError: arrays or objects nested too deeply to parse
+        raise ProtocolError("text frame is nested too deeply", "bad_json")
     if not isinstance(data, dict):
         raise ProtocolError("text frame must be a JSON object", "bad_json")
     kind = data.get("type")
@@ -34,6 +36,13 @@ def decode(frame):
         return cls.from_dict(data)
     except ProtocolError as error:
         raise ProtocolError(error.message, "bad_event")
+
+
+def _utf8_size(text):
+    """The frame's size in UTF-8 bytes (len() counts characters), without copying a short frame."""
+    if len(text) * 4 <= MAX_TEXT_BYTES:
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def encode(event):

@@ -57,7 +57,9 @@ class Event:
             if name not in known:
                 raise ProtocolError("%s has no field %r" % (self.type, name))
         for field in self.fields:
-            value = values.get(field.name, field.default)
+            value = values.get(field.name)
+            if value is None:  # absent or null alike: the field's default (a null version is still version 1)
+                value = field.default
             if value is None:
                 if field.required:
                     raise ProtocolError("%s needs %r" % (self.type, field.name))
