@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 import hootproto
 from hootproto.codec import MAX_TEXT_BYTES
@@ -50,6 +51,23 @@ def redact_tokens_in_logs() -> None:
             logger.addFilter(RedactTokens())
 
 
+class DeviceWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websocket protocol, but a text frame that is not UTF-8 is closed with 1007 and a reason, not with
+    an empty reason and an ERROR traceback in the log for each such frame."""
+
+    def send_receive_event_to_app(self) -> None:
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+            try:
+                data.decode()
+            except UnicodeDecodeError:
+                self.frames = []
+                self.conn.send_close(1007, "text frame is not valid UTF-8")
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
+
+
 def uvicorn_config(app: FastAPI, settings: Settings, **options) -> uvicorn.Config:
     """The uvicorn config `hoot serve` runs and tests serve with: frames over the largest legal one are
     refused (close 1009), compression is never negotiated, `X-Forwarded-For` is believed only from `forwarded_allow_ips`, and tokens are
@@ -58,7 +76,8 @@ def uvicorn_config(app: FastAPI, settings: Settings, **options) -> uvicorn.Confi
     config = uvicorn.Config(
         app,
         ws_max_size=ws_max_size(settings),
-        ws_per_message_deflate=False,  # stock devices (EchoKit) offer it but cannot read compressed frames
+        ws_per_message_deflate=False,
+        ws=DeviceWebSocketProtocol,  # stock devices (EchoKit) offer it but cannot read compressed frames
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
         **options,

@@ -114,10 +114,13 @@ class DeviceGateway:
                     raise
                 if ws.application_state != WebSocketState.CONNECTED:
                     raise ConnectionError("device is gone")
-                if isinstance(frame, bytes):
-                    await ws.send_bytes(frame)
-                else:
-                    await ws.send_text(frame)
+                try:
+                    if isinstance(frame, bytes):
+                        await ws.send_bytes(frame)
+                    else:
+                        await ws.send_text(frame)
+                except (WebSocketDisconnect, RuntimeError, OSError) as gone:  # the server or the peer closed it meanwhile
+                    raise ConnectionError(f"device is gone ({type(gone).__name__})") from None
 
         hoot = self.hoot
         session = DeviceSession(
@@ -133,7 +136,7 @@ class DeviceGateway:
                 await self._loop(link, conn, session, send, admission)
             finally:
                 link.in_loop = False
-        except WebSocketDisconnect:
+        except (WebSocketDisconnect, ConnectionError):  # the device went, or its connection was closed under us
             pass
         except asyncio.CancelledError:
             if link.ended_by is None:
@@ -339,5 +342,5 @@ class DeviceGateway:
         if ws.application_state == WebSocketState.CONNECTED:
             try:
                 await ws.close(code, reason[:120])
-            except (RuntimeError, ConnectionError):
+            except (RuntimeError, ConnectionError, WebSocketDisconnect):  # the peer is gone already
                 pass

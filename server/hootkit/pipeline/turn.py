@@ -129,6 +129,8 @@ class Turn:
             if self.outcome == "running":
                 self.outcome = "cancelled"
             raise
+        except ConnectionError:  # the device went while its reply was sent: nobody to tell
+            self.outcome = "device_gone"
         except Exception as error:
             # a bug or a crashed engine ends this turn only; the session and other devices go on
             self.outcome = "error"
