@@ -96,3 +96,29 @@ async def test_a_teachers_pause_silences_it_until_resumed(school):
         finally:
             await device.client.close()
     assert "break" in notice["text"]
+
+
+async def test_the_ota_answer_never_hands_out_a_paired_devices_token(school):
+    async with school() as s, s.anonymous() as anyone:
+        await s.hoot.store.pair_device("aa:bb:cc:00:00:04", "Table 4", None, token_hash("its-own-token"))
+        asked = await anyone.post("/xiaozhi/ota/", headers={"Device-Id": "AA:BB:CC:00:00:04"},
+                                  json={"application": {"version": "2.4.2"}})
+        assert asked.status_code == 200, asked.text
+        answer = asked.json()
+        assert "token" not in answer["websocket"] and "activation" not in answer  # it keeps the token it stored
+        assert answer["websocket"]["url"].endswith("/xiaozhi/v1/") and answer["firmware"]["version"] == "2.4.2"
+        assert "mqtt" not in answer  # a device told about MQTT prefers it
+        assert (await anyone.post("/xiaozhi/ota/activate", headers={"Device-Id": "aa:bb:cc:00:00:04"})).status_code == 200
+
+        fresh = (await anyone.post("/xiaozhi/ota/", headers={"Device-Id": "aa:bb:cc:00:00:05"}, content=b"{}")).json()
+        assert fresh["websocket"]["token"] and len(fresh["activation"]["code"]) == 6
+        assert (await anyone.post("/xiaozhi/ota/activate", headers={"Device-Id": "aa:bb:cc:00:00:05"})).status_code == 202
+        again = (await anyone.post("/xiaozhi/ota/", headers={"Device-Id": "aa:bb:cc:00:00:05"}, content=b"{}")).json()
+        assert again["activation"]["code"] != fresh["activation"]["code"] or again["websocket"]["token"] != fresh["websocket"]["token"]
+        assert s.hoot.pairing.claim(fresh["activation"]["code"]) is None  # the older code is gone
+
+        missing = await anyone.post("/xiaozhi/ota/", content=b"{}")
+        assert missing.status_code == 400 and "Device-Id" in missing.json()["detail"]
+        broken = await anyone.post("/xiaozhi/ota/", headers={"Device-Id": "aa:bb:cc:00:00:06"}, content=b"{not json")
+        assert broken.status_code == 400 and "not JSON" in broken.json()["detail"]
+        assert (await anyone.post("/xiaozhi/ota/activate", headers={"Device-Id": "aa:bb:cc:00:00:07"})).status_code == 404
