@@ -17,7 +17,7 @@ from hootkit.accounts.limits import FailureLimit
 from hootkit.engines.languages import Languages
 from hootkit.engines.registry import Engines, load_engines_async
 from hootkit.dashboard import devices_api, guard_api, knowledge_api, lessons_api, logins, records_api
-from hootkit.gateway import updates, xiaozhi, xiaozhi_ota
+from hootkit.gateway import echokit, updates, xiaozhi, xiaozhi_ota
 from hootkit.dashboard.live import LiveFeed
 from hootkit.gateway.native import DeviceGateway
 from hootkit.gateway.pairing import PairingDesk
@@ -149,5 +149,13 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
 
     for path in (xiaozhi.PATH, xiaozhi.PATH.rstrip("/")):
         app.add_api_websocket_route(path, xiaozhi_device)
+
+    @app.websocket("/ws/{device_id}")
+    async def echokit_box(ws: WebSocket, device_id: str) -> None:
+        await app.state.hoot.gateway.serve(echokit.EchoKitSocket(ws, device_id))
+
+    @app.websocket("/ws/k/{token}/{device_id}")
+    async def echokit_box_with_token(ws: WebSocket, token: str, device_id: str) -> None:
+        await app.state.hoot.gateway.serve(echokit.EchoKitSocket(ws, device_id, token))
 
     return app

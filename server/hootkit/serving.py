@@ -20,6 +20,7 @@ from hootkit.settings import Settings
 # alert and the session lives; a much bigger one is closed by uvicorn (1009) before it is read
 WS_HEADROOM_BYTES = 1024
 _TOKEN = re.compile(r"(?<=[?&])token=[^&\s\"]*")
+_PATH_TOKEN = re.compile(r"(?<=/ws/k/)[^/\s\"?]+")  # an EchoKit box's token, in the server URL it was given
 
 
 def ws_max_size(settings: Settings) -> int:
@@ -30,17 +31,20 @@ def ws_max_size(settings: Settings) -> int:
 
 
 class RedactTokens(logging.Filter):
-    """Blanks `token=...` in logged URLs: browsers send their device or teacher token as `?token=`, and
-    uvicorn logs each request's path with its query (`uvicorn.access`, and websocket handshakes on
-    `uvicorn.error`)."""
+    """Blanks tokens in logged URLs: browsers send their device or teacher token as `?token=`, EchoKit boxes
+    theirs in the path (`/ws/k/TOKEN/...`), and uvicorn logs each request's path with its query
+    (`uvicorn.access`, and websocket handshakes on `uvicorn.error`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
-            record.msg = _TOKEN.sub("token=[redacted]", record.msg)
+            record.msg = _redact(record.msg)
         if isinstance(record.args, tuple):
-            record.args = tuple(_TOKEN.sub("token=[redacted]", arg) if isinstance(arg, str) else arg
-                                for arg in record.args)
+            record.args = tuple(_redact(arg) if isinstance(arg, str) else arg for arg in record.args)
         return True
+
+
+def _redact(text: str) -> str:
+    return _PATH_TOKEN.sub("[redacted]", _TOKEN.sub("token=[redacted]", text))
 
 
 def redact_tokens_in_logs() -> None:

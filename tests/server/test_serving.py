@@ -54,6 +54,10 @@ def test_the_log_filter_blanks_tokens_in_urls():
                                None, None)
     RedactTokens().filter(record)
     assert record.getMessage() == "/v1/device?device_id=a&token=[redacted]"
+    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]',
+                               ("127.0.0.1:5000", "/ws/k/s3cret/aabbccddeeff?opus=true"), None)
+    RedactTokens().filter(record)
+    assert record.getMessage() == '127.0.0.1:5000 - "WebSocket /ws/k/[redacted]/aabbccddeeff?opus=true" [accepted]'
 
 
 class Remember(logging.Handler):

@@ -27,7 +27,8 @@ CLOSE_TRY_AGAIN = 1013
 CLOSE_REPLACED = 4006
 REPLACED = "replaced by a new connection"
 REPLACED_CLOSE_S = 2.0  # a replaced connection's peer is often gone: its close handshake is not waited for longer
-CAP_LOG_S = 60.0  # a refusal for a cap is logged at most once a minute per kind
+CAP_LOG_S = 60.0
+CANNOT_PAIR = "this device cannot keep a pairing token: put a device token in its server URL (/ws/k/TOKEN)"  # a refusal for a cap is logged at most once a minute per kind
 
 
 @dataclass(eq=False)
@@ -96,6 +97,9 @@ class DeviceGateway:
         ws = link.ws
         if admission.refusal:
             await self._refuse(ws, hootproto.CLOSE_UNAUTHORIZED, "unauthorized", admission.refusal)
+            return
+        if admission.needs_pairing and not getattr(ws, "can_pair", True):
+            await self._refuse(ws, hootproto.CLOSE_UNAUTHORIZED, "unauthorized", CANNOT_PAIR)
             return
         if admission.needs_pairing and (full := self._pairings_full(link.address, admission.device_id)):
             await self._close(ws, CLOSE_TRY_AGAIN, full)

@@ -1,0 +1,117 @@
+"""EchoKit boxes on the native gateway: their websocket (JSON commands and PCM up, MessagePack events and Opus
+down) translated frame by frame into hootproto, so an EchoKit box gets the same session as any device.
+
+An EchoKit box has no hello and no way to keep a token, so it connects as `/ws/{id}` (admitted only where no
+pairing is needed: this machine, or a device token) or as `/ws/k/{token}/{id}`, the server URL a teacher
+enters on echokit.dev/setup as `ws://<server>:8765/ws/k/<token>`. Server events are MessagePack encoded as
+Rust's rmp_serde writes them: a unit variant as its name, a struct variant as {name: [fields]}, and bytes
+as an array of integers."""
+
+import json
+
+import msgpack
+import opuslib_next as opus
+from starlette.datastructures import Headers
+from starlette.websockets import WebSocket
+
+from hootproto import ProtocolError
+
+RATE = 16000  # EchoKit speaks and plays 16 kHz mono
+PACKET_MS = 60  # Opus packets down, at most 120 ms as the box's decoder allows
+HELLO = json.dumps({"type": "hello", "version": 1, "transport": "websocket",
+                    "audio_params": {"format": "pcm16", "sample_rate": RATE, "channels": 1, "frame_duration": 40}})
+COMMANDS = {"StartChat": {"type": "listen", "state": "start", "mode": "auto"},
+            "StartRecord": {"type": "listen", "state": "start", "mode": "manual"},
+            "Submit": {"type": "listen", "state": "stop"}}
+
+
+def event(name: str, *fields) -> bytes:
+    """One server event as rmp_serde writes it (`to_vec`: struct variants as arrays of their fields)."""
+    return msgpack.packb({name: list(fields)} if fields else name)
+
+
+class EchoKitSocket:
+    """An EchoKit box's websocket, seen by the native gateway as a hootproto one."""
+
+    can_pair = False  # a code could be said, but the box could not keep the token it earns
+
+    def __init__(self, ws: WebSocket, device_id: str, token: str | None = None):
+        self.ws = ws
+        extra = [(b"device-id", device_id.encode())] + ([(b"authorization", f"Bearer {token}".encode())] if token else [])
+        self.headers = Headers(raw=[(k, v) for k, v in ws.headers.raw if k not in (b"device-id", b"authorization")] + extra)
+        self._said_hello = False
+        self._encoder = opus.Encoder(RATE, 1, opus.APPLICATION_VOIP)
+        self._packet_bytes = RATE * PACKET_MS // 1000 * 2
+        self._pending = bytearray()
+        self._speaking = False  # between StartAudio and EndAudio
+
+    def __getattr__(self, name: str):  # query_params, client, application_state...: the websocket's own
+        return getattr(self.ws, name)
+
+    async def accept(self) -> None:
+        await self.ws.accept()
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await self.ws.close(code, reason)
+
+    async def receive(self) -> dict:
+        if not self._said_hello:  # the box says nothing first: its session starts at once
+            self._said_hello = True
+            return {"type": "websocket.receive", "text": HELLO}
+        while True:
+            message = await self.ws.receive()
+            if message["type"] != "websocket.receive" or message.get("bytes") is not None:
+                return message  # PCM s16le at 16 kHz is what hootproto carries already
+            try:
+                text = self._command(message.get("text") or "")
+            except ProtocolError as problem:
+                return {"type": "websocket.receive", "problem": problem}
+            if text is not None:
+                return {"type": "websocket.receive", "text": text}
+
+    def _command(self, text: str) -> str | None:
+        try:
+            command = json.loads(text)
+        except ValueError:
+            raise ProtocolError("an EchoKit command must be JSON", "bad_json") from None
+        name = command.get("event") if isinstance(command, dict) else None
+        if name in COMMANDS:
+            return json.dumps(COMMANDS[name])
+        if name in ("Text", "Select"):
+            return None  # typed input and menu choices are not served yet
+        raise ProtocolError("unknown EchoKit command %r" % (name,), "unknown_type")
+
+    async def send_text(self, text: str) -> None:
+        data = json.loads(text)
+        kind, state = data.get("type"), data.get("state")
+        if kind == "stt":
+            await self.ws.send_bytes(event("EndVad"))
+            await self.ws.send_bytes(event("ASR", data["text"]))
+        elif kind == "tts" and state == "sentence_start":
+            await self._end_audio()
+            await self.ws.send_bytes(event("StartAudio", data.get("text", "")))
+            self._speaking = True
+        elif (kind == "tts" and state == "stop") or (kind == "system" and data.get("command") in ("pause", "stop")):
+            await self._end_audio()
+            await self.ws.send_bytes(event("EndResponse"))
+
+    async def send_bytes(self, pcm: bytes) -> None:
+        if not self._speaking:  # audio outside a sentence (a notice): it still needs its StartAudio
+            await self.ws.send_bytes(event("StartAudio", ""))
+            self._speaking = True
+        self._pending.extend(pcm)
+        while len(self._pending) >= self._packet_bytes:
+            await self._send_packet(bytes(self._pending[: self._packet_bytes]))
+            del self._pending[: self._packet_bytes]
+
+    async def _end_audio(self) -> None:
+        if self._pending:
+            await self._send_packet(bytes(self._pending) + bytes(self._packet_bytes - len(self._pending)))
+            self._pending.clear()
+        if self._speaking:
+            await self.ws.send_bytes(event("EndAudio"))
+            self._speaking = False
+
+    async def _send_packet(self, pcm: bytes) -> None:
+        packet = self._encoder.encode(pcm, len(pcm) // 2)
+        await self.ws.send_bytes(event("AudioChunk", list(packet)))
