@@ -122,3 +122,39 @@ async def test_the_ota_answer_never_hands_out_a_paired_devices_token(school):
         broken = await anyone.post("/xiaozhi/ota/", headers={"Device-Id": "aa:bb:cc:00:00:06"}, content=b"{not json")
         assert broken.status_code == 400 and "not JSON" in broken.json()["detail"]
         assert (await anyone.post("/xiaozhi/ota/activate", headers={"Device-Id": "aa:bb:cc:00:00:07"})).status_code == 404
+
+
+async def test_its_mcp_tools_show_on_the_dashboard_and_a_teacher_can_call_one(school):
+    async with school(pairing="remote") as s, s.login("ada") as ada, s.login("pat") as pat:
+        device = StockXiaoZhi(http_base(s.url))
+        volumes = []
+
+        def set_volume(arguments: dict):
+            volumes.append(arguments["volume"])
+            return {"volume": arguments["volume"]}, False
+
+        await device.client.set_mcp_tool([{
+            "name": "self.audio_speaker.set_volume", "description": "Set the speaker volume (0-100)",
+            "inputSchema": {"type": "object", "properties": {"volume": {"type": "integer"}}, "required": ["volume"]},
+            "tool_func": set_volume}])
+        assert await device.client.init_connection("aa:bb:cc:00:00:08")
+        try:
+            await s.hoot.gateway.tools_of("aa:bb:cc:00:00:08").discovery  # initialize, then tools/list, after its hello
+            listed = (await ada.get("/api/devices/aa:bb:cc:00:00:08/tools")).json()["tools"]
+            assert [tool["name"] for tool in listed] == ["self.audio_speaker.set_volume"]
+            assert listed[0]["inputSchema"]["required"] == ["volume"]
+            card = next(d for d in (await ada.get("/api/devices")).json()["devices"] if d["device_id"] == "aa:bb:cc:00:00:08")
+            assert card["tools"] == ["self.audio_speaker.set_volume"]
+
+            called = await ada.post("/api/devices/aa:bb:cc:00:00:08/tools/self.audio_speaker.set_volume",
+                                    json={"arguments": {"volume": 30}})
+            assert called.status_code == 200, called.text
+            assert called.json()["result"]["content"][0]["text"] == '{"volume": 30}' and volumes == [30]
+            missing = await ada.post("/api/devices/aa:bb:cc:00:00:08/tools/self.reboot", json={})
+            assert missing.status_code == 404 and "no tool" in missing.json()["detail"]
+            assert (await pat.post("/api/devices/aa:bb:cc:00:00:08/tools/self.audio_speaker.set_volume",
+                                   json={"arguments": {"volume": 100}})).status_code == 403
+        finally:
+            await device.client.close()
+        audit = await s.audit("device tool")
+    assert [(event.actor, event.detail) for event in audit] == [("ada", "self.audio_speaker.set_volume")]

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from hootkit.accounts.access import Caller, visible_class_ids, visible_device_ids
 from hootkit.accounts.passwords import hash_password, new_token, token_hash, weakness
 from hootkit.dashboard.reach import class_device_ids, class_in_reach, device_ids_in_reach
+from hootkit.gateway.mcp import ToolError
 from hootkit.gateway.recorder import device_state
 from hootkit.gateway.session import HOLDS
 from hootkit.dashboard.logins import admin, caller, refuse, staff
@@ -67,7 +68,9 @@ async def list_devices(request: Request, who: Caller = Depends(caller)) -> dict:
         if session.pairing_code is not None or (visible is not None and session.device_id not in visible):
             continue
         shown.setdefault(session.device_id, _offline(session.device_id))
-        shown[session.device_id] |= device_state(session) | {"session_id": session.session_id, "flags": list(session.flags)}
+        tools = hoot.gateway.tools_of(session.device_id)
+        shown[session.device_id] |= device_state(session) | {"session_id": session.session_id, "flags": list(session.flags),
+                                                             "tools": tools.names() if tools is not None else []}
     for device_id, device in shown.items():
         run = hoot.classroom.runs.get(device_id)
         for session in hoot.gateway.sessions_of(device_id):
@@ -81,7 +84,8 @@ async def list_devices(request: Request, who: Caller = Depends(caller)) -> dict:
 
 def _offline(device_id: str) -> dict:
     return {"device_id": device_id, "name": device_id, "paired": False, "class_id": None, "class_name": None,
-            "online": False, "activity": "offline", "paused": False, "lesson": None, "flags": [], "last_seen": None}
+            "online": False, "activity": "offline", "paused": False, "lesson": None, "flags": [], "last_seen": None,
+            "tools": []}
 
 
 @router.delete("/devices/{device_id}/lesson")
@@ -129,6 +133,41 @@ async def _control(request: Request, who: Caller, device_ids: list[str], command
                         "activity": sessions[0].activity if sessions else HOLDS.get(command, "offline")})
     await hoot.store.audit(who.name, command, target, ip=who.ip)
     return {"devices": results}
+
+
+class ToolCall(BaseModel):
+    arguments: dict = {}
+
+
+def _tools(hoot, device_id: str):
+    tools = hoot.gateway.tools_of(device_id)
+    if tools is None:
+        raise HTTPException(404, f"device {device_id!r} is not online with tools (XiaoZhi devices offer them over MCP)")
+    return tools
+
+
+@router.get("/devices/{device_id}/tools")
+async def device_tools(device_id: str, request: Request, who: Caller = Depends(staff)) -> dict:
+    """The tools the device offers (volume, brightness, its screen...), with their input schemas."""
+    hoot = request.app.state.hoot
+    await device_ids_in_reach(request, who, [device_id])
+    return {"device_id": device_id, "tools": _tools(hoot, device_id).tools}
+
+
+@router.post("/devices/{device_id}/tools/{name}")
+async def call_device_tool(device_id: str, name: str, call: ToolCall, request: Request, who: Caller = Depends(staff)) -> dict:
+    """Call one of the device's tools, e.g. set the volume for the class; the device's answer comes back."""
+    hoot = request.app.state.hoot
+    await device_ids_in_reach(request, who, [device_id])
+    tools = _tools(hoot, device_id)
+    if name not in tools.names():
+        raise HTTPException(404, f"device {device_id!r} has no tool {name!r}")
+    try:
+        result = await tools.call(name, call.arguments)
+    except (ToolError, ConnectionError) as error:
+        raise HTTPException(502, str(error)) from None
+    await hoot.store.audit(who.name, "device tool", device_id, detail=name, ip=who.ip)
+    return {"device_id": device_id, "tool": name, "result": result}
 
 
 @router.post("/pair", status_code=201)

@@ -281,6 +281,11 @@ class DeviceGateway:
                 else:
                     await session.handle(event)
 
+    def tools_of(self, device: str):
+        """The tools the device's connection offers (a XiaoZhi device's MCP tools), or None."""
+        link = self._links.get(device)
+        return getattr(link.ws, "tools", None) if link is not None else None
+
     def sessions_of(self, device: str) -> list[DeviceSession]:
         """The device's session (it has said hello), as a list: empty when it is offline."""
         session = self.sessions.get(device)

@@ -9,8 +9,9 @@ import json
 import struct
 
 import opuslib_next as opus
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from hootkit.gateway.mcp import DeviceTools
 from hootproto import ProtocolError
 
 PATH = "/xiaozhi/v1/"
@@ -22,7 +23,6 @@ HEADER_V2 = struct.Struct(">HHIII")  # version, type (0: opus), reserved, timest
 HEADER_V3 = struct.Struct(">BBH")  # type (0: opus), reserved, payload size
 HELD = {"pause": "Your teacher paused me for now.", "stop": "Your teacher stopped me for now.", "resume": "I'm back!"}
 ALERT_EMOTION = {"info": "neutral", "warning": "confused", "error": "sad"}
-IGNORED_UPLINK = ("mcp",)  # not served yet: the device is not told, as a XiaoZhi server that lacks a feature does
 
 
 def protocol_version(ws: WebSocket) -> int | None:
@@ -65,6 +65,9 @@ class XiaoZhiSocket:
         self._frame_bytes = 0
         self._pending = bytearray()  # downlink PCM not yet a whole Opus frame
         self._sent_ms = 0
+        self._offers_tools = False
+        self._session_id = ""
+        self.tools: DeviceTools | None = None  # once the device said hello offering MCP
 
     def __getattr__(self, name: str):  # headers, query_params, client, application_state...: the websocket's own
         return getattr(self.ws, name)
@@ -111,8 +114,13 @@ class XiaoZhiSocket:
         if not isinstance(data, dict):
             return text
         kind = data.get("type")
-        if kind in IGNORED_UPLINK:
+        if kind == "mcp":
+            if self.tools is not None:
+                self.tools.received(data.get("payload"))
             return None
+        if kind == "hello":
+            features = data.get("features")
+            self._offers_tools = isinstance(features, dict) and features.get("mcp") is True
         if kind == "hello" and isinstance(data.get("audio_params"), dict):
             params = data["audio_params"]
             if params.get("format") == "opus":
@@ -129,7 +137,11 @@ class XiaoZhiSocket:
         data = json.loads(text)
         kind = data.get("type")
         if kind == "hello":
-            data = self._hello_out(data)
+            await self.ws.send_text(json.dumps(self._hello_out(data)))
+            if self._offers_tools and self.tools is None:
+                self.tools = DeviceTools(self._send_mcp)
+                self.tools.start()
+            return
         elif kind == "tts" and data.get("state") == "stop":
             await self._flush()
         elif kind == "alert":
@@ -145,7 +157,14 @@ class XiaoZhiSocket:
             return None  # Hootkit's own events: a stock device has nothing to show them with
         await self.ws.send_text(json.dumps(data))
 
+    async def _send_mcp(self, payload: dict) -> None:
+        try:
+            await self.ws.send_text(json.dumps({"session_id": self._session_id, "type": "mcp", "payload": payload}))
+        except (RuntimeError, OSError, WebSocketDisconnect) as gone:
+            raise ConnectionError(f"device is gone ({type(gone).__name__})") from None
+
     def _hello_out(self, hello: dict) -> dict:
+        self._session_id = hello.get("session_id", "")
         rate = hello["audio_params"]["sample_rate"]
         self._encoder = opus.Encoder(rate, 1, opus.APPLICATION_VOIP)
         self._frame_bytes = rate * DOWNLINK_FRAME_MS // 1000 * 2

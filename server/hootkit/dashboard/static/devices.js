@@ -158,6 +158,7 @@ function deviceCard(device) {
       h('span', { class: 'activity', 'data-testid': 'activity' })),
     h('div', { class: 'lesson-progress', 'data-testid': 'lesson-progress' }),
     h('div', { class: 'flags', 'data-testid': 'flags' }),
+    h('p', { class: 'meta device-tools', 'data-testid': 'device-tools', hidden: true }),
     staff() ? h('div', { class: 'controls' }, button('pause', 'Pause'), button('resume', 'Resume'), button('stop', 'Stop', 'danger')) : null,
     staff() ? h('div', { class: 'assign' },
       h('select', { class: 'assign-lesson', 'data-testid': 'assign-lesson', 'aria-label': `Lesson for ${name}` }, lessonOptions()),
@@ -190,6 +191,9 @@ function fillCard(card, device) {
   card.querySelector('[data-action="pause"]')?.setAttribute('aria-pressed', String(paused));
   fillLesson(card.querySelector('.lesson-progress'), device.lesson);
   fillFlags(card.querySelector('.flags'), device.flags || []);
+  const tools = card.querySelector('.device-tools');
+  tools.hidden = !(device.tools && device.tools.length);
+  tools.textContent = tools.hidden ? '' : `Device tools: ${device.tools.join(', ')}`;
   return card;
 }
 
