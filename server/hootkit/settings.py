@@ -150,6 +150,10 @@ class Settings(BaseSettings):
     max_pending_pairings_per_address: int = Field(default=20, ge=0)  # unpaired devices saying a code, per address
     warmup: bool = True
     firmware_dir: Path | None = None
+    # a XiaoZhi firmware image staged for XiaoZhi boards: boards running an older version download it from
+    # the URL at their next boot (the board checks the image itself; see README "XiaoZhi")
+    xiaozhi_firmware_version: str = ""
+    xiaozhi_firmware_url: str = ""
     lessons_dir: Path = Path("curriculum/lessons")
     # the children's knowledge base; teachers' uploads go to data_dir/knowledge, which is loaded too
     knowledge_dirs: list[Path] = Field(default_factory=lambda: [Path("curriculum/knowledge")])

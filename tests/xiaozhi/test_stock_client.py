@@ -158,3 +158,11 @@ async def test_its_mcp_tools_show_on_the_dashboard_and_a_teacher_can_call_one(sc
             await device.client.close()
         audit = await s.audit("device tool")
     assert [(event.actor, event.detail) for event in audit] == [("ada", "self.audio_speaker.set_volume")]
+
+
+async def test_a_staged_firmware_is_offered_in_the_ota_answer(school):
+    staged = {"xiaozhi_firmware_version": "2.5.0", "xiaozhi_firmware_url": "http://school.lan/xiaozhi-2.5.0.bin"}
+    async with school(pairing="remote", **staged) as s, s.anonymous() as anyone:
+        answer = (await anyone.post("/xiaozhi/ota/", headers={"Device-Id": "aa:bb:cc:00:00:09"},
+                                    json={"application": {"version": "2.4.2"}})).json()
+    assert answer["firmware"] == {"version": "2.5.0", "url": "http://school.lan/xiaozhi-2.5.0.bin"}

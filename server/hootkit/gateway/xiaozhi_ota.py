@@ -41,6 +41,13 @@ async def device_info(request: Request) -> tuple[str, dict]:
     return device_id, info if isinstance(info, dict) else {}
 
 
+def staged_firmware(settings, running: str) -> dict:
+    """The firmware a board should run: the staged image when there is one, else its own version (no update)."""
+    if settings.xiaozhi_firmware_version and settings.xiaozhi_firmware_url:
+        return {"version": settings.xiaozhi_firmware_version, "url": settings.xiaozhi_firmware_url}
+    return {"version": running, "url": ""}
+
+
 @router.post("/")
 @router.post("", include_in_schema=False)
 async def ota(request: Request) -> JSONResponse:
@@ -49,7 +56,7 @@ async def ota(request: Request) -> JSONResponse:
     application = info.get("application") if isinstance(info.get("application"), dict) else {}
     answer = {
         "server_time": {"timestamp": int(time.time() * 1000), "timezone_offset": -time.timezone // 60},
-        "firmware": {"version": str(application.get("version", "")), "url": ""},  # the device's own: no update
+        "firmware": staged_firmware(hoot.settings, str(application.get("version", ""))),
         "websocket": {"url": websocket_url(request), "version": PROTOCOL_VERSION},
     }
     if await hoot.store.device(device_id) is not None:  # paired: it keeps the token it stored
