@@ -26,11 +26,11 @@ async def test_a_teacher_pairs_a_device_by_its_spoken_code_and_it_talks_from_the
             assert code.type == "pair"
             assert code.state == "code" and len(code.code) == 6 and code.code.isdigit()
             greeting = await device.told()
-            assert "A teacher needs to pair me first" in greeting.reply and " ".join(code.code) in greeting.reply
+            assert "A teacher needs to pair me first" in greeting.reply and ". ".join(code.code) in greeting.reply
             assert greeting.audio
 
             again = await device.ask(QUESTION)  # anything it hears gets the code again; nothing is recorded
-            assert " ".join(code.code) in again.reply
+            assert ". ".join(code.code) in again.reply
 
             wrong = "000000" if code.code != "000000" else "111111"
             missed = await tom.post("/api/pair", json={"code": wrong, "class_id": class_id, "name": "Table 3"})

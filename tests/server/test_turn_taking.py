@@ -146,7 +146,7 @@ async def test_a_verdict_never_commits_over_speech_still_being_heard(serve):
     assert result.vtv_ms is not None and result.trace.count("stt") == 1  # answered after the last word
 
 
-async def test_an_unpaired_device_is_not_listened_to(serve):
+async def test_an_unpaired_device_is_not_listened_to_and_its_code_is_said_without_model_work(serve):
     stt, model = FakeStt(), Model(0.9)
     engines = fake_engines(stt=stt)
     engines.turn_end = TurnEndJudge(model)
@@ -154,8 +154,12 @@ async def test_an_unpaired_device_is_not_listened_to(serve):
         async with serve(engines, fast_settings(pairing="all")) as url, DeviceClient(url) as client:
             code = await client.notice()
             await client.told()
+            synthesized = list(engines.tts.texts)
             again = await client.ask(np.concatenate([silence(0.2), tone(0.6)]))
     finally:
         engines.turn_end.close()
-    assert " ".join(code.code) in again.reply
+    assert ". ".join(code.code) in again.reply
     assert stt.calls == 0 and not model.asked and again.transcript == ""
+    assert len(synthesized) == len(set(synthesized))  # each clause of the greeting synthesised once
+    assert engines.tts.texts == synthesized  # and said again from what was kept: no TTS for the repeat
+

@@ -415,8 +415,8 @@ class DeviceSession:
         """In a lesson, the lesson's next actions (tried on a copy of the run); else a free chat reply.
         An unpaired device only ever says how to pair it."""
         if self.pairing_code is not None:
-            spaced = " ".join(self.pairing_code)
-            return Plan([Say(f"Hello! I'm Hootkit, an AI helper. A teacher needs to pair me first. My code is {spaced}.")])
+            digits = ". ".join(self.pairing_code)  # a clause a digit: said from FIXED_WORDS after the first few codes
+            return Plan([Say(f"Hello! I'm Hootkit, an AI helper. A teacher needs to pair me first. My code is {digits}.")])
         if self.lesson is not None and not self.lesson.finished:
             run = self.lesson.fork()
             return Plan(run.heard(transcript), run, base=self.lesson)

@@ -18,6 +18,7 @@ from hootkit.engines.base import BackendError, Llm, Stt, Tts
 from hootkit.pipeline.actions import Generate, Plan, Progress, Say
 from hootkit.pipeline.audio import Framer, Resampler
 from hootkit.pipeline.clauses import ClauseSplitter
+from hootkit.pipeline.fixed_words import FIXED_WORDS
 from hootkit.pipeline.metrics import TurnClock
 from hootkit.pipeline.prompt import Conversation
 from hootkit.pipeline.style import ReplyStyle
@@ -261,22 +262,32 @@ class Turn:
         """Speak words of our own (redirections, apologies), clause by clause; no guard needed."""
         splitter = ClauseSplitter()
         for clause in splitter.push(text) + splitter.flush():
-            await self._speak(clause)
+            await self._speak(clause, fixed=True)
 
-    async def _synthesize(self, clause: str, audio: asyncio.Queue) -> None:
-        """The clause's audio chunks onto `audio`, then None (or the error that stopped it)."""
+    async def _synthesize(self, clause: str, audio: asyncio.Queue, fixed: bool = False) -> None:
+        """The clause's audio chunks onto `audio`, then None (or the error that stopped it). Fixed words are
+        kept once whole, and said from what was kept after that."""
+        kept = FIXED_WORDS.get(self.ctx.tts, clause) if fixed else None
         try:
+            if kept is not None:
+                for chunk in kept:
+                    audio.put_nowait(chunk)
+                return
+            made = []
             async with aclosing(self.ctx.tts.synthesize(clause, self.ctx.key)) as chunks:
                 async for chunk in chunks:
+                    made.append(chunk)
                     audio.put_nowait(chunk)
+            if fixed:
+                FIXED_WORDS.keep(self.ctx.tts, clause, made)
         except Exception as error:  # re-raised where the audio is released, in the turn's own task
             audio.put_nowait(error)
         finally:  # whatever ends synthesis, the release never waits for audio that will not come
             audio.put_nowait(None)
 
-    async def _speak(self, clause: str) -> None:
+    async def _speak(self, clause: str, fixed: bool = False) -> None:
         audio: asyncio.Queue = asyncio.Queue()
-        synthesis = asyncio.create_task(self._synthesize(clause, audio))
+        synthesis = asyncio.create_task(self._synthesize(clause, audio, fixed))
         try:
             await self._release(clause, audio)
         finally:

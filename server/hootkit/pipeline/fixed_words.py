@@ -1,0 +1,37 @@
+"""The audio of words Hootkit says as written (greetings, notices, pairing codes), kept after their first
+synthesis, per voice: saying them again costs no model work, which matters most for a device that is not
+paired yet, whose every utterance is answered with its code."""
+
+import weakref
+from collections import OrderedDict
+
+import numpy as np
+
+MAX_CLAUSES = 256  # per voice; a clause is a second or three of audio (tens of KB)
+
+
+class FixedWords:
+    """clause -> its audio chunks, for each TTS engine (voice) in use, least recently used dropped first."""
+
+    def __init__(self, size: int = MAX_CLAUSES):
+        self.size = size
+        self._voices: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def get(self, tts, clause: str) -> list[np.ndarray] | None:
+        said = self._voices.get(tts)
+        if said is None or clause not in said:
+            return None
+        said.move_to_end(clause)
+        return said[clause]
+
+    def keep(self, tts, clause: str, chunks: list[np.ndarray]) -> None:
+        said = self._voices.setdefault(tts, OrderedDict())
+        for chunk in chunks:
+            chunk.setflags(write=False)  # shared by every session that says these words
+        said[clause] = chunks
+        said.move_to_end(clause)
+        while len(said) > self.size:
+            said.popitem(last=False)
+
+
+FIXED_WORDS = FixedWords()
