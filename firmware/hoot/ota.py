@@ -39,6 +39,9 @@ def trusted_manifest(raw, signature_hex, local):
     remote = json.loads(raw)
     if not isinstance(remote, dict) or not isinstance(remote.get("files"), list):
         raise Untrusted("the signed manifest has no file list")
+    for field in ("board", "arch"):
+        if local.get(field) is not None and remote.get(field) != local.get(field):
+            raise Untrusted("the manifest is for %s %s, this device is %s" % (field, remote.get(field), local.get(field)))
     if remote.get("built", 0) < local.get("built", 0):
         raise Untrusted("the manifest is older than the installed app (built %s < %s)" % (remote.get("built"), local.get("built")))
     return remote

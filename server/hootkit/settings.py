@@ -152,6 +152,11 @@ class Settings(BaseSettings):
     firmware_dir: Path | None = None
     # a XiaoZhi firmware image staged for XiaoZhi boards: boards running an older version download it from
     # the URL at their next boot (the board checks the image itself; see README "XiaoZhi")
+    # device tools (XiaoZhi MCP) that staff may call; others are listed but refused (a camera, say)
+    device_tools: list[str] = Field(default_factory=lambda: ["self.audio_speaker.set_volume", "self.screen.set_brightness",
+                                                             "self.screen.set_theme", "self.get_device_status"])
+    # unpaired devices waiting with a code, in all (besides the per-address cap)
+    max_pending_pairings: int = Field(default=500, ge=0)
     xiaozhi_firmware_version: str = ""
     xiaozhi_firmware_url: str = ""
     lessons_dir: Path = Path("curriculum/lessons")

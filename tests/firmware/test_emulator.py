@@ -210,10 +210,11 @@ def forge(folder, how: str) -> None:
     ("edited after signing", "not signed by this device's update key"),
     ("unsigned", "manifest.sig answered 404"),
     ("older than the installed app", "older than the installed app"),
+    ("for another board", "the manifest is for board other-board"),
 ])
 async def test_an_untrusted_update_is_refused_and_the_old_app_runs(host_build, tmp_path, how, reason):
     stranger_key = tmp_path / "stranger.key" if how == "signed by another key" else None
-    older = {"built": 1} if how == "older than the installed app" else {}
+    older = {"built": 1} if how == "older than the installed app" else {"board": "other-board"} if how == "for another board" else {}
     publish_firmware(host_build, tmp_path / "published", {"hoot/lesson_notes.txt": b"from a stranger\n"},
                      key_file=stranger_key, **older)
     forge(tmp_path / "published", how)

@@ -136,15 +136,21 @@ async def test_its_mcp_tools_show_on_the_dashboard_and_a_teacher_can_call_one(sc
         await device.client.set_mcp_tool([{
             "name": "self.audio_speaker.set_volume", "description": "Set the speaker volume (0-100)",
             "inputSchema": {"type": "object", "properties": {"volume": {"type": "integer"}}, "required": ["volume"]},
-            "tool_func": set_volume}])
+            "tool_func": set_volume},
+            {"name": "self.camera.take_photo", "description": "Take a photo", "inputSchema": {"type": "object", "properties": {}},
+             "tool_func": lambda arguments: ({"photo": "..."}, False)},
+            {"name": "x" * 500, "description": "a name too long to show", "inputSchema": {}, "tool_func": set_volume}])
         assert await device.client.init_connection("aa:bb:cc:00:00:08")
         try:
             await s.hoot.gateway.tools_of("aa:bb:cc:00:00:08").discovery  # initialize, then tools/list, after its hello
             listed = (await ada.get("/api/devices/aa:bb:cc:00:00:08/tools")).json()["tools"]
-            assert [tool["name"] for tool in listed] == ["self.audio_speaker.set_volume"]
+            assert [(tool["name"], tool["allowed"]) for tool in listed] == [
+                ("self.audio_speaker.set_volume", True), ("self.camera.take_photo", False)]  # the long name is dropped
             assert listed[0]["inputSchema"]["required"] == ["volume"]
             card = next(d for d in (await ada.get("/api/devices")).json()["devices"] if d["device_id"] == "aa:bb:cc:00:00:08")
-            assert card["tools"] == ["self.audio_speaker.set_volume"]
+            assert card["tools"] == ["self.audio_speaker.set_volume", "self.camera.take_photo"]
+            camera = await ada.post("/api/devices/aa:bb:cc:00:00:08/tools/self.camera.take_photo", json={})
+            assert camera.status_code == 403 and "device_tools" in camera.json()["detail"]
 
             called = await ada.post("/api/devices/aa:bb:cc:00:00:08/tools/self.audio_speaker.set_volume",
                                     json={"arguments": {"volume": 30}})
@@ -157,7 +163,7 @@ async def test_its_mcp_tools_show_on_the_dashboard_and_a_teacher_can_call_one(sc
         finally:
             await device.client.close()
         audit = await s.audit("device tool")
-    assert [(event.actor, event.detail) for event in audit] == [("ada", "self.audio_speaker.set_volume")]
+    assert [(event.actor, event.detail) for event in audit] == [("ada", 'self.audio_speaker.set_volume {"volume": 30}')]
 
 
 async def test_a_staged_firmware_is_offered_in_the_ota_answer(school):

@@ -1,5 +1,6 @@
 """The classroom API under /api: devices and what they do, pairing, classes, accounts, and pause/resume/stop."""
 
+import json
 import logging
 from typing import Literal
 
@@ -151,7 +152,8 @@ async def device_tools(device_id: str, request: Request, who: Caller = Depends(s
     """The tools the device offers (volume, brightness, its screen...), with their input schemas."""
     hoot = request.app.state.hoot
     await device_ids_in_reach(request, who, [device_id])
-    return {"device_id": device_id, "tools": _tools(hoot, device_id).tools}
+    allowed = hoot.settings.device_tools
+    return {"device_id": device_id, "tools": [tool | {"allowed": tool["name"] in allowed} for tool in _tools(hoot, device_id).tools]}
 
 
 @router.post("/devices/{device_id}/tools/{name}")
@@ -162,11 +164,14 @@ async def call_device_tool(device_id: str, name: str, call: ToolCall, request: R
     tools = _tools(hoot, device_id)
     if name not in tools.names():
         raise HTTPException(404, f"device {device_id!r} has no tool {name!r}")
+    if name not in hoot.settings.device_tools:
+        raise await refuse(request, 403, f"{name!r} is not one of the device tools this server allows (device_tools)", who.name)
+    arguments = json.dumps(call.arguments, ensure_ascii=False)
+    await hoot.store.audit(who.name, "device tool", device_id, detail=f"{name} {arguments[:200]}", ip=who.ip)
     try:
         result = await tools.call(name, call.arguments)
     except (ToolError, ConnectionError) as error:
         raise HTTPException(502, str(error)) from None
-    await hoot.store.audit(who.name, "device tool", device_id, detail=name, ip=who.ip)
     return {"device_id": device_id, "tool": name, "result": result}
 
 

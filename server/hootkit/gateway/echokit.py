@@ -72,7 +72,7 @@ class EchoKitSocket:
     def _command(self, text: str) -> str | None:
         try:
             command = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ProtocolError("an EchoKit command must be JSON", "bad_json") from None
         name = command.get("event") if isinstance(command, dict) else None
         if name in COMMANDS:

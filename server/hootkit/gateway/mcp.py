@@ -2,6 +2,7 @@
 it has (volume, brightness, its screen...) and calls them for a teacher."""
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -11,6 +12,16 @@ PROTOCOL_VERSION = "2024-11-05"
 ANSWER_S = 5.0  # a device that does not answer a request within this is taken not to
 MAX_PAGES = 10  # of tools/list
 MAX_TOOLS = 64
+MAX_NAME = 64
+MAX_TOOL_JSON = 4096  # a tool's description and input schema, as JSON
+
+
+def _plausible(tool: object) -> bool:
+    """A tool entry worth showing: a short plain name and a small description and schema (the device is not trusted)."""
+    if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+        return False
+    name = tool["name"]
+    return 0 < len(name) <= MAX_NAME and name.isprintable() and len(json.dumps(tool)) <= MAX_TOOL_JSON
 
 
 class ToolError(Exception):
@@ -42,9 +53,10 @@ class DeviceTools:
             found, cursor = [], None
             for _ in range(MAX_PAGES):
                 page = await self._request("tools/list", {"cursor": cursor} if cursor else {})
-                found += [tool for tool in page.get("tools", []) if isinstance(tool, dict) and isinstance(tool.get("name"), str)]
+                listed = page.get("tools")
+                found += [tool for tool in listed if _plausible(tool)] if isinstance(listed, list) else []
                 cursor = page.get("nextCursor")
-                if not cursor:
+                if not isinstance(cursor, str) or not cursor:
                     break
             self.tools = found[:MAX_TOOLS]
         except (ToolError, ConnectionError) as error:

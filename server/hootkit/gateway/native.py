@@ -16,7 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 import hootproto
 from hootkit.engines.models import ModelMissing
-from hootkit.gateway.auth import Admission, admit_device, paired_refusal
+from hootkit.gateway.auth import Admission, admit_device, bearer_token
 from hootkit.gateway.observer import SessionObserver
 from hootkit.gateway.session import DeviceSession
 from hootproto import Alert, Audio, Hello, LocalProtocolError, ProtocolError, ServerConnection
@@ -215,6 +215,8 @@ class DeviceGateway:
     def _pairings_full(self, address: str, device_id: str) -> str | None:
         """Why an unpaired device from `address` may not wait with a code now, or None (the session of the
         same device, which the new one replaces, does not count)."""
+        if self.hoot.settings.max_pending_pairings and self.hoot.pairing.total() >= self.hoot.settings.max_pending_pairings:
+            return self._cap("pairing total", "try again later: too many devices are waiting to be paired")
         cap = self.hoot.settings.max_pending_pairings_per_address
         if cap and self.hoot.pairing.pending(address, besides=self.sessions.get(device_id)) >= cap:
             return self._cap("pairing", "try again later: too many devices from this address are waiting to be paired")
@@ -267,15 +269,14 @@ class DeviceGateway:
                     if admission.needs_pairing and (full := self._pairings_full(link.address, session.device_id)):
                         await self._refuse(ws, CLOSE_TRY_AGAIN, "try_again", full, send)
                         return
-                    if admission.needs_pairing and await self.hoot.store.device(session.device_id) is not None:
-                        # paired by another connection since this one was admitted: only its token may use the id
-                        await self._refuse(ws, hootproto.CLOSE_UNAUTHORIZED, "unauthorized", paired_refusal(session.device_id), send)
+                    if changed := await self._admission_changed(ws, admission):
+                        await self._refuse(ws, hootproto.CLOSE_UNAUTHORIZED, "unauthorized", changed, send)
                         return
                     self._register(session, link)  # teachers' commands reach it from now on
                     session.start(event)
                     await send(self._server_hello(event, session))
                     if admission.needs_pairing:
-                        session.await_pairing(self.hoot.pairing.offer(session, link.address))
+                        session.await_pairing(self.hoot.pairing.offer(session, link.address, bearer_token(ws)))
                     else:
                         self.welcome(session)
                 else:
@@ -285,6 +286,16 @@ class DeviceGateway:
         """The tools the device's connection offers (a XiaoZhi device's MCP tools), or None."""
         link = self._links.get(device)
         return getattr(link.ws, "tools", None) if link is not None else None
+
+    async def _admission_changed(self, ws, admission: Admission) -> str | None:
+        """Why the connection may no longer be let in at its hello, or None: the id was paired meanwhile (only
+        its token may use it now), or its token was forgotten meanwhile."""
+        again = await admit_device(ws, self.hoot.settings, self.hoot.store)
+        if again.refusal:
+            return again.refusal
+        if again.needs_pairing and not admission.needs_pairing:
+            return "this device's token no longer lets it in (it was forgotten): pair it again"
+        return None
 
     def sessions_of(self, device: str) -> list[DeviceSession]:
         """The device's session (it has said hello), as a list: empty when it is offline."""

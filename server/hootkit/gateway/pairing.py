@@ -1,10 +1,11 @@
 """Pairing desk: each unpaired device gets a 6-digit code to show or say; a teacher's typed code finds it."""
 
+import hmac
 import secrets
 import time
 from dataclasses import dataclass
 
-ACTIVATION_TTL_S = 15 * 60  # a code given out in a XiaoZhi OTA answer, with no connection to hold it
+ACTIVATION_IDLE_S = 120.0  # a code from a XiaoZhi OTA answer, unheld by a connection, lives while /activate polls
 
 
 @dataclass(eq=False)
@@ -21,7 +22,7 @@ class Waiting:
 
 class PairingDesk:
     """The codes of the unpaired devices waiting now. A connection's code dies with it; a code from a XiaoZhi
-    OTA answer lives ACTIVATION_TTL_S. Each code remembers the address its device came from, so the gateway
+    OTA answer lives while its board polls /activate (ACTIVATION_IDLE_S). Each code remembers the address its device came from, so the gateway
     can cap how many devices one address keeps waiting (`pending`)."""
 
     def __init__(self):
@@ -34,27 +35,39 @@ class PairingDesk:
         self._waiting[code] = waiting
         return code
 
-    def offer(self, session, address: str = "") -> str:
-        """The code `session`'s device says: the one its OTA answer showed, if any, else a new one."""
+    def offer(self, session, address: str = "", token: str | None = None) -> str:
+        """The code `session`'s device says: the one its OTA answer showed, when the connection presents the
+        token that answer handed out (only the board that was given it can), else a new one."""
         self._expire()
         for code, waiting in self._waiting.items():
-            if waiting.token is not None and waiting.device_id == session.device_id:
+            if (token and waiting.token is not None and waiting.session is None and waiting.device_id == session.device_id
+                    and hmac.compare_digest(waiting.token, token)):
                 waiting.session = session
                 return code
         return self._new_code(Waiting(session.device_id, address, session=session))
 
     def offer_activation(self, device_id: str, token: str, address: str) -> str:
-        """A code for a XiaoZhi OTA answer that hands the device `token`; it replaces the device's older one."""
+        """A code for a XiaoZhi OTA answer that hands the device `token`. It replaces the device's older one
+        from the same address (the board asked again); codes another address got for the id stay."""
         self._expire()
         for code, waiting in list(self._waiting.items()):
-            if waiting.token is not None and waiting.device_id == device_id:
+            if waiting.token is not None and waiting.device_id == device_id and waiting.address == address and waiting.session is None:
                 del self._waiting[code]
         return self._new_code(Waiting(device_id, address, token=token, since=time.monotonic()))
 
     def activating(self, device_id: str) -> bool:
-        """Whether a XiaoZhi device announced by an OTA answer still waits to be paired."""
+        """Whether a XiaoZhi device announced by an OTA answer still waits to be paired (it asks again and again,
+        which keeps its code alive)."""
         self._expire()
-        return any(w.token is not None and w.device_id == device_id for w in self._waiting.values())
+        found = False
+        for waiting in self._waiting.values():
+            if waiting.token is not None and waiting.device_id == device_id:
+                waiting.since, found = time.monotonic(), True
+        return found
+
+    def total(self) -> int:
+        self._expire()
+        return len(self._waiting)
 
     def pending(self, address: str, besides=None) -> int:
         """How many devices from `address` wait with a code now (not counting the session `besides`)."""
@@ -76,7 +89,7 @@ class PairingDesk:
                     waiting.session = None
 
     def _expire(self) -> None:
-        oldest = time.monotonic() - ACTIVATION_TTL_S
+        oldest = time.monotonic() - ACTIVATION_IDLE_S
         for code, waiting in list(self._waiting.items()):
             if waiting.token is not None and waiting.session is None and waiting.since < oldest:
                 del self._waiting[code]

@@ -7,8 +7,10 @@ it and writes hootproto frames to it. This module only changes the wire format: 
 
 import json
 import struct
+import time
 
 import opuslib_next as opus
+from opuslib_next.api.decoder import packet_get_nb_frames, packet_get_samples_per_frame
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hootkit.gateway.mcp import DeviceTools
@@ -19,6 +21,8 @@ VERSIONS = (1, 2, 3)
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 DOWNLINK_FRAME_MS = 60  # what stock firmware decodes by default
 MAX_PACKET_MS = 120  # the longest Opus packet
+REAL_TIME_SLACK = 1.25  # uplink audio may run this much faster than real time (network bunching)...
+BURST_S = 2.0  # ...plus this much, before packets are refused unread: decoding costs the server CPU
 HEADER_V2 = struct.Struct(">HHIII")  # version, type (0: opus), reserved, timestamp ms, payload size
 HEADER_V3 = struct.Struct(">BBH")  # type (0: opus), reserved, payload size
 HELD = {"pause": "Your teacher paused me for now.", "stop": "Your teacher stopped me for now.", "resume": "I'm back!"}
@@ -28,7 +32,7 @@ ALERT_EMOTION = {"info": "neutral", "warning": "confused", "error": "sad"}
 def protocol_version(ws: WebSocket) -> int | None:
     """The framing the device asked for (1 when it does not say), or None for one this server cannot speak."""
     raw = ws.headers.get("protocol-version", "1").strip() or "1"
-    return int(raw) if raw.isdigit() and int(raw) in VERSIONS else None
+    return int(raw) if raw in ("1", "2", "3") else None
 
 
 def unpack(version: int, frame: bytes) -> bytes | None:
@@ -60,7 +64,10 @@ class XiaoZhiSocket:
         self.ws = ws
         self.version = version
         self._decoder: opus.Decoder | None = None
-        self._decode_samples = 0
+        self._decode_samples = 0  # the longest packet, in samples
+        self._rate = 0
+        self._heard_s = 0.0  # uplink audio decoded so far
+        self._first_audio_at: float | None = None
         self._encoder: opus.Encoder | None = None
         self._frame_bytes = 0
         self._pending = bytearray()  # downlink PCM not yet a whole Opus frame
@@ -102,14 +109,27 @@ class XiaoZhiSocket:
         if self._decoder is None:
             raise ProtocolError("audio before hello", "out_of_order")
         try:
-            return self._decoder.decode(packet, self._decode_samples)
+            samples = packet_get_nb_frames(packet) * packet_get_samples_per_frame(packet, self._rate)
         except opus.OpusError as error:
             raise ProtocolError("not an Opus packet this server can decode (%s)" % error, "bad_audio") from None
+        if samples > self._decode_samples:
+            raise ProtocolError("an Opus packet of %d ms, over the %d ms an Opus packet may last"
+                                % (samples * 1000 // self._rate, MAX_PACKET_MS), "bad_audio")
+        now = time.monotonic()
+        self._first_audio_at = self._first_audio_at or now
+        if self._heard_s > (now - self._first_audio_at) * REAL_TIME_SLACK + BURST_S:
+            raise ProtocolError("audio arrives faster than real time: packet dropped", "too_fast")
+        try:
+            pcm = self._decoder.decode(packet, self._decode_samples)
+        except opus.OpusError as error:
+            raise ProtocolError("not an Opus packet this server can decode (%s)" % error, "bad_audio") from None
+        self._heard_s += len(pcm) / 2 / self._rate
+        return pcm
 
     def _text_in(self, text: str) -> str | None:
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return text  # hootproto says what is wrong with it
         if not isinstance(data, dict):
             return text
@@ -121,15 +141,18 @@ class XiaoZhiSocket:
         if kind == "hello":
             features = data.get("features")
             self._offers_tools = isinstance(features, dict) and features.get("mcp") is True
-        if kind == "hello" and isinstance(data.get("audio_params"), dict):
+        if kind == "hello" and isinstance(data.get("audio_params"), dict) and self._decoder is None:
             params = data["audio_params"]
-            if params.get("format") == "opus":
-                rate = params.get("sample_rate")
-                if rate not in OPUS_RATES:
-                    raise ProtocolError("Opus audio needs a sample_rate of %s" % ", ".join(map(str, OPUS_RATES)), "unsupported_audio")
-                self._decoder = opus.Decoder(rate, 1)
-                self._decode_samples = rate * MAX_PACKET_MS // 1000
-                data["audio_params"] = {**params, "format": "pcm16"}
+            rate, frame_ms = params.get("sample_rate"), params.get("frame_duration")
+            if params.get("format") != "opus":
+                raise ProtocolError("XiaoZhi devices send Opus: audio_params.format must be opus", "unsupported_audio")
+            if rate not in OPUS_RATES:
+                raise ProtocolError("Opus audio needs a sample_rate of %s" % ", ".join(map(str, OPUS_RATES)), "unsupported_audio")
+            if not isinstance(frame_ms, int) or not 10 <= frame_ms <= MAX_PACKET_MS:
+                raise ProtocolError("audio_params.frame_duration must be 10..%d ms" % MAX_PACKET_MS, "unsupported_audio")
+            self._decoder, self._rate = opus.Decoder(rate, 1), rate
+            self._decode_samples = rate * MAX_PACKET_MS // 1000  # some boards send other lengths than they announce
+            data["audio_params"] = {**params, "format": "pcm16"}
             return json.dumps(data)
         return text
 

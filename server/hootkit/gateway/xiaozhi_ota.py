@@ -31,12 +31,18 @@ async def device_info(request: Request) -> tuple[str, dict]:
     device_id = (request.headers.get("device-id") or "").strip().lower()
     if not device_id or len(device_id) > MAX_DEVICE_ID:
         raise HTTPException(400, "a Device-Id header (the device's MAC address) is needed")
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise HTTPException(413, f"the system info is over {MAX_BODY_BYTES} bytes")
+    too_big = HTTPException(413, f"the system info is over {MAX_BODY_BYTES} bytes")
+    declared = request.headers.get("content-length", "0")
+    if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+        raise too_big
+    body = bytearray()
+    async for chunk in request.stream():  # read no further than the limit, whatever the header said
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise too_big
     try:
-        info = json.loads(body or b"{}")
-    except ValueError:
+        info = json.loads(bytes(body) or b"{}")
+    except (ValueError, RecursionError):
         raise HTTPException(400, "the system info is not JSON") from None
     return device_id, info if isinstance(info, dict) else {}
 
@@ -67,8 +73,8 @@ async def ota(request: Request) -> JSONResponse:
     answer["websocket"]["token"] = ""
     if admission.needs_pairing:
         address = client_address(request)
-        cap = hoot.settings.max_pending_pairings_per_address
-        if cap and hoot.pairing.pending(address) >= cap:
+        cap, total = hoot.settings.max_pending_pairings_per_address, hoot.settings.max_pending_pairings
+        if (cap and hoot.pairing.pending(address) >= cap) or (total and hoot.pairing.total() >= total):
             raise HTTPException(503, "try again later: too many devices from this address are waiting to be paired")
         token = secrets.token_urlsafe(24)
         code = hoot.pairing.offer_activation(device_id, token, address)
