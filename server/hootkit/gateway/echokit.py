@@ -14,6 +14,7 @@ import opuslib_next as opus
 from starlette.datastructures import Headers
 from starlette.websockets import WebSocket
 
+from hootkit.gateway.translating import TranslatingSocket
 from hootproto import ProtocolError
 
 RATE = 16000  # EchoKit speaks and plays 16 kHz mono
@@ -30,13 +31,13 @@ def event(name: str, *fields) -> bytes:
     return msgpack.packb({name: list(fields)} if fields else name)
 
 
-class EchoKitSocket:
+class EchoKitSocket(TranslatingSocket):
     """An EchoKit box's websocket, seen by the native gateway as a hootproto one."""
 
     can_pair = False  # a code could be said, but the box could not keep the token it earns
 
     def __init__(self, ws: WebSocket, device_id: str, token: str | None = None):
-        self.ws = ws
+        super().__init__(ws)
         extra = [(b"device-id", device_id.encode())] + ([(b"authorization", f"Bearer {token}".encode())] if token else [])
         self.headers = Headers(raw=[(k, v) for k, v in ws.headers.raw if k not in (b"device-id", b"authorization")] + extra)
         self._said_hello = False
@@ -44,15 +45,6 @@ class EchoKitSocket:
         self._packet_bytes = RATE * PACKET_MS // 1000 * 2
         self._pending = bytearray()
         self._speaking = False  # between StartAudio and EndAudio
-
-    def __getattr__(self, name: str):  # query_params, client, application_state...: the websocket's own
-        return getattr(self.ws, name)
-
-    async def accept(self) -> None:
-        await self.ws.accept()
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        await self.ws.close(code, reason)
 
     async def receive(self) -> dict:
         if not self._said_hello:  # the box says nothing first: its session starts at once

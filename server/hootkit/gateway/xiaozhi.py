@@ -14,6 +14,7 @@ from opuslib_next.api.decoder import packet_get_nb_frames, packet_get_samples_pe
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hootkit.gateway.mcp import DeviceTools
+from hootkit.gateway.translating import TranslatingSocket
 from hootproto import ProtocolError
 
 PATH = "/xiaozhi/v1/"
@@ -57,11 +58,11 @@ def pack(version: int, packet: bytes, timestamp_ms: int = 0) -> bytes:
     return HEADER_V3.pack(0, 0, len(packet)) + packet
 
 
-class XiaoZhiSocket:
+class XiaoZhiSocket(TranslatingSocket):
     """A XiaoZhi device's websocket, seen by the native gateway as a hootproto one."""
 
     def __init__(self, ws: WebSocket, version: int):
-        self.ws = ws
+        super().__init__(ws)
         self.version = version
         self._decoder: opus.Decoder | None = None
         self._decode_samples = 0  # the longest packet, in samples
@@ -75,15 +76,6 @@ class XiaoZhiSocket:
         self._offers_tools = False
         self._session_id = ""
         self.tools: DeviceTools | None = None  # once the device said hello offering MCP
-
-    def __getattr__(self, name: str):  # headers, query_params, client, application_state...: the websocket's own
-        return getattr(self.ws, name)
-
-    async def accept(self) -> None:
-        await self.ws.accept()
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        await self.ws.close(code, reason)
 
     async def receive(self) -> dict:
         while True:
