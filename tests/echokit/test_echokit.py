@@ -88,18 +88,11 @@ async def test_a_box_speaks_and_gets_endvad_asr_and_opus_audio():
     assert again[-1] == "EndResponse" and any(isinstance(e, tuple) for e in again)
 
 
-async def registered(app, device_id: str) -> None:
-    """Until the gateway holds a session for the device (its connection is past admission and its hello)."""
-    while device_id not in app.state.hoot.gateway.sessions:
-        await asyncio.sleep(0.01)
-
-
 async def test_a_reconnect_of_the_same_box_replaces_its_old_connection():
     app = create_app(fast_settings(), fake_engines())
     async with serve_in_loop(app) as url:
         first = await EchoKitBox(url).__aenter__()
-        await first.ws.send(json.dumps({"event": "StartChat"}))
-        await asyncio.wait_for(registered(app, "aabbccddeeff"), 10)
+        await first.chat(QUESTION)  # answered: its session is registered
         async with EchoKitBox(url) as again:  # barge-in: the box reconnects instead of cancelling
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(first.ws.recv(), 10)
