@@ -1,10 +1,13 @@
 """Store: the classroom database behind one async API; SQLite (WAL) by default, PostgreSQL by URL.
 
-Every write commits before it returns, so a finished turn survives the server being killed.
+Every write commits before it returns, so a finished turn survives the server being killed. SQLite takes one
+writer at a time, so this server's writes to it queue here, in order, rather than race for its lock and be refused
+as "database is locked" when a burst (a login flood's audit rows) outlasts its busy timeout.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,11 +25,14 @@ class Conflict(ValueError):
     """The name (or the device id) is taken."""
 
 
+BUSY_TIMEOUT_MS = 5000  # how long one SQLite connection waits for another's write
+
+
 def _sqlite_pragmas(connection, _record) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
@@ -36,6 +42,7 @@ class Store:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._one_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else nullcontext()
 
     @staticmethod
     def url_for(data_dir: Path) -> str:
@@ -65,8 +72,14 @@ class Store:
     async def close(self) -> None:
         await self.engine.dispose()
 
+    @asynccontextmanager
+    async def _writing(self):
+        """A transaction that writes: committed at the end, after this server's earlier SQLite writes."""
+        async with self._one_writer, self.sessions.begin() as session:
+            yield session
+
     async def _add(self, row):
-        async with self.sessions.begin() as session:
+        async with self._writing() as session:
             session.add(row)
         return row
 
@@ -79,7 +92,7 @@ class Store:
             return (await session.scalars(query)).first()
 
     async def _run(self, *statements) -> list[int]:
-        async with self.sessions.begin() as session:
+        async with self._writing() as session:
             return [(await session.execute(statement)).rowcount for statement in statements]
 
     # -- accounts and logins -------------------------------------------------------------------
@@ -309,7 +322,7 @@ class Store:
         return row.value if row is not None else default
 
     async def set_setting(self, key: str, value) -> None:
-        async with self.sessions.begin() as session:
+        async with self._writing() as session:
             await session.merge(Setting(key=key, value=value))
 
 
