@@ -1,7 +1,8 @@
 """Keeps what happens on devices: sessions and finished turns go to the store, then out to live dashboards.
 
 Writes happen one at a time on a writer task, off the streaming path, in the order they happened; a
-turn is committed before any dashboard hears of it. A store that fails is logged and never stops a device.
+turn is committed before any dashboard hears of it. A write the store refuses for a moment (a busy database, a
+dropped connection) is tried again a few times; one that still fails is logged and never stops a device.
 """
 
 import asyncio
@@ -11,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from hootkit.client.wavio import write_wav
 from hootkit.engines.base import STT_RATE
@@ -23,6 +26,8 @@ from hootkit.store.db import transcript_entry
 from hootkit.store.tables import TurnRow
 
 log = logging.getLogger(__name__)
+RETRY_WAITS_S = (0.2, 1.0, 5.0)  # after a refusal that may pass (locked, connection lost, pool exhausted)
+TRANSIENT = (OperationalError, PoolTimeout, ConnectionError, TimeoutError)
 
 
 def device_state(session) -> dict:
@@ -120,10 +125,24 @@ class Recorder(SessionObserver):
 
     async def _write(self) -> None:
         while (job := await self._jobs.get()) is not None:
+            await self._try(job)
+
+    @staticmethod
+    async def _try(job: Callable[[], Awaitable[object]]) -> None:
+        for wait_s in (*RETRY_WAITS_S, None):
             try:
                 await job()
+                return
+            except TRANSIENT as error:
+                if wait_s is None:
+                    log.exception("could not record to the store after %d tries; the device goes on",
+                                  len(RETRY_WAITS_S) + 1)
+                    return
+                log.warning("the store refused a write (%s); trying again in %.1f s", error, wait_s)
+                await asyncio.sleep(wait_s)
             except Exception:
                 log.exception("could not record to the store; the device goes on")
+                return
 
     def _save_audio(self, record: dict, pcm: np.ndarray) -> Path:
         self.audio_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,66 @@
+"""The recorder keeps a session or a turn the store refused for a moment (a busy SQLite, a dropped PostgreSQL
+connection): it tries again rather than losing a child's turn; a write that can never succeed is given up."""
+
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from hootkit.dashboard.live import LiveFeed
+from hootkit.gateway import recorder as recorder_module
+from hootkit.gateway.recorder import Recorder
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class FlakyStore:
+    """Refuses the first `refusals` writes with `error`, then keeps them."""
+
+    def __init__(self, refusals: int, error: Exception):
+        self.refusals = refusals
+        self.error = error
+        self.kept: list[tuple] = []
+
+    async def start_session(self, session_id: str, device_id: str) -> None:
+        if self.refusals:
+            self.refusals -= 1
+            raise self.error
+        self.kept.append(("session", session_id, device_id))
+
+    async def seen(self, device_id: str) -> None:
+        self.kept.append(("seen", device_id))
+
+
+def locked() -> OperationalError:
+    return OperationalError("INSERT INTO device_sessions ...", {}, Exception("database is locked"))
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch):
+    monkeypatch.setattr(recorder_module, "RETRY_WAITS_S", (0, 0, 0))
+
+
+async def record_one_session(store, tmp_path) -> None:
+    recorder = Recorder(LiveFeed(), tmp_path)
+    recorder.start(store)
+    recorder.opened(SimpleNamespace(session_id="s-1", device_id="desk-1", turns_started=0, activity="idle", held=None))
+    await recorder.stop()
+
+
+async def test_a_write_refused_as_locked_is_tried_again_and_kept_in_order(tmp_path):
+    store = FlakyStore(refusals=2, error=locked())
+    await record_one_session(store, tmp_path)
+    assert store.kept == [("session", "s-1", "desk-1"), ("seen", "desk-1")]
+
+
+async def test_a_store_that_stays_down_is_given_up_after_the_retries_and_the_device_goes_on(tmp_path, caplog):
+    store = FlakyStore(refusals=10, error=locked())
+    await record_one_session(store, tmp_path)
+    assert store.kept == [("seen", "desk-1")]
+    assert "could not record" in caplog.text
+
+
+async def test_a_write_that_can_never_succeed_is_not_retried(tmp_path):
+    store = FlakyStore(refusals=1, error=IntegrityError("INSERT ...", {}, Exception("UNIQUE constraint failed")))
+    await record_one_session(store, tmp_path)
+    assert store.refusals == 0 and store.kept == [("seen", "desk-1")]
