@@ -1,6 +1,8 @@
 """Dashboard logins: 401 for strangers, argon2 passwords, session cookies, CSRF, rate limits, roles; all audited."""
 
 import asyncio
+import os
+import sys
 import threading
 
 import httpx
@@ -142,6 +144,22 @@ async def test_password_hashes_run_on_their_own_bounded_thread_not_the_shared_po
     assert await asyncio.gather(*flood) == [False] * passwords.hashing.max_waiting
     assert hasher.most == 1 and {name.split("_")[0] for name in hasher.threads} == {"hoot-argon2"}
     assert passwords.hashing.waiting == 0
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread CPU priority is a Linux feature")
+async def test_password_hashes_run_at_the_lowest_cpu_priority_so_a_login_flood_cannot_slow_a_reply():
+    """The argon2 thread, and any lane thread argon2 starts from it, gives the CPU to the event loop first."""
+
+    def priorities() -> tuple[int, int]:
+        inherited = []
+        lane = threading.Thread(target=lambda: inherited.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+        lane.start()
+        lane.join()
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), inherited[0]
+
+    queue = passwords.HashingQueue()
+    assert await queue.run(priorities) == (passwords.BACKGROUND_NICENESS, passwords.BACKGROUND_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < passwords.BACKGROUND_NICENESS  # the loop's own
 
 
 async def test_logout_ends_the_login(school):

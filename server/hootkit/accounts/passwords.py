@@ -2,7 +2,10 @@
 
 import asyncio
 import hashlib
+import logging
+import os
 import secrets
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -14,6 +17,22 @@ from argon2.exceptions import InvalidHashError, VerificationError
 MIN_LENGTH = 10
 _hasher = PasswordHasher()
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+BACKGROUND_NICENESS = 19  # the lowest CPU priority: a child's reply always runs first
+
+
+def lower_this_threads_priority() -> None:
+    """Make the calling thread (and the threads it starts, such as argon2's lanes) yield the CPU to everything else.
+
+    Linux keeps a nice value per thread; argon2 releases the GIL, so the hashing thread holds nothing the event
+    loop waits for while it waits for the CPU.
+    """
+    if sys.platform != "linux":
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
+    except OSError as error:
+        log.warning("could not lower the password-hashing thread's priority: %s", error)
 
 
 class HashingBusy(RuntimeError):
@@ -21,13 +40,15 @@ class HashingBusy(RuntimeError):
 
 
 class HashingQueue:
-    """One thread for argon2 (tens of milliseconds and 64 MiB per hash) and at most `max_waiting` hashes
-    queued or running: a login flood waits here, or is turned away, instead of filling the default
-    thread pool that the semantic guard, knowledge lookups and audio saving share with a child's reply."""
+    """One thread for argon2 (tens of milliseconds and 64 MiB per hash), at the lowest CPU priority, and at most
+    `max_waiting` hashes queued or running: a login flood waits here, or is turned away, instead of filling the
+    default thread pool that the semantic guard, knowledge lookups and audio saving share with a child's reply,
+    or taking the CPU from it."""
 
     def __init__(self, max_waiting: int = 16, threads: int = 1):
         self.max_waiting = max_waiting
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hoot-argon2")
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hoot-argon2",
+                                        initializer=lower_this_threads_priority)
         self._lock = threading.Lock()
         self._waiting = 0
 
