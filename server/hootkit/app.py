@@ -19,6 +19,7 @@ from hootkit.engines.registry import Engines, load_engines_async
 from hootkit.dashboard import devices_api, guard_api, knowledge_api, lessons_api, logins, records_api
 from hootkit.gateway import echokit, updates, xiaozhi, xiaozhi_ota
 from hootkit.dashboard.live import LiveFeed
+from hootkit.dashboard.refusals import RefusalLog
 from hootkit.gateway.native import DeviceGateway
 from hootkit.gateway.pairing import PairingDesk
 from hootkit.gateway.recorder import Recorder
@@ -48,6 +49,7 @@ class Hoot:
         self.library = LessonLibrary(settings.lessons_dir)
         self.classroom = Classroom(self.library, settings.groups)
         self.store: Store | None = None
+        self.refusals: RefusalLog | None = None
         self.live = LiveFeed()
         self.recorder = Recorder(self.live, settings.data_dir / "audio")
         self.pairing = PairingDesk()
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
             hoot.library.listeners.append(lambda: _index_lesson_facts(hoot))
         hoot.library.reload()
         hoot.store = await Store.from_settings(settings)
+        hoot.refusals = RefusalLog(hoot.store)
         hoot.recorder.start(hoot.store)
         hoot.recorder.keep_audio = (await records_api.retention(hoot))["keep_audio"]
         for assignment in await hoot.store.open_assignments():
@@ -106,6 +109,7 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
             for task in tasks:
                 task.cancel()
             await hoot.recorder.stop()
+            await hoot.refusals.close()
             await hoot.store.close()
             hoot.languages.close()
             if hoot.owns_engines:

@@ -23,9 +23,9 @@ def client_ip(request: Request) -> str:
 
 
 async def refuse(request: Request, status: int, reason: str, actor: str = "anonymous", **headers: str) -> HTTPException:
-    """The error to raise, after writing the refusal to the audit log."""
-    await request.app.state.hoot.store.audit(actor, "refused", f"{request.method} {request.url.path}", ok=False,
-                                             detail=f"{status}: {reason}", ip=client_ip(request))
+    """The error to raise, after writing the refusal to the audit log (a flood's repeats are counted, not written)."""
+    await request.app.state.hoot.refusals.refused(actor, f"{request.method} {request.url.path}", status, reason,
+                                                  client_ip(request))
     return HTTPException(status, reason, headers=headers or None)
 
 
