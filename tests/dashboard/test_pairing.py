@@ -219,3 +219,25 @@ async def test_a_request_a_proxy_on_this_machine_passes_on_is_not_trusted_as_thi
             assert (await here.ask(QUESTION)).reply
         async with DeviceClient(s.url, device_id="owl-2", headers={"X-Forwarded-For": "203.0.113.9"}) as passed_on:
             assert (await passed_on.notice()).state == "code"
+
+
+async def test_staff_see_the_devices_waiting_with_a_code_and_turn_away_one_they_do_not_know(school):
+    async with school() as s, s.login("tom") as tom, s.login("pat") as pat:
+        class_id = await s.new_class(tom, "4B")
+        async with DeviceClient(s.url, device_id="stranger-1") as stranger, DeviceClient(s.url, device_id="owl-2") as owl:
+            code = (await stranger.notice()).code
+            await owl.notice()
+            assert (await pat.get("/api/pairing")).status_code == 403
+            waiting = (await tom.get("/api/pairing")).json()["waiting"]
+            assert [(w["device_id"], w["via"]) for w in waiting] == [("stranger-1", "connection"), ("owl-2", "connection")]
+            assert all(code not in str(w) for w in waiting)  # the code only proves anything if it stays on the device
+
+            assert (await tom.delete("/api/pairing")).status_code == 422
+            gone = await tom.delete("/api/pairing", params={"device_id": "stranger-1"})
+            assert [w["device_id"] for w in gone.json()["turned_away"]] == ["stranger-1"]
+            await asyncio.wait_for(asyncio.shield(stranger._reader), 10)
+            assert (stranger.close_code, stranger.close_reason) == (4001, "turned away by a teacher")
+            refused = await tom.post("/api/pair", json={"code": code, "class_id": class_id})
+            assert refused.status_code == 404
+            assert [w["device_id"] for w in (await tom.get("/api/pairing")).json()["waiting"]] == ["owl-2"]
+        assert [event.target for event in await s.audit("turn away")] == ["stranger-1"]

@@ -208,6 +208,28 @@ async def pair(body: PairRequest, request: Request, who: Caller = Depends(staff)
     return {"device_id": waiting.device_id, "name": name, "class_id": classroom.id}
 
 
+@router.get("/pairing")
+async def waiting_devices(request: Request, who: Caller = Depends(staff)) -> dict:
+    """The unpaired devices waiting with a code now (the codes themselves stay on the devices)."""
+    return {"waiting": [waiting.shown() for waiting in request.app.state.hoot.pairing.waiting()]}
+
+
+@router.delete("/pairing")
+async def turn_away(request: Request, device_id: str | None = None, address: str | None = None,
+                    who: Caller = Depends(staff)) -> dict:
+    """Drop the codes of a device the teacher does not know (by id, by address, or both) and end its connection."""
+    if device_id is None and address is None:
+        raise HTTPException(422, "name a device_id or an address (or both)")
+    hoot = request.app.state.hoot
+    gone = hoot.pairing.turn_away(device_id, address)
+    for waiting in gone:
+        if waiting.session is not None and waiting.session in hoot.gateway.sessions_of(waiting.device_id):
+            hoot.gateway.end(waiting.device_id, "turned away by a teacher")
+    await hoot.store.audit(who.name, "turn away", device_id or "", ok=True,
+                           detail=f"{len(gone)} waiting code(s)" + (f" from {address}" if address else ""), ip=who.ip)
+    return {"turned_away": [waiting.shown() for waiting in gone]}
+
+
 @router.patch("/devices/{device_id}")
 async def change_device(device_id: str, change: DeviceChange, request: Request, who: Caller = Depends(staff)) -> dict:
     """Rename a device, move it to another of your classes, or (admins) link it to a parent's account."""

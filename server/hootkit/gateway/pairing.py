@@ -3,7 +3,7 @@
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ACTIVATION_IDLE_S = 120.0  # a code from a XiaoZhi OTA answer, unheld by a connection, lives while /activate polls
 
@@ -17,7 +17,14 @@ class Waiting:
     address: str
     session: object | None = None
     token: str | None = None
-    since: float = 0.0
+    since: float = 0.0  # an OTA code's last poll
+    arrived: float = field(default_factory=time.monotonic)
+
+    def shown(self) -> dict:
+        """What staff see of a waiting device: never its code, which proves the teacher is beside the device."""
+        return {"device_id": self.device_id, "address": self.address,
+                "via": "connection" if self.session is not None else "xiaozhi-ota",
+                "waiting_s": round(time.monotonic() - self.arrived, 1)}
 
 
 class PairingDesk:
@@ -78,6 +85,20 @@ class PairingDesk:
         """Who waits with this code (no longer waiting), or None."""
         self._expire()
         return self._waiting.pop(code.strip().replace(" ", ""), None)
+
+    def waiting(self) -> list[Waiting]:
+        """Everyone waiting with a code now, longest first."""
+        self._expire()
+        return sorted(self._waiting.values(), key=lambda waiting: waiting.arrived)
+
+    def turn_away(self, device_id: str | None = None, address: str | None = None) -> list[Waiting]:
+        """Drop the codes of `device_id` and/or from `address` (a teacher does not know the device); returns who
+        waited with them."""
+        gone = [(code, waiting) for code, waiting in self._waiting.items()
+                if (device_id is None or waiting.device_id == device_id) and (address is None or waiting.address == address)]
+        for code, _ in gone:
+            del self._waiting[code]
+        return [waiting for _, waiting in gone]
 
     def withdraw(self, session) -> None:
         """`session` is gone: its code goes, but a code from an OTA answer stays for the device's next connection."""
