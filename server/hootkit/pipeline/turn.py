@@ -157,7 +157,12 @@ class Turn:
         """What the child said, screened, and the plan to answer it (None: nothing to answer)."""
         ctx, clock = self.ctx, self.clock
         clock.stt_start = TurnClock.now()
-        self.transcript = (await ctx.stt.transcribe(self.pcm, ctx.key, ctx.hints)).text.strip()
+        try:
+            self.transcript = (await ctx.stt.transcribe(self.pcm, ctx.key, ctx.hints)).text.strip()
+        except BackendError as error:  # nothing was heard: the child hears the apology, the teacher the reason
+            self._failed(error)
+            self.heard.set()
+            return Plan([Say(FALLBACK)])
         clock.stt_end = TurnClock.now()
         self.heard.set()
         if not _has_words(self.transcript):
@@ -179,31 +184,42 @@ class Turn:
     async def _produce(self, plan: Plan) -> None:
         """The plan as framed PCM16 and events on the queue, in order, then the end marker.
 
-        Fixed words are spoken as they are; LLM replies pass the output guard clause by clause; if the LLM
-        backend fails, the child hears a spoken apology and the rest of the plan is dropped.
+        Fixed words are spoken as they are; LLM replies pass the output guard clause by clause; if an engine
+        behind a network (the LLM, the TTS) fails, the child hears a spoken apology and the rest of the plan is
+        dropped. The apology is said from FIXED_WORDS (kept at warm-up), so it needs no TTS.
         """
         self.clock.llm_start = TurnClock.now()
         try:
-            for action in plan.actions:
-                if isinstance(action, Say):
-                    await self._speak_text(action.text)
-                elif isinstance(action, Progress):
-                    self._frames.put_nowait(LessonEvent(**vars(action)))
-                else:
-                    try:
+            try:
+                for action in plan.actions:
+                    if isinstance(action, Say):
+                        await self._speak_text(action.text)
+                    elif isinstance(action, Progress):
+                        self._frames.put_nowait(LessonEvent(**vars(action)))
+                    else:
                         reply = await self._stream_reply(action)
-                    except BackendError as error:
-                        log.warning("turn %s/%d: %s", self.ctx.key, self.number, error)
-                        self.error = str(error)
-                        await self._speak_text(FALLBACK)
-                        break
-                    if plan.lesson is not None:
-                        plan.lesson.replied(reply)
+                        if plan.lesson is not None:
+                            plan.lesson.replied(reply)
+            except BackendError as error:
+                self._failed(error)
+                await self._apologise()
             tail = self._resampler.process(np.zeros(0, dtype=np.int16), last=True)
             for frame in self._framer.push(tail) + self._framer.flush():
                 self._frames.put_nowait(Audio(frame.tobytes()))
         finally:
             self._frames.put_nowait(_END)
+
+    def _failed(self, error: BackendError) -> None:
+        """An engine behind a network failed: the turn ends with the apology and an alert naming it."""
+        log.warning("turn %s/%d: %s", self.ctx.key, self.number, error)
+        if self.error is None:
+            self.error = str(error)
+
+    async def _apologise(self) -> None:
+        try:
+            await self._speak_text(FALLBACK)
+        except BackendError as error:  # the TTS is down and the apology was never kept: the alert still goes out
+            log.warning("turn %s/%d: could not say the apology either: %s", self.ctx.key, self.number, error)
 
     async def _stream_reply(self, generate: Generate) -> str:
         """LLM text -> clauses -> reply style -> output guard -> TTS; stops where the style or a guard ends it.
