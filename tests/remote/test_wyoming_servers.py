@@ -92,7 +92,8 @@ async def test_stt_server_dies_the_child_hears_the_apology_and_it_heals(servers,
     assert [alert.code for alert in failed.alerts] == ["backend_unavailable"]
     assert failed.alerts[0].message.startswith(f"speech-to-text at {stt_server.url} is unreachable")
     assert failed.sentences == apology() and failed.audio
-    assert news.data["outcome"] == "error"  # the teacher's live transcript
+    assert news.data["outcome"] == "error"  # the teacher's live transcript says which engine failed, and so does the record
+    assert news.data["error"].startswith(f"speech-to-text at {stt_server.url} is unreachable")
     assert "spider" in healed.transcript.lower() and healed.sentences == REPLY and not healed.alerts
 
 

@@ -202,7 +202,7 @@ async def test_export_rows_and_csv(store):
     await talk(store, "d3", "s3", 1)
     rows = await store.export_rows(["d1", "d2"])
     assert [(row["device_id"], row["number"]) for row in rows] == [("d1", 1), ("d1", 2), ("d2", 1)]
-    assert set(rows[0]) == {"device_id", "session_id", "number", "started_at", "ended_at", "outcome", "transcript",
+    assert set(rows[0]) == {"device_id", "session_id", "number", "started_at", "ended_at", "outcome", "error", "transcript",
                             "reply", "flags", "lesson_id", "step_id", "heard_s", "reply_s", "latency"}
     assert datetime.fromisoformat(rows[0]["started_at"]).tzinfo is not None
     parsed = list(csv.DictReader(io.StringIO(to_csv(rows))))

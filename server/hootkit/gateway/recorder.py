@@ -85,7 +85,8 @@ class Recorder(SessionObserver):
         record = {
             "session_id": session.session_id, "device_id": session.device_id, "number": turn.number,
             "started_at": ended - timedelta(seconds=max(0.0, TurnClock.now() - began)), "ended_at": ended,
-            "outcome": turn.outcome, "transcript": redact(turn.transcript), "reply": redact(" ".join(turn.spoken)),
+            "outcome": turn.outcome, "error": turn.error[:300] if turn.error else None,
+            "transcript": redact(turn.transcript), "reply": redact(" ".join(turn.spoken)),
             "flags": [{"stage": flag.stage, "verdict": flag.verdict, "category": flag.category, "text": redact(flag.text)}
                       for flag in turn.flags],
             "latency": turn.clock.parts() if turn.pcm is not None else {},

@@ -329,13 +329,14 @@ class Store:
 def transcript_entry(turn: TurnRow) -> dict:
     """One turn as a dashboard's transcript shows it (the transcript API and the live news alike)."""
     return {"number": turn.number, "at": turn.ended_at.isoformat(), "asked": turn.heard_s > 0,
-            "transcript": turn.transcript, "reply": turn.reply, "outcome": turn.outcome, "flags": turn.flags,
-            "lesson_id": turn.lesson_id, "step_id": turn.step_id}
+            "transcript": turn.transcript, "reply": turn.reply, "outcome": turn.outcome, "error": turn.error,
+            "flags": turn.flags, "lesson_id": turn.lesson_id, "step_id": turn.step_id}
 
 
 def turn_dict(turn: TurnRow) -> dict:
     return {"device_id": turn.device_id, "session_id": turn.session_id, "number": turn.number,
             "started_at": turn.started_at.isoformat(), "ended_at": turn.ended_at.isoformat(), "outcome": turn.outcome,
+            "error": turn.error,
             "transcript": turn.transcript, "reply": turn.reply, "flags": turn.flags, "lesson_id": turn.lesson_id,
             "step_id": turn.step_id, "heard_s": turn.heard_s, "reply_s": turn.reply_s, "latency": turn.latency}
 
@@ -348,7 +349,7 @@ def assignment_dict(assignment: Assignment) -> dict:
 
 
 _TURN_COLUMNS = (TurnRow.device_id, TurnRow.session_id, TurnRow.number, TurnRow.started_at, TurnRow.ended_at,
-                 TurnRow.outcome, TurnRow.transcript, TurnRow.reply, TurnRow.flags, TurnRow.lesson_id, TurnRow.step_id,
+                 TurnRow.outcome, TurnRow.error, TurnRow.transcript, TurnRow.reply, TurnRow.flags, TurnRow.lesson_id, TurnRow.step_id,
                  TurnRow.heard_s, TurnRow.reply_s, TurnRow.latency)  # what `turn_dict` reads: plain rows, no ORM objects
 
 

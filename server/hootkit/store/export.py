@@ -4,7 +4,7 @@ import csv
 import io
 import json
 
-COLUMNS = ("device_id", "session_id", "number", "started_at", "ended_at", "outcome", "transcript", "reply", "flags",
+COLUMNS = ("device_id", "session_id", "number", "started_at", "ended_at", "outcome", "error", "transcript", "reply", "flags",
            "lesson_id", "step_id", "heard_s", "reply_s", "latency")
 
 

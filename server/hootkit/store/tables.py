@@ -114,6 +114,7 @@ class TurnRow(Base):
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime] = mapped_column(index=True)
     outcome: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(String(300))  # why a turn ended in "error": which engine, what it said
     transcript: Mapped[str] = mapped_column(Text, default="")
     reply: Mapped[str] = mapped_column(Text, default="")
     flags: Mapped[list] = mapped_column(default=list)

@@ -81,6 +81,7 @@ function turnElement(turn) {
       h('span', {}, `#${turn.number}`),
       turn.at ? h('time', { datetime: turn.at }, formatTime(turn.at)) : null,
       turn.outcome ? h('span', { class: 'outcome' }, turn.outcome) : null,
+      turn.error ? h('span', { class: 'turn-error', 'data-testid': 'turn-error' }, turn.error) : null,
       categories.map((category) => h('span', { class: 'flag-badge', 'data-testid': 'flag-category' }, category))),
     turn.asked === false
       ? null  // Hootkit spoke unasked: a lesson's opening, a nudge, a teacher's pause
