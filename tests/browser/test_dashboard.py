@@ -3,6 +3,7 @@
 Screenshots of the main pages are kept in test-artifacts/screenshots/ (look at them after a change).
 """
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
@@ -13,6 +14,7 @@ from conftest import QUIZ_LESSON, build_host_app, fake_engines, fast_settings, n
 
 from hootkit.accounts.passwords import hash_password
 from hootkit.app import create_app
+from hootkit.client.device import DeviceClient
 from hootkit.emulator.session import Session
 from hootkit.engines.fakes import FakeStt
 from hootkit.serving import serve_in_loop
@@ -98,7 +100,15 @@ async def test_a_teacher_logs_in_pairs_an_emulated_device_assigns_a_lesson_watch
             code = (await device.expect("pairing"))["code"]
             device_id = next(iter(hoot.gateway.sessions.values())).device_id
 
-            await page.click("#nav-pair")
+            async with DeviceClient(url, device_id="stranger-1") as stranger:  # a device nobody here knows
+                await stranger.notice()
+                await page.click("#nav-pair")
+                await page.wait_for_selector(f"#pair-waiting li[data-device-id='{device_id}']")
+                page.once("dialog", lambda dialog: dialog.accept())
+                await page.click("#pair-waiting li[data-device-id='stranger-1'] [data-testid='turn-away']")
+                await asyncio.wait_for(asyncio.shield(stranger._reader), 10)
+                assert stranger.close_reason == "turned away by a teacher"
+                await page.wait_for_selector("#pair-waiting li[data-device-id='stranger-1']", state="detached")
             await page.select_option("#pair-class", label="Class 4B")
             await page.fill("#pair-name", "Table 3")
             await page.fill("#pair-code", "000000" if code != "000000" else "111111")

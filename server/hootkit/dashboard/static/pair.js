@@ -1,7 +1,7 @@
-/** The Pair view: a teacher types the 6-digit code a device shows, picks a class and a name. */
+/** The Pair view: a teacher types the 6-digit code a device shows, picks a class and a name; and sees who waits. */
 
 import { api } from './api.js';
-import { $, clear, h, showResult } from './dom.js';
+import { $, clear, formatMinutes, h, showResult, toast } from './dom.js';
 import { state, loadClasses, loadDevices } from './state.js';
 
 export function initPair() {
@@ -29,6 +29,37 @@ export async function showPair() {
   }
   if ([...select.options].some((option) => option.value === before)) select.value = before;
   $('#pair-code').focus();
+  await showWaiting();
+}
+
+/** The devices waiting with a code (never the code: it proves the teacher is beside the device). */
+async function showWaiting() {
+  const list = clear($('#pair-waiting'));
+  let waiting = [];
+  try {
+    waiting = (await api.get('/api/pairing')).waiting;
+  } catch (error) {
+    list.append(h('li', { class: 'error' }, error.message));
+    return;
+  }
+  if (!waiting.length) list.append(h('li', { class: 'muted' }, 'No device is waiting.'));
+  for (const item of waiting) {
+    const how = item.via === 'connection' ? 'connected' : 'XiaoZhi, asking by OTA';
+    list.append(h('li', { dataset: { deviceId: item.device_id } },
+      h('span', {}, `${item.device_id} from ${item.address || 'unknown address'} (${how}, waiting ${formatMinutes(item.waiting_s)})`),
+      h('button', { type: 'button', class: 'danger', dataset: { testid: 'turn-away' }, onclick: () => turnAway(item) }, 'Turn away')));
+  }
+}
+
+async function turnAway(item) {
+  if (!window.confirm(`Turn away ${item.device_id}? Its code stops working and its connection ends.`)) return;
+  try {
+    await api.del(`/api/pairing?device_id=${encodeURIComponent(item.device_id)}`);
+    toast(`Turned away ${item.device_id}.`);
+  } catch (error) {
+    toast(error.message, 'error');
+  }
+  await showWaiting();
 }
 
 async function pair() {
@@ -55,6 +86,7 @@ async function pair() {
     $('#pair-code').value = '';
     $('#pair-name').value = '';
     loadDevices().catch(() => {});
+    showWaiting().catch(() => {});
   } catch (error) {
     showResult(result, error.status === 404 && error.message === 'Not found.' ? 'No device is waiting with that code.' : error.message, 'error');
   } finally {
