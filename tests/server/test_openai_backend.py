@@ -49,6 +49,7 @@ def chat(base_url: str, **overrides) -> OpenAIChatLlm:
 async def test_streams_a_reply_from_a_real_server(llama_server):
     llm = chat(llama_server)
     assert await llm.models() == ["smollm2"]
+    await llm.health()
     pieces = [piece async for piece in llm.stream([{"role": "user", "content": "How many legs does a spider have?"}], "t")]
     await llm.aclose()
     assert len(pieces) > 1 and any(ch.isalpha() for ch in "".join(pieces))
@@ -83,3 +84,10 @@ async def test_backend_down_gives_an_alert_and_the_session_lives(serve):
         assert "unreachable" in result.alerts[0].message
         assert result.sentences == ["Sorry, my thinking part is not working right now.", "Please tell your teacher."]
         assert result.audio
+
+
+async def test_health_says_when_the_backend_is_down():
+    engines = fake_engines()
+    engines.llm = chat(f"http://127.0.0.1:{free_port()}/v1", timeout_s=2.0)
+    assert (await engines.health())["llm"].startswith("LLM backend at http://127.0.0.1:")
+    await engines.llm.aclose()

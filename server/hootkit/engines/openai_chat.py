@@ -53,6 +53,11 @@ class OpenAIChatLlm:
             raise BackendError(f"LLM backend at {self._client.base_url} is unreachable: {error!r}") from error
         return [entry["id"] for entry in response.json().get("data", [])]
 
+    async def health(self) -> None:
+        """Raises BackendError unless the endpoint answers (for /healthz); llama.cpp's server answers for any model
+        name, so the name is `hoot doctor`'s business."""
+        await self.models()
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
