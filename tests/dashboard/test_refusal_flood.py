@@ -11,16 +11,18 @@ from hootkit.dashboard.refusals import RefusalLog
 pytestmark = pytest.mark.timeout(60)
 
 
-async def test_a_flood_of_unauthenticated_calls_writes_ten_rows_and_one_count(school):
+async def test_a_flood_of_unauthenticated_calls_writes_ten_rows_a_notice_and_one_count(school):
     async with school() as s, s.anonymous() as api:
         answers = await asyncio.gather(*(api.get("/api/devices") for _ in range(40)))
         assert {answer.status_code for answer in answers} == {401}
-        assert len(await s.audit("refused")) == refusals.ROWS_PER_WINDOW
+        written = await s.audit("refused")
+        assert len(written) == refusals.ROWS_PER_WINDOW + 1
+        assert "being counted" in written[0].detail  # the flood shows at once
         await s.hoot.refusals.close()  # as the server does when it stops, or each window does at its end
         refused = await s.audit("refused")
-    assert len(refused) == refusals.ROWS_PER_WINDOW + 1
+    assert len(refused) == refusals.ROWS_PER_WINDOW + 2
     count = refused[0]
-    assert count.detail.startswith("401: 30 more like these") and "/api/devices" in count.detail
+    assert count.detail.startswith("401: 30 more like these") and "GET /api/devices x30" in count.detail
     assert count.ip == "127.0.0.1" and not count.ok
 
 
@@ -40,11 +42,38 @@ async def test_each_address_and_status_has_its_own_allowance_and_names_tried_are
     await log.refused("ann", "POST /api/login", 429, "too many wrong tries", "10.0.0.7")
     await log.refused("eve", "POST /api/login", 401, "wrong user name or password", "10.0.0.8")
     assert [(row["actor"], row["ip"]) for row in store.rows] == [("ann", "10.0.0.7"), ("bob", "10.0.0.7"),
-                                                                ("ann", "10.0.0.7"), ("eve", "10.0.0.8")]
+                                                                ("(many)", "10.0.0.7"), ("ann", "10.0.0.7"),
+                                                                ("eve", "10.0.0.8")]
     await log.close()
-    assert len(store.rows) == 5
+    assert len(store.rows) == 6
     count = store.rows[-1]
-    assert count["ip"] == "10.0.0.7" and count["detail"].startswith("401: 2 more") and "cy, dee" in count["detail"]
+    assert count["ip"] == "10.0.0.7" and count["detail"].startswith("401: 2 more") and "cy x1, dee x1" in count["detail"]
+
+
+async def test_the_account_under_attack_leads_the_count_whatever_came_first():
+    """An attacker who spends the written rows and the first names on decoys still cannot hide the real target."""
+    store = KeptAudits()
+    log = RefusalLog(store)
+    for n in range(refusals.ROWS_PER_WINDOW):
+        await log.refused("anonymous", "GET /api/devices", 401, "log in first", "10.0.0.5")
+    for n in range(refusals.NAMES_SHOWN + 5):
+        await log.refused(f"decoy-{n}", "POST /api/login", 401, "wrong user name or password", "10.0.0.5")
+    for _ in range(100):
+        await log.refused("headteacher", "POST /api/login", 401, "wrong user name or password", "10.0.0.5")
+    await log.refused("x" * 5000, "GET /api/" + "y" * 60000, 401, "log in first", "10.0.0.5")
+    await log.close()
+    count = store.rows[-1]["detail"]
+    assert "(names: headteacher x100, " in count and len(count) < 5000
+
+
+async def test_rows_written_one_by_one_are_capped_for_all_addresses_together():
+    store = KeptAudits()
+    log = RefusalLog(store, rows_in_all=25)
+    for address in range(50):
+        await log.refused("anonymous", "GET /api/devices", 401, "log in first", f"10.0.1.{address}")
+    assert len(store.rows) == 25
+    await log.close()
+    assert len(store.rows) == 50  # a count for each address whose refusal was not written
 
 
 async def test_a_window_that_ends_writes_its_count_and_starts_a_fresh_allowance():
@@ -58,4 +87,5 @@ async def test_a_window_that_ends_writes_its_count_and_starts_a_fresh_allowance(
     await ended.wait()
     await log.refused("anonymous", "GET /api/devices", 401, "log in first", "10.0.0.9")
     await log.close()
-    assert sorted(row["detail"][:13] for row in store.rows) == ["401: 2 more l", "401: log in f", "401: log in f"]
+    assert sorted(row["detail"][:13] for row in store.rows) == ["401: 2 more l", "401: log in f", "401: log in f",
+                                                                "401: more ref"]

@@ -2,54 +2,95 @@
 and the rest counted into one row, so a flood of refused requests cannot fill the disk or queue ahead of a turn."""
 
 import asyncio
+import ipaddress
 import logging
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 ROWS_PER_WINDOW = 10  # per address and status: more than a person mistyping, fewer than a script
+ROWS_PER_WINDOW_IN_ALL = 200  # rows written one by one per window, all addresses together
 WINDOW_S = 60.0
-MAX_ADDRESSES = 10_000  # beyond this many addresses in one window, the others share one tally
-SAMPLES_KEPT = 5  # names and paths quoted in a summary row
+MAX_ADDRESSES = 1000  # tallies per status in one window; past this, addresses are tallied by network (/24, /64)
+NAMES_COUNTED = 1000  # distinct names (and paths) counted per tally; the rest are "others"
+NAMES_SHOWN = 10  # the most tried names (and paths) in a count's row
+ACTOR_CHARS, TARGET_CHARS = 100, 200
 
 
 @dataclass
 class _Tally:
     written: int = 0
     more: int = 0
-    actors: list[str] = field(default_factory=list)
-    targets: list[str] = field(default_factory=list)
+    actors: Counter = field(default_factory=Counter)
+    targets: Counter = field(default_factory=Counter)
 
     def count(self, actor: str, target: str) -> None:
         self.more += 1
-        for seen, value in ((self.actors, actor), (self.targets, target)):
-            if value not in seen and len(seen) < SAMPLES_KEPT:
-                seen.append(value)
+        for counter, value in ((self.actors, actor), (self.targets, target)):
+            counter[value if value in counter or len(counter) < NAMES_COUNTED else "(others)"] += 1
+
+
+def _most(counter: Counter) -> str:
+    shown = [f"{value} x{times}" for value, times in counter.most_common(NAMES_SHOWN)]
+    rest = len(counter) - len(shown)
+    return ", ".join(shown) + (f" and {rest} more" if rest > 0 else "")
+
+
+def network_of(address: str) -> str:
+    """The /24 (IPv4) or /64 (IPv6) network an address is in, or the address when it is not one."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False))
 
 
 class RefusalLog:
     """Writes refusals to `store`'s audit log; call `close()` before the store closes to write what was counted."""
 
-    def __init__(self, store, rows_per_window: int = ROWS_PER_WINDOW, window_s: float = WINDOW_S):
+    def __init__(self, store, rows_per_window: int = ROWS_PER_WINDOW, window_s: float = WINDOW_S,
+                 rows_in_all: int = ROWS_PER_WINDOW_IN_ALL):
         self.store = store
         self.rows_per_window = rows_per_window
         self.window_s = window_s
+        self.rows_in_all = rows_in_all
         self._tallies: dict[tuple[str, int], _Tally] = {}
         self._timers: dict[tuple[str, int], asyncio.TimerHandle] = {}
         self._summaries: set[asyncio.Task] = set()
+        self._window_started = time.monotonic()
+        self._rows_left = rows_in_all
+
+    def _key(self, ip: str, status: int) -> tuple[str, int]:
+        for key in ((ip, status), (network_of(ip), status), ("(many addresses)", status)):
+            if key in self._tallies or len(self._tallies) < MAX_ADDRESSES * (1 + (key[0] != ip)):
+                return key
+        return key
+
+    def _may_write(self) -> bool:
+        if time.monotonic() - self._window_started >= self.window_s:
+            self._window_started, self._rows_left = time.monotonic(), self.rows_in_all
+        if self._rows_left <= 0:
+            return False
+        self._rows_left -= 1
+        return True
 
     async def refused(self, actor: str, target: str, status: int, reason: str, ip: str) -> None:
-        key = (ip, status)
-        if key not in self._tallies and len(self._tallies) >= MAX_ADDRESSES:
-            key = ("(many addresses)", status)
+        actor, target = actor[:ACTOR_CHARS], target[:TARGET_CHARS]
+        key = self._key(ip, status)
         tally = self._tallies.get(key)
         if tally is None:
             tally = self._tallies[key] = _Tally()
             self._timers[key] = asyncio.get_running_loop().call_later(self.window_s, self._end_window, key)
-        if tally.written < self.rows_per_window:
+        if tally.written < self.rows_per_window and self._may_write():
             tally.written += 1
             await self.store.audit(actor, "refused", target, ok=False, detail=f"{status}: {reason}", ip=ip)
-        else:
-            tally.count(actor, target)
+            return
+        tally.count(actor, target)
+        if tally.more == 1 and self._may_write():  # the flood shows in the log at once; its count follows
+            await self.store.audit("(many)", "refused", "(counting)", ok=False, ip=key[0],
+                                   detail=f"{status}: more refusals like these are being counted, not written "
+                                          f"one by one; their count follows within {self.window_s:.0f} s")
 
     def _end_window(self, key: tuple[str, int]) -> None:
         summary = self._summary(key)
@@ -66,7 +107,7 @@ class RefusalLog:
             return None
         address, status = key
         detail = (f"{status}: {tally.more} more like these within {self.window_s:.0f} s, not written one by one "
-                  f"(names: {', '.join(tally.actors)}; paths: {', '.join(tally.targets)})")
+                  f"(names: {_most(tally.actors)}; paths: {_most(tally.targets)})")
         return self._write_summary(detail, address)
 
     async def _write_summary(self, detail: str, address: str) -> None:

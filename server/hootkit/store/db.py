@@ -25,6 +25,7 @@ class Conflict(ValueError):
     """The name (or the device id) is taken."""
 
 
+MAX_AUDIT_DETAIL = 2000  # characters of an audit row's detail that are kept
 BUSY_TIMEOUT_MS = 5000  # how long one SQLite connection waits for another's write
 
 
@@ -312,7 +313,8 @@ class Store:
     # -- audit log and settings ------------------------------------------------------------------
 
     async def audit(self, actor: str, action: str, target: str = "", ok: bool = True, detail: str = "", ip: str = "") -> None:
-        await self._add(AuditEvent(actor=actor[:100], action=action[:40], target=target[:200], ok=ok, detail=detail, ip=ip))
+        await self._add(AuditEvent(actor=actor[:100], action=action[:40], target=target[:200], ok=ok,
+                                   detail=detail[:MAX_AUDIT_DETAIL], ip=ip[:60]))
 
     async def audit_log(self, limit: int = 200) -> list[AuditEvent]:
         return await self._all(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))
