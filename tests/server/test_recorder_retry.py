@@ -20,8 +20,10 @@ class FlakyStore:
         self.refusals = refusals
         self.error = error
         self.kept: list[tuple] = []
+        self.tries = 0
 
     async def start_session(self, session_id: str, device_id: str) -> None:
+        self.tries += 1
         if self.refusals:
             self.refusals -= 1
             raise self.error
@@ -35,15 +37,21 @@ def locked() -> OperationalError:
     return OperationalError("INSERT INTO device_sessions ...", {}, Exception("database is locked"))
 
 
+def disk_full() -> OperationalError:
+    return OperationalError("INSERT INTO device_sessions ...", {}, Exception("database or disk is full"))
+
+
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch):
     monkeypatch.setattr(recorder_module, "RETRY_WAITS_S", (0, 0, 0))
 
 
-async def record_one_session(store, tmp_path) -> None:
+async def record_one_session(store, tmp_path, sessions: int = 1) -> None:
     recorder = Recorder(LiveFeed(), tmp_path)
     recorder.start(store)
-    recorder.opened(SimpleNamespace(session_id="s-1", device_id="desk-1", turns_started=0, activity="idle", held=None))
+    for n in range(1, sessions + 1):
+        recorder.opened(SimpleNamespace(session_id=f"s-{n}", device_id="desk-1", turns_started=0, activity="idle",
+                                        held=None))
     await recorder.stop()
 
 
@@ -64,3 +72,29 @@ async def test_a_write_that_can_never_succeed_is_not_retried(tmp_path):
     store = FlakyStore(refusals=1, error=IntegrityError("INSERT ...", {}, Exception("UNIQUE constraint failed")))
     await record_one_session(store, tmp_path)
     assert store.refusals == 0 and store.kept == [("seen", "desk-1")]
+
+
+async def test_a_full_disk_is_not_retried(tmp_path):
+    store = FlakyStore(refusals=1, error=disk_full())
+    await record_one_session(store, tmp_path)
+    assert store.tries == 1 and store.kept == [("seen", "desk-1")]
+
+
+class DownStore:
+    """Every write is refused as locked."""
+
+    def __init__(self):
+        self.tries = 0
+
+    async def start_session(self, session_id: str, device_id: str) -> None:
+        await self.seen(device_id)
+
+    async def seen(self, device_id: str) -> None:
+        self.tries += 1
+        raise locked()
+
+
+async def test_once_the_store_stayed_down_the_writes_queued_behind_get_one_try_each(tmp_path):
+    store = DownStore()
+    await record_one_session(store, tmp_path, sessions=3)  # six writes: a session and a "seen" for each
+    assert store.tries == len(recorder_module.RETRY_WAITS_S) + 1 + 5  # all tries for the first, then one each

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from hootkit.client.wavio import write_wav
@@ -27,7 +27,17 @@ from hootkit.store.tables import TurnRow
 
 log = logging.getLogger(__name__)
 RETRY_WAITS_S = (0.2, 1.0, 5.0)  # after a refusal that may pass (locked, connection lost, pool exhausted)
-TRANSIENT = (OperationalError, PoolTimeout, ConnectionError, TimeoutError)
+DOWN_S = 30.0  # after a write failed every try, later writes get one try each for this long
+
+
+def may_pass(error: Exception) -> bool:
+    """Whether the store may take this write if asked again: a busy SQLite, a lost connection, an exhausted pool;
+    not a full disk, a read-only database or a broken row."""
+    if isinstance(error, (PoolTimeout, ConnectionError, TimeoutError)):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OperationalError) and any(word in str(error.orig).lower() for word in ("locked", "busy"))
 
 
 def device_state(session) -> dict:
@@ -45,6 +55,7 @@ class Recorder(SessionObserver):
         self._jobs: asyncio.Queue[Callable[[], Awaitable[object]] | None] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
         self._first_turn: dict[str, int] = {}  # session id -> the first turn number that is recorded
+        self._store_down_until = 0.0  # loop time until which a write gets one try (the store stayed down)
 
     def start(self, store) -> None:
         self.store = store
@@ -128,22 +139,22 @@ class Recorder(SessionObserver):
         while (job := await self._jobs.get()) is not None:
             await self._try(job)
 
-    @staticmethod
-    async def _try(job: Callable[[], Awaitable[object]]) -> None:
-        for wait_s in (*RETRY_WAITS_S, None):
+    async def _try(self, job: Callable[[], Awaitable[object]]) -> None:
+        loop = asyncio.get_running_loop()
+        waits = () if loop.time() < self._store_down_until else RETRY_WAITS_S
+        for wait_s in (*waits, None):
             try:
                 await job()
+                self._store_down_until = 0.0
                 return
-            except TRANSIENT as error:
-                if wait_s is None:
-                    log.exception("could not record to the store after %d tries; the device goes on",
-                                  len(RETRY_WAITS_S) + 1)
+            except Exception as error:
+                if wait_s is None or not may_pass(error):
+                    log.exception("could not record to the store (%d tries); the device goes on", len(waits) + 1)
+                    if waits and may_pass(error):  # it stayed down: the writes queued behind this one wait no more
+                        self._store_down_until = loop.time() + DOWN_S
                     return
                 log.warning("the store refused a write (%s); trying again in %.1f s", error, wait_s)
                 await asyncio.sleep(wait_s)
-            except Exception:
-                log.exception("could not record to the store; the device goes on")
-                return
 
     def _save_audio(self, record: dict, pcm: np.ndarray) -> Path:
         self.audio_dir.mkdir(parents=True, exist_ok=True)
