@@ -109,14 +109,15 @@ async def test_closing_the_audio_early_closes_the_connection():
 
 class DownStt(FakeStt):
     async def transcribe(self, pcm, key, hints=()):
-        raise BackendError("speech-to-text at tcp://127.0.0.1:10300 is unreachable: ConnectionRefusedError")
+        raise BackendError("speech-to-text at tcp://127.0.0.1:10300 is unreachable: ConnectionRefusedError",
+                           brief="speech-to-text is unreachable")
 
 
 async def test_stt_down_gives_the_spoken_apology_and_an_alert_naming_it(serve):
     async with serve(fake_engines(stt=DownStt())) as url, DeviceClient(url) as client:
         result = await client.ask(np.concatenate([silence(0.2), tone(0.6)]))
     assert [alert.code for alert in result.alerts] == ["backend_unavailable"]
-    assert "speech-to-text" in result.alerts[0].message
+    assert result.alerts[0].message == "speech-to-text is unreachable"  # the device is told which, not where
     assert result.sentences == apology() and result.audio
 
 

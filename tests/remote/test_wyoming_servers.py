@@ -88,12 +88,12 @@ async def test_stt_server_dies_the_child_hears_the_apology_and_it_heals(servers,
         stt_server.start()
         healed = await client.ask(question)
     assert health["status"] == "degraded" and health["engines"]["tts"] == "ok"
-    assert health["engines"]["stt"].startswith(f"speech-to-text at {stt_server.url} is unreachable")
+    assert health["engines"]["stt"] == "speech-to-text is unreachable"  # /healthz is public: no address, no errno
     assert [alert.code for alert in failed.alerts] == ["backend_unavailable"]
-    assert failed.alerts[0].message.startswith(f"speech-to-text at {stt_server.url} is unreachable")
+    assert failed.alerts[0].message == "speech-to-text is unreachable"
     assert failed.sentences == apology() and failed.audio
     assert news.data["outcome"] == "error"  # the teacher's live transcript says which engine failed, and so does the record
-    assert news.data["error"].startswith(f"speech-to-text at {stt_server.url} is unreachable")
+    assert news.data["error"] == "speech-to-text is unreachable"
     assert "spider" in healed.transcript.lower() and healed.sentences == REPLY and not healed.alerts
 
 
@@ -109,7 +109,7 @@ async def test_tts_server_dies_mid_reply_the_apology_is_said_from_memory_and_it_
         tts_server.start()
         healed = await client.ask(question)
     assert [alert.code for alert in failed.alerts] == ["backend_unavailable"]
-    assert failed.alerts[0].message.startswith(f"text-to-speech at {tts_server.url}")
+    assert failed.alerts[0].message.startswith("text-to-speech ") and tts_server.url not in failed.alerts[0].message
     assert failed.sentences[0] == REPLY[0] and failed.sentences[-2:] == apology()
     assert len(failed.audio) / 2 / failed.sample_rate > 2.5  # the first clause and the whole apology were heard
     assert healed.sentences == REPLY and not healed.alerts and healed.audio

@@ -11,7 +11,13 @@ VAD_WINDOW = 512
 
 
 class BackendError(RuntimeError):
-    """An engine behind a network (or a crashed one) could not answer; the message says which and why."""
+    """An engine behind a network (or a crashed one) could not answer; the message says which, where and why (for
+    the server's log and `hoot doctor`), `brief` only which and what (for devices, teachers and /healthz: no
+    addresses, no error text from the engine)."""
+
+    def __init__(self, message: str, brief: str = "an engine is not answering"):
+        super().__init__(message)
+        self.brief = brief
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ class OpenAIChatLlm:
             async with self._client.stream("POST", "/chat/completions", json=body) as response:
                 if response.status_code != 200:
                     detail = (await response.aread()).decode(errors="replace")[:200]
-                    raise BackendError(f"LLM backend answered {response.status_code}: {detail}")
+                    raise BackendError(f"LLM backend answered {response.status_code}: {detail}",
+                                       brief=f"the LLM backend answered {response.status_code}")
                 async for line in response.aiter_lines():
                     piece = _delta(line)
                     if piece is _DONE:
@@ -42,7 +43,8 @@ class OpenAIChatLlm:
                     if piece:
                         yield piece
         except httpx.HTTPError as error:
-            raise BackendError(f"LLM backend at {self._client.base_url} is unreachable: {error!r}") from error
+            raise BackendError(f"LLM backend at {self._client.base_url} is unreachable: {error!r}",
+                               brief="the LLM backend is unreachable") from error
 
     async def models(self) -> list[str]:
         """The model ids the endpoint serves (used by `hoot doctor`)."""
@@ -50,7 +52,8 @@ class OpenAIChatLlm:
             response = await self._client.get("/models")
             response.raise_for_status()
         except httpx.HTTPError as error:
-            raise BackendError(f"LLM backend at {self._client.base_url} is unreachable: {error!r}") from error
+            raise BackendError(f"LLM backend at {self._client.base_url} is unreachable: {error!r}",
+                               brief="the LLM backend is unreachable") from error
         return [entry["id"] for entry in response.json().get("data", [])]
 
     async def health(self) -> None:
@@ -75,5 +78,6 @@ def _delta(line: str):
     try:
         choice = json.loads(payload)["choices"][0]
     except (ValueError, KeyError, IndexError) as error:
-        raise BackendError(f"LLM backend sent an unreadable event: {payload[:120]!r}") from error
+        raise BackendError(f"LLM backend sent an unreadable event: {payload[:120]!r}",
+                       brief="the LLM backend sent an unreadable answer") from error
     return (choice.get("delta") or {}).get("content")

@@ -64,7 +64,8 @@ class Engines:
             splitter = ClauseSplitter()
             for clause in splitter.push(FALLBACK) + splitter.flush():
                 if FIXED_WORDS.get(self.tts, clause) is None:
-                    FIXED_WORDS.keep(self.tts, clause, [chunk async for chunk in self.tts.synthesize(clause, "warmup")])
+                    FIXED_WORDS.keep(self.tts, clause, [chunk async for chunk in self.tts.synthesize(clause, "warmup")],
+                                     pinned=True)
 
         timings: dict[str, float | None] = {}
         start = time.perf_counter()
@@ -96,7 +97,7 @@ class Engines:
             try:
                 await asyncio.wait_for(engine.health(), timeout_s)
             except BackendError as error:
-                return str(error)
+                return error.brief
             except TimeoutError:
                 return f"no answer within {timeout_s:g} s"
             return "ok"

@@ -49,7 +49,7 @@ class WyomingLink:
 
     def error(self, problem: str, cause: BaseException | None = None) -> BackendError:
         detail = "" if cause is None else f": {type(cause).__name__}" + (f": {cause}" if str(cause) else "")
-        return BackendError(f"{self.what} at {self.url} {problem}{detail}")
+        return BackendError(f"{self.what} at {self.url} {problem}{detail}", brief=f"{self.what} {problem}")
 
     async def open(self, send: Callable[[AsyncTcpClient], Awaitable[None]], timeout_s: float | None = None
                    ) -> tuple[AsyncTcpClient, Event]:

@@ -135,7 +135,7 @@ class Turn:
         except Exception as error:
             # a bug or a crashed engine ends this turn only; the session and other devices go on
             self.outcome = "error"
-            self.error = f"{type(error).__name__}: {error}"
+            self.error = "an internal error (the server's log has it)"
             log.exception("turn %s/%d failed", ctx.key, self.number)
             if self.committed.is_set():
                 await _quietly(ctx.send(Alert(status="error", message="Something went wrong; please ask again.", code="internal")))
@@ -213,7 +213,7 @@ class Turn:
         """An engine behind a network failed: the turn ends with the apology and an alert naming it."""
         log.warning("turn %s/%d: %s", self.ctx.key, self.number, error)
         if self.error is None:
-            self.error = str(error)
+            self.error = error.brief
 
     async def _apologise(self) -> None:
         try:
