@@ -16,18 +16,22 @@ class FixedWords:
     def __init__(self, size: int = MAX_CLAUSES):
         self.size = size
         self._voices: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._pinned: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def get(self, tts, clause: str) -> list[np.ndarray] | None:
         said = self._voices.get(tts)
         if said is None or clause not in said:
-            return None
+            return self._pinned.get(tts, {}).get(clause)
         said.move_to_end(clause)
         return said[clause]
 
-    def keep(self, tts, clause: str, chunks: list[np.ndarray]) -> None:
+    def keep(self, tts, clause: str, chunks: list[np.ndarray], pinned: bool = False) -> None:
+        """Keep `clause`'s audio; `pinned` words (the apology, said when the TTS itself is down) are never dropped."""
         said = self._voices.setdefault(tts, OrderedDict())
         for chunk in chunks:
             chunk.setflags(write=False)  # shared by every session that says these words
+        if pinned:
+            self._pinned.setdefault(tts, {})[clause] = chunks
         said[clause] = chunks
         said.move_to_end(clause)
         while len(said) > self.size:
