@@ -54,7 +54,8 @@ async function showWaiting() {
 async function turnAway(item) {
   if (!window.confirm(`Turn away ${item.device_id}? Its code stops working and its connection ends.`)) return;
   try {
-    await api.del(`/api/pairing?device_id=${encodeURIComponent(item.device_id)}`);
+    // the id is the device's own claim: only the one waiting from this address is turned away
+    await api.del(`/api/pairing?device_id=${encodeURIComponent(item.device_id)}&address=${encodeURIComponent(item.address)}`);
     toast(`Turned away ${item.device_id}.`);
   } catch (error) {
     toast(error.message, 'error');
