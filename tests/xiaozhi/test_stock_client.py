@@ -1,5 +1,6 @@
 """A stock XiaoZhi client (`xiaozhi-sdk` from PyPI, unchanged) against Hootkit: OTA, Opus speech, pairing, pause."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -26,6 +27,10 @@ def http_base(url: str) -> str:
     return url.replace("ws://", "http://").split("/v1/")[0]
 
 
+def words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9']+", text.lower()))
+
+
 def hear_back(engines, audio: np.ndarray) -> str:
     return engines.stt.transcribe_now(audio.astype(np.float32) / 32768).text
 
@@ -40,14 +45,18 @@ async def test_a_spoken_question_gets_a_spoken_answer_through_ota_and_opus(real_
             assert device.client.url.endswith("/xiaozhi/v1/")  # learnt from the OTA answer
             await device.say(speak(SPIDER))
             heard = await device.next("stt")
-            await device.next("tts", "stop")
+            said = []
+            while (event := await device.next("tts"))["state"] != "stop":
+                if event["state"] == "sentence_start":
+                    said.append(event["text"])
             reply = device.take_reply_audio()
         finally:
             await device.client.close()
     assert "spider" in heard["text"].lower()
     assert len(reply) > 16000  # over a second of speech, decoded from Opus by the client
-    spoken = hear_back(real_engines, reply).lower()
-    assert any(word in spoken for word in ("eight", "8", "spider", "legs")), spoken
+    # the audio says what the server said it would (what the LLM chose to answer is bench/answers.py's business)
+    said_words, spoken_words = words(" ".join(said)), words(hear_back(real_engines, reply))
+    assert said_words and len(said_words & spoken_words) >= len(said_words) / 2, (said, spoken_words)
 
 
 async def test_an_unpaired_client_is_paired_through_its_activation_code(school):
