@@ -48,7 +48,8 @@ class SpeechServer:
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + START_S
-        while time.monotonic() < deadline:  # a server is ready once it accepts connections
+        # the servers log "Ready" before they bind their port, so only an accepted connection says they listen
+        while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 break
             try:
