@@ -45,8 +45,7 @@ class Engines:
         should start with the stable prompt prefix, which the LLM then keeps cached. The spoken apology is
         kept in FIXED_WORDS, so a child hears it even while the TTS is down. An engine behind a network that
         is down is logged (its time is None) and the server starts anyway: /healthz says what is down."""
-        from hootkit.pipeline.clauses import ClauseSplitter
-        from hootkit.pipeline.fixed_words import FIXED_WORDS
+        from hootkit.pipeline.fixed_words import pin
         from hootkit.pipeline.turn import FALLBACK
 
         async def transcribe() -> None:
@@ -58,14 +57,8 @@ class Engines:
                 async for _ in pieces:
                     break
 
-        async def speak() -> None:
-            async for _ in self.tts.synthesize("Hello there.", "warmup"):
-                pass
-            splitter = ClauseSplitter()
-            for clause in splitter.push(FALLBACK) + splitter.flush():
-                if FIXED_WORDS.get(self.tts, clause) is None:
-                    FIXED_WORDS.keep(self.tts, clause, [chunk async for chunk in self.tts.synthesize(clause, "warmup")],
-                                     pinned=True)
+        async def speak() -> None:  # the apology is the TTS's warm-up
+            await pin(self.tts, FALLBACK)
 
         timings: dict[str, float | None] = {}
         start = time.perf_counter()

@@ -7,6 +7,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from hootkit.pipeline.clauses import ClauseSplitter
+
 MAX_CLAUSES = 256  # per voice; a clause is a second or three of audio (tens of KB)
 
 
@@ -39,3 +41,11 @@ class FixedWords:
 
 
 FIXED_WORDS = FixedWords()
+
+
+async def pin(tts, text: str) -> None:
+    """Say `text` to `tts` now, clause by clause, and pin its audio: it is then said even while the TTS is down."""
+    splitter = ClauseSplitter()
+    for clause in splitter.push(text) + splitter.flush():
+        chunks = FIXED_WORDS.get(tts, clause) or [chunk async for chunk in tts.synthesize(clause, "warmup")]
+        FIXED_WORDS.keep(tts, clause, chunks, pinned=True)
