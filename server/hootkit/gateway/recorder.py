@@ -140,21 +140,27 @@ class Recorder(SessionObserver):
             await self._try(job)
 
     async def _try(self, job: Callable[[], Awaitable[object]]) -> None:
+        """Run one write; one the store may take later is tried again after each of RETRY_WAITS_S, unless the store
+        stayed down a moment ago (then the writes queued behind wait no more)."""
         loop = asyncio.get_running_loop()
-        waits = () if loop.time() < self._store_down_until else RETRY_WAITS_S
-        for wait_s in (*waits, None):
+        waits = list(RETRY_WAITS_S) if loop.time() >= self._store_down_until else []
+        tries = 1
+        while True:
             try:
                 await job()
                 self._store_down_until = 0.0
                 return
             except Exception as error:
-                if wait_s is None or not may_pass(error):
-                    log.exception("could not record to the store (%d tries); the device goes on", len(waits) + 1)
-                    if waits and may_pass(error):  # it stayed down: the writes queued behind this one wait no more
+                passing = may_pass(error)
+                if not (passing and waits):
+                    log.exception("could not record to the store (%d tries); the device goes on", tries)
+                    if passing:
                         self._store_down_until = loop.time() + DOWN_S
                     return
+                wait_s = waits.pop(0)
                 log.warning("the store refused a write (%s); trying again in %.1f s", error, wait_s)
                 await asyncio.sleep(wait_s)
+                tries += 1
 
     def _save_audio(self, record: dict, pcm: np.ndarray) -> Path:
         self.audio_dir.mkdir(parents=True, exist_ok=True)
