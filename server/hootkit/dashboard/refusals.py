@@ -62,10 +62,11 @@ class RefusalLog:
         self._rows_left = rows_in_all
 
     def _key(self, ip: str, status: int) -> tuple[str, int]:
-        for key in ((ip, status), (network_of(ip), status), ("(many addresses)", status)):
-            if key in self._tallies or len(self._tallies) < MAX_ADDRESSES * (1 + (key[0] != ip)):
+        """Where a refusal is tallied: by its address, past MAX_ADDRESSES tallies by its network, then all together."""
+        for key, room in (((ip, status), MAX_ADDRESSES), ((network_of(ip), status), 2 * MAX_ADDRESSES)):
+            if key in self._tallies or len(self._tallies) < room:
                 return key
-        return key
+        return ("(many addresses)", status)
 
     def _may_write(self) -> bool:
         if time.monotonic() - self._window_started >= self.window_s:
