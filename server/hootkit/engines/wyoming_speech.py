@@ -7,7 +7,6 @@ is a BackendError that says which engine, where, and why.
 """
 
 import asyncio
-import concurrent.futures
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from urllib.parse import urlparse
@@ -130,12 +129,6 @@ async def close(client: AsyncTcpClient) -> None:
         pass
 
 
-def _run_apart(coro):
-    """Run a coroutine on a private event loop in its own thread (engines load in a thread, or in `hoot doctor`)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
 class WyomingStt:
     """Speech-to-text on a Wyoming ASR server (wyoming-faster-whisper): one connection per utterance.
 
@@ -185,7 +178,7 @@ class WyomingTts:
         self.sample_rate = DEFAULT_TTS_RATE
         if probe:
             try:
-                self.sample_rate = _run_apart(self.probe())
+                self.sample_rate = asyncio.run(self.probe())  # engines load off the event loop, in a thread
             except BackendError as error:
                 log.warning("%s; assuming %d Hz until it answers", error, self.sample_rate)
 
