@@ -11,6 +11,7 @@ import pytest
 from conftest import fake_engines, silence, tone
 from wyoming.asr import Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
 from wyoming.event import async_read_event, async_write_event
 
 from hootkit.client.device import DeviceClient
@@ -54,6 +55,19 @@ async def test_a_server_that_never_answers_is_a_backend_error_within_the_time_li
         engines = Engines(vad=None, stt=stt, llm=None, tts=WyomingTts(url, None, 0.5, probe=False))
         assert await engines.health(timeout_s=0.3) == {"stt": "no answer within 0.3 s", "tts": "no answer within 0.3 s"}
         await engines.close()
+
+
+async def test_a_servers_own_error_text_stays_in_the_log_not_in_what_devices_and_healthz_see():
+    async def failing(reader, writer):
+        await async_read_event(reader)
+        await async_write_event(Error(text="CUDA failed at /srv/models 10.9.8.7", code="oom").event(), writer)
+        writer.close()
+
+    async with fake_server(failing) as url:
+        with pytest.raises(BackendError) as failed:
+            async for _ in WyomingTts(url, None, 5.0, probe=False).synthesize("Hello.", "t"):
+                pass
+    assert "10.9.8.7" in str(failed.value) and failed.value.brief == "text-to-speech failed"
 
 
 async def test_a_refused_connection_is_retried_then_named():

@@ -46,9 +46,10 @@ class WyomingLink:
         self.host, self.port = parsed.hostname, parsed.port
         self.timeout_s = timeout_s
 
-    def error(self, problem: str, cause: BaseException | None = None) -> BackendError:
+    def error(self, problem: str, cause: BaseException | None = None, brief: str | None = None) -> BackendError:
+        """`brief` (default `problem`) is what devices and /healthz see: never text the server chose."""
         detail = "" if cause is None else f": {type(cause).__name__}" + (f": {cause}" if str(cause) else "")
-        return BackendError(f"{self.what} at {self.url} {problem}{detail}", brief=f"{self.what} {problem}")
+        return BackendError(f"{self.what} at {self.url} {problem}{detail}", brief=f"{self.what} {brief or problem}")
 
     async def open(self, send: Callable[[AsyncTcpClient], Awaitable[None]], timeout_s: float | None = None
                    ) -> tuple[AsyncTcpClient, Event]:
@@ -108,7 +109,7 @@ class WyomingLink:
         client, event = await self.open(lambda c: c.write_event(Describe().event()), timeout_s)
         await close(client)
         if not Info.is_type(event.type):
-            raise self.error(f"answered {event.type!r} to describe")
+            raise self.error(f"answered {event.type!r} to describe", brief="gave an unexpected answer")
         try:
             return Info.from_event(event)
         except (KeyError, TypeError, ValueError) as error:
@@ -118,7 +119,7 @@ class WyomingLink:
 def _raise_if_error(link: WyomingLink, event: Event) -> None:
     if Error.is_type(event.type):
         message = Error.from_event(event)
-        raise link.error(f"failed: {message.text} ({message.code or 'no code'})")
+        raise link.error(f"failed: {message.text} ({message.code or 'no code'})", brief="failed")
 
 
 async def close(client: AsyncTcpClient) -> None:
