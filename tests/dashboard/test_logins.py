@@ -67,6 +67,16 @@ async def test_wrong_passwords_are_rate_limited(school):
     assert len(refused) == 7 and refused[0].detail.startswith("429")
 
 
+async def test_an_account_that_reaches_the_limit_gets_its_own_audit_row_whatever_the_refusal_counting(school):
+    async with school() as s, s.anonymous() as api:
+        for _ in range(7):
+            await api.post("/api/login", json={"username": "tom", "password": "guess-guess"})
+        await api.post("/api/login", json={"username": "nobody", "password": "guess-guess"})
+        locked = await s.audit("locked")
+    assert [(event.actor, event.ok) for event in locked] == [("tom", False)]
+    assert locked[0].detail.startswith("5 wrong passwords within 300 s")
+
+
 async def test_parallel_wrong_passwords_get_no_more_tries_than_the_limit(school):
     """Each try is counted before its password is hashed, so 20 at once cannot all be judged."""
     async with school() as s, s.anonymous() as api:

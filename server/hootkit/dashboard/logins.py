@@ -89,6 +89,7 @@ async def login(credentials: Credentials, request: Request, response: Response) 
     if wait:
         raise await refuse(request, 429, f"too many wrong tries; wait {math.ceil(wait)} seconds", credentials.username,
                            **{"Retry-After": str(math.ceil(wait))})
+    locks_the_name = hoot.login_failures.wait_s(keys[1]) > 0  # this try, if wrong, is the one that reaches the limit
     try:
         account = await hoot.store.account_named(credentials.username)
         right = await check_password(account.password_hash if account else _UNKNOWN_USER_HASH, credentials.password)
@@ -97,6 +98,11 @@ async def login(credentials: Credentials, request: Request, response: Response) 
         raise await refuse(request, 503, "the server is busy checking other logins; try again in a moment",
                            credentials.username, **{"Retry-After": "2"})
     if account is None or not right:
+        if account is not None and locks_the_name:  # always its own row: counted refusals must not hide a target
+            limit = hoot.login_failures
+            await hoot.store.audit(account.username, "locked", f"{request.method} {request.url.path}", ok=False, ip=ip,
+                                   detail=f"{limit.max_failures} wrong passwords within {limit.window_s:.0f} s: "
+                                          "logins with this name wait")
         raise await refuse(request, 401, "wrong user name or password", credentials.username)
     hoot.login_failures.succeeded(*keys)
     token, csrf = new_token(), new_token()
