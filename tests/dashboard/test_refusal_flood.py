@@ -6,7 +6,7 @@ import pytest
 from school import lessons_dir, school  # noqa: F401 (fixtures)
 
 from hootkit.dashboard import refusals
-from hootkit.dashboard.refusals import RefusalLog
+from hootkit.dashboard.refusals import RefusalLog, network_of
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -89,3 +89,10 @@ async def test_a_window_that_ends_writes_its_count_and_starts_a_fresh_allowance(
     await log.close()
     assert sorted(row["detail"][:13] for row in store.rows) == ["401: 2 more l", "401: log in f", "401: log in f",
                                                                 "401: more ref"]
+
+
+def test_addresses_are_tallied_by_their_network_and_ipv4_on_a_dual_stack_bind_by_its_own():
+    assert network_of("10.0.3.77") == "10.0.3.0/24"
+    assert network_of("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
+    assert network_of("::ffff:10.0.3.77") == "10.0.3.0/24"
+    assert network_of("testclient") == "testclient"

@@ -12,10 +12,11 @@ log = logging.getLogger(__name__)
 ROWS_PER_WINDOW = 10  # per address and status: more than a person mistyping, fewer than a script
 ROWS_PER_WINDOW_IN_ALL = 200  # rows written one by one per window, all addresses together
 WINDOW_S = 60.0
-MAX_ADDRESSES = 1000  # tallies per status in one window; past this, addresses are tallied by network (/24, /64)
+MAX_ADDRESSES = 50  # tallies per status in one window; past this, addresses are tallied by network (/24, /64)
 NAMES_COUNTED = 1000  # distinct names (and paths) counted per tally; the rest are "others"
 NAMES_SHOWN = 10  # the most tried names (and paths) in a count's row
 ACTOR_CHARS, TARGET_CHARS = 100, 200
+SAMPLE_CHARS = 60  # of a name or path counted into a tally
 
 
 @dataclass
@@ -27,7 +28,7 @@ class _Tally:
 
     def count(self, actor: str, target: str) -> None:
         self.more += 1
-        for counter, value in ((self.actors, actor), (self.targets, target)):
+        for counter, value in ((self.actors, actor[:SAMPLE_CHARS]), (self.targets, target[:SAMPLE_CHARS])):
             counter[value if value in counter or len(counter) < NAMES_COUNTED else "(others)"] += 1
 
 
@@ -43,6 +44,7 @@ def network_of(address: str) -> str:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address
+    ip = getattr(ip, "ipv4_mapped", None) or ip  # an IPv4 client on a dual-stack bind
     return str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False))
 
 
