@@ -164,7 +164,9 @@ class DeviceSession:
             stt, tts = await self.languages.get(lesson.language, lesson.voice)
         except ModelMissing as error:
             log.warning("lesson %s cannot start on %s: %s", lesson.id, self.device_id, error)
-            message = f"The lesson {lesson.title!r} cannot start: {error}"
+            # the device is told which models, not where they should be: paths and install hints go to the teacher
+            message = (f"The lesson {lesson.title!r} cannot start: its speech models (language {lesson.language}, "
+                       f"voice {lesson.voice or 'default'}) are not installed; the teacher's dashboard says how")
             await self.send(Alert(status="error", message=message, code="lesson_unavailable"))
             self._say(Plan([Say("I can't start that lesson yet. Please tell your teacher.")]))
             raise
