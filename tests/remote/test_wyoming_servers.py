@@ -1,6 +1,7 @@
 """Spoken questions through real Wyoming STT and TTS servers, and what a child and a teacher get when one dies."""
 
 import asyncio
+import re
 from contextlib import asynccontextmanager
 
 import httpx
@@ -23,6 +24,10 @@ from hootkit.serving import serve_in_loop
 pytestmark = pytest.mark.timeout(60)
 SPIDER = "Spider legs?"  # short words both ways: replies are played at real-time pace
 REPLY = ["Eight legs.", "Count them!"]
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z']+", text.lower()))
 
 
 def short_reply(gate: asyncio.Event | None = None) -> FakeLlm:
@@ -73,7 +78,9 @@ async def test_a_spoken_question_is_answered_through_wyoming_servers(servers, qu
     assert health["status"] == "ok" and health["engines"] == {"stt": "ok", "tts": "ok"}
     assert "spider" in result.transcript.lower()
     assert result.sentences == REPLY and not result.alerts
-    assert "count" in heard_back.lower()  # real speech from the remote voice
+    # real speech from the remote voice: most of its words heard back (piper's voice varies; "count" once came back "cut")
+    said, heard = words(" ".join(REPLY)), words(heard_back.replace("8", "eight"))
+    assert len(said & heard) >= len(said) / 2, heard_back
 
 
 async def test_stt_server_dies_the_child_hears_the_apology_and_it_heals(servers, question):
