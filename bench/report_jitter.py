@@ -1,9 +1,11 @@
 """How much a teacher's report or export delays the event loop that paces every device's audio.
 
 A school of `--devices` devices with `--turns` turns each (every `--flag-every`-th flagged) is written to a fresh
-SQLite store. While a ticker task sleeps 5 ms again and again, the store builds a report over every device, then an
-export (read a page at a time, its CSV or JSON made on a worker thread, as the export route does), then both at
-once. Each wake-up's lateness beyond 5 ms is a gap: a device's 40 ms audio frames are late by as much.
+SQLite store. While a ticker task sleeps 5 ms again and again, the store builds a report over every device, then
+the report as the route answers it (encoded a page of devices at a time; and, for comparison, encoded in one step
+as FastAPI did with the dict the route returned before), then an export (read a page at a time, its CSV or JSON
+made on a worker thread, as the export route does), then both at once. Each wake-up's lateness beyond 5 ms is a
+gap: a device's 40 ms audio frames are late by as much.
 Prints a table (gap p50 / p99 / max) and writes JSON (bench/results/report-jitter.json). Numbers, never pass/fail.
 """
 
@@ -25,7 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "store"))
 from store_helpers import crowd  # noqa: E402
 from table import print_table  # noqa: E402
 
-from hootkit.dashboard.records_api import _export_body  # noqa: E402
+from fastapi.encoders import jsonable_encoder  # noqa: E402
+from fastapi.responses import JSONResponse  # noqa: E402
+
+from hootkit.dashboard.records_api import _export_body, reports_json  # noqa: E402
 from hootkit.store.db import Store  # noqa: E402
 
 
@@ -76,6 +81,18 @@ async def export(store: Store, ids: list[str], format: str) -> int:
     return len(await asyncio.to_thread(_export_body, rows, format))
 
 
+async def report_answer(store: Store, ids: list[str]) -> int:
+    """The report route's work: the report, then its answer encoded a page of devices at a time."""
+    reports = await store.report(ids)
+    return sum([len(chunk) async for chunk in reports_json(reports)])
+
+
+async def report_answer_in_one_step(store: Store, ids: list[str]) -> int:
+    """The report route before: the report returned as a dict, which FastAPI encodes in one step."""
+    reports = await store.report(ids)
+    return len(JSONResponse(jsonable_encoder({"reports": reports})).body)
+
+
 async def measure(name: str, work) -> dict:
     started = time.perf_counter()
     async with Pacing(tick_s=0.005) as pacing:
@@ -95,6 +112,8 @@ async def main(args) -> dict:
         for _ in range(args.repeats):
             results.append(await measure("idle (nothing running)", lambda: asyncio.sleep(1.0)))
             results.append(await measure("report", lambda: store.report(ids)))
+            results.append(await measure("report answer", lambda: report_answer(store, ids)))
+            results.append(await measure("report answer (one step)", lambda: report_answer_in_one_step(store, ids)))
             results.append(await measure("export csv", lambda: export(store, ids, "csv")))
             results.append(await measure("export json", lambda: export(store, ids, "json")))
             results.append(await measure("report + export csv", lambda: asyncio.gather(

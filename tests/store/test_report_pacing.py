@@ -5,17 +5,21 @@ Structural checks only (how many statements and rows, page sizes, which thread);
 bench/report_jitter.py. The old design read every turn as an ORM object in one step and filtered them per device
 in Python, and made the export file on the event loop: each check here fails on it."""
 
+import asyncio
 import sqlite3
 import threading
 from contextlib import aclosing, contextmanager
 from types import SimpleNamespace
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import event
 from store_fixtures import store  # noqa: F401 (a fixture)
 from store_helpers import FLAG, crowd
 
 from hootkit.dashboard import records_api
+from hootkit.dashboard.logins import caller
 from hootkit.store.db import Store
 
 DEVICES, TURNS_EACH = 1000, 10
@@ -101,3 +105,45 @@ async def test_an_export_reads_turns_a_page_at_a_time_and_makes_the_file_off_the
     assert sum(pages) == DEVICES * TURNS_EACH and max(pages) <= PAGE_ROWS
     assert made_on and all(thread is not threading.current_thread() for thread in made_on), \
         "the export file was made on the event loop's thread"
+
+
+@pytest.mark.timeout(120)
+async def test_a_report_answer_is_encoded_a_page_of_devices_at_a_time(store, monkeypatch):
+    """FastAPI's own encoding of a returned dict is one step on the event loop, however big the school."""
+    ids = await crowd(store, devices=DEVICES, turns_each=TURNS_EACH, flag_every=2)
+    steps = 0
+    built_at: list[int] = []
+    real_report = store.report
+
+    async def report(device_ids):
+        reports = await real_report(device_ids)
+        built_at.append(steps)
+        return reports
+
+    async def other_task(stop: asyncio.Event) -> None:
+        nonlocal steps
+        while not stop.is_set():
+            steps += 1
+            await asyncio.sleep(0)
+
+    async def whole_class(_request, _who, _class_ids):
+        return ids
+
+    monkeypatch.setattr(store, "report", report)
+    monkeypatch.setattr(records_api, "class_device_ids", whole_class)
+    app = FastAPI()
+    app.include_router(records_api.router)
+    app.dependency_overrides[caller] = lambda: SimpleNamespace(name="tom", ip="127.0.0.1")
+    app.state.hoot = SimpleNamespace(store=store)
+    stop = asyncio.Event()
+    counting = asyncio.create_task(other_task(stop))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hoot") as client:
+            response = await client.get("/api/classes/1/report")
+    finally:
+        stop.set()
+        await counting
+    reports = response.json()["reports"]
+    assert [report["device_id"] for report in reports] == ids
+    assert all(len(report["flagged"]) == TURNS_EACH // 2 for report in reports)
+    assert steps - built_at[0] >= DEVICES // records_api.REPORT_PAGE, "the answer was encoded in one step"
