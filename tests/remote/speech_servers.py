@@ -1,6 +1,8 @@
-"""Real Wyoming speech servers from PyPI (`make install` puts them in .venv/speech-servers), on free ports, with
-the models Hootkit ships: nothing is downloaded. Test modules import the fixtures."""
+"""Real speech servers from PyPI, on free ports, with the models Hootkit ships: nothing is downloaded. Wyoming's
+(`make install` puts them in .venv/speech-servers) and OpenAI-compatible ones (.venv/openai-speech). Test modules
+import the fixtures."""
 
+import json
 import os
 import signal
 import socket
@@ -17,6 +19,7 @@ from hootkit.engines import models
 
 # the speech servers' own venv, beside the one running the tests (they must not share Hootkit's process)
 SPEECH_VENV = Path(os.environ.get("HOOT_SPEECH_SERVERS", Path(sys.prefix) / "speech-servers"))
+OPENAI_VENV = Path(os.environ.get("HOOT_OPENAI_SPEECH_SERVERS", Path(sys.prefix) / "openai-speech"))
 START_S = 30.0
 
 
@@ -27,25 +30,24 @@ def free_port() -> int:
 
 
 class SpeechServer:
-    """One Wyoming server process; `kill` it like a crash and `start` it again on the same port."""
+    """One speech server process, listening where `url` says ("{port}" in it and in `args` is its free port);
+    `kill` it like a crash and `start` it again on the same port."""
 
-    def __init__(self, name: str, args: list[str]):
-        self.name = name
+    def __init__(self, command: Path, args: list[str], url: str = "tcp://127.0.0.1:{port}", env: dict | None = None):
+        self.name = command.name
         self.port = free_port()
-        self.args = [str(SPEECH_VENV / "bin" / name), "--uri", f"tcp://127.0.0.1:{self.port}", *args]
+        self.args = [str(command), *(arg.replace("{port}", str(self.port)) for arg in args)]
+        self.url = url.replace("{port}", str(self.port))
+        self.env = env or {}
         self.process: subprocess.Popen | None = None
         self.log = tempfile.TemporaryFile()
-
-    @property
-    def url(self) -> str:
-        return f"tcp://127.0.0.1:{self.port}"
 
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def start(self) -> "SpeechServer":
-        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", **self.env}
         self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + START_S
         # the servers log "Ready" before they bind their port, so only an accepted connection says they listen
@@ -73,13 +75,13 @@ def wyoming_servers(tmp_path_factory):
     """(stt, tts): wyoming-faster-whisper on Whisper tiny.en and wyoming-piper on the joe voice."""
     need((SPEECH_VENV / "bin" / "wyoming-piper").exists(), f"the Wyoming speech servers ({SPEECH_VENV}; make install)")
     folder = tmp_path_factory.mktemp("wyoming")
-    stt = SpeechServer("wyoming-faster-whisper", [
-        "--model", str(models.whisper_tiny_en()), "--data-dir", str(folder / "stt"), "--local-files-only",
+    stt = SpeechServer(SPEECH_VENV / "bin" / "wyoming-faster-whisper", [
+        "--uri", "tcp://127.0.0.1:{port}", "--model", str(models.whisper_tiny_en()), "--data-dir", str(folder / "stt"), "--local-files-only",
         "--stt-library", "faster-whisper", "--language", "en", "--beam-size", "1", "--cpu-threads", "2",
         "--compute-type", "float32",
     ])
-    tts = SpeechServer("wyoming-piper", [
-        "--voice", "en_US-joe-medium", "--data-dir", str(models.joe_voice().parent), "--download-dir", str(folder / "tts"),
+    tts = SpeechServer(SPEECH_VENV / "bin" / "wyoming-piper", [
+        "--uri", "tcp://127.0.0.1:{port}", "--voice", "en_US-joe-medium", "--data-dir", str(models.joe_voice().parent), "--download-dir", str(folder / "tts"),
         "--local-files-only",
     ])
     try:
@@ -89,10 +91,47 @@ def wyoming_servers(tmp_path_factory):
         tts.kill()
 
 
-@pytest.fixture
-def servers(wyoming_servers):
+@pytest.fixture(scope="module")
+def openai_servers(tmp_path_factory):
+    """(stt, tts): faster-whisper-server on Whisper tiny.en (float32, as in-process) at /v1/audio/transcriptions,
+    and local-tts-studio on piper's joe voice at /v1/audio/speech."""
+    need((OPENAI_VENV / "bin" / "local-tts").exists(), f"the OpenAI-compatible speech servers ({OPENAI_VENV}; make install)")
+    folder = tmp_path_factory.mktemp("openai")
+    stt_config = folder / "stt.yaml"  # JSON is YAML
+    stt_config.write_text(json.dumps({"models": [{
+        "name": "whisper-1", "path": str(models.whisper_tiny_en()),
+        "model_options": {"device": "cpu", "compute_type": "float32", "cpu_threads": 2},
+        "transcribe_options": {"beam_size": 1}}]}))
+    voices = folder / "tts" / "voices"  # a folder of its own: the server tidies its voices folder at start
+    voices.mkdir(parents=True)
+    for path in (models.joe_voice(), models.joe_voice().with_suffix(".onnx.json")):
+        (voices / path.name).symlink_to(path)
+    (folder / "tts" / "settings.json").write_text(json.dumps(
+        {"voices_dir": str(voices), "device": "cpu", "api_default_voice": models.joe_voice().stem}))
+    stt = SpeechServer(OPENAI_VENV / "bin" / "faster-whisper-server",
+                       ["--config", str(stt_config), "--host", "127.0.0.1", "--port", "{port}"], "http://127.0.0.1:{port}/v1")
+    tts = SpeechServer(OPENAI_VENV / "bin" / "local-tts", ["--host", "127.0.0.1", "--port", "{port}"],
+                       "http://127.0.0.1:{port}/v1", env={"LOCAL_TTS_DATA_DIR": str(folder / "tts")})
+    try:
+        yield stt.start(), tts.start()
+    finally:
+        stt.kill()
+        tts.kill()
+
+
+def running(servers: tuple[SpeechServer, ...]) -> tuple[SpeechServer, ...]:
     """The module's servers, each running (a test before may have killed one)."""
-    for server in wyoming_servers:
+    for server in servers:
         if not server.running:
             server.start()
-    return wyoming_servers
+    return servers
+
+
+@pytest.fixture
+def servers(wyoming_servers):
+    return running(wyoming_servers)
+
+
+@pytest.fixture
+def openai(openai_servers):
+    return running(openai_servers)

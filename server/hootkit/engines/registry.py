@@ -209,6 +209,10 @@ def build_stt(settings: Settings, language: str | None = None) -> Stt:
         from hootkit.engines.wyoming_speech import WyomingStt
 
         return WyomingStt(cfg.url, language, cfg.timeout_s)
+    if cfg.backend == "openai":
+        from hootkit.engines.openai_speech import OpenAiStt
+
+        return OpenAiStt(cfg.url, cfg.remote_model, language, cfg.api_key, cfg.timeout_s)
     from hootkit.engines.whisper import WhisperStt
 
     if language == cfg.language:
@@ -222,14 +226,19 @@ def build_stt(settings: Settings, language: str | None = None) -> Stt:
 
 def build_tts(settings: Settings, priority: SpeechFirst | None = None, voice: str | None = None) -> Tts:
     """The configured voice, or the piper voice named `voice`, fetched into the voices folder on first use
-    (a Wyoming server is asked for the voice by name; "embedded" is its default voice)."""
+    (a remote server is asked for the voice by name; "embedded" is its default voice)."""
     from hootkit.engines import voices
 
-    if settings.tts.backend == "wyoming":
+    cfg = settings.tts
+    name = voice or cfg.voice
+    if cfg.backend == "wyoming":
         from hootkit.engines.wyoming_speech import WyomingTts
 
-        name = voice or settings.tts.voice
-        return WyomingTts(settings.tts.url, None if name == "embedded" else name, settings.tts.timeout_s)
+        return WyomingTts(cfg.url, None if name == "embedded" else name, cfg.timeout_s)
+    if cfg.backend == "openai":
+        from hootkit.engines.openai_speech import OpenAiTts
+
+        return OpenAiTts(cfg.url, cfg.remote_model, "alloy" if name == "embedded" else name, cfg.api_key, cfg.timeout_s)
     from hootkit.engines.piper_tts import PiperTts
 
     if voice is None:
