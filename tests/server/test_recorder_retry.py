@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from hootkit.dashboard.live import LiveFeed
 from hootkit.gateway import recorder as recorder_module
 from hootkit.gateway.recorder import Recorder
+from hootkit.store.db import Store
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -98,3 +99,33 @@ async def test_once_the_store_stayed_down_the_writes_queued_behind_get_one_try_e
     store = DownStore()
     await record_one_session(store, tmp_path, sessions=3)  # six writes: a session and a "seen" for each
     assert store.tries == len(recorder_module.RETRY_WAITS_S) + 1 + 5  # all tries for the first, then one each
+
+
+async def test_a_turn_whose_commit_acknowledgement_was_lost_is_kept_once(tmp_path):
+    """PostgreSQL can commit a turn and lose the connection before saying so: the retry must not keep it twice."""
+    store = await Store.open(Store.url_for(tmp_path))
+    real_add_turn = store.add_turn
+    tries = []
+
+    async def add_turn_losing_the_first_acknowledgement(**fields):
+        tries.append(fields["number"])
+        turn_id = await real_add_turn(**fields)
+        if len(tries) == 1:
+            raise ConnectionResetError("connection lost after COMMIT")
+        return turn_id
+
+    store.add_turn = add_turn_losing_the_first_acknowledgement
+    recorder = Recorder(LiveFeed(), tmp_path)
+    recorder.start(store)
+    session = SimpleNamespace(session_id="s-1", device_id="desk-1", turns_started=0, activity="idle", held=None)
+    recorder.opened(session)
+    turn = SimpleNamespace(number=1, outcome="answered", error=None, transcript="how many legs", spoken=["Eight."],
+                           flags=[], pcm=None, reply_s=1.0, plan=None,
+                           clock=SimpleNamespace(speech_end=None, commit=None, parts=lambda: {}))
+    recorder.turn_finished(session, turn)
+    await recorder.stop()
+    try:
+        assert tries == [1, 1]
+        assert [(row.session_id, row.number) for row in await store.turns(["desk-1"])] == [("s-1", 1)]
+    finally:
+        await store.close()

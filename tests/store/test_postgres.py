@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from store_fixtures import postgres_url  # noqa: F401 (a fixture)
-from store_helpers import FLAG, head_revision, schema_state, talk
+from store_helpers import FLAG, head_revision, schema_state, talk, turn_fields
 
 from hootkit.store.db import Conflict, Store
 
@@ -43,6 +43,15 @@ async def test_round_trip(pg_store):
     assert await pg_store.get_setting("retention", None) == {"days": 7}
     assert await pg_store.delete_data(["aa:bb"]) == {"turns": 2, "sessions": 1, "assignments": 1}
     assert await pg_store.purge(30) == {"turns": 0, "sessions": 0, "assignments": 0, "audit": 0}
+
+
+async def test_a_turn_whose_commit_is_retried_is_kept_once(pg_store):
+    await pg_store.start_session("s1", "d1")
+    await pg_store.start_session("s1", "d1")
+    first = await pg_store.add_turn(**turn_fields("s1", "d1", 1))
+    assert await pg_store.add_turn(**turn_fields("s1", "d1", 1)) == first
+    assert [(turn.session_id, turn.number) for turn in await pg_store.turns(["d1"])] == [("s1", 1)]
+    assert (await pg_store.report(["d1"]))[0]["sessions"] == 1
 
 
 async def test_report_and_export_pick_the_flagged_turns_and_keep_the_order(pg_store):

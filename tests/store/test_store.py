@@ -288,3 +288,16 @@ async def test_settings_round_trip(store, data_dir):
         assert await again.get_setting("retention", None) == {"days": 14, "keep_audio": True}
     finally:
         await again.close()
+
+
+async def test_a_turn_or_session_written_again_is_kept_once(store, data_dir):
+    """A commit retried after its acknowledgement was lost (the recorder tries again) finds its row there."""
+    await store.start_session("s1", "d1")
+    await store.start_session("s1", "d1")
+    first = await store.add_turn(**turn_fields("s1", "d1", 1, transcript="How many legs?"))
+    again = await store.add_turn(**turn_fields("s1", "d1", 1, transcript="How many legs?"))
+    await store.start_session("s2", "d1")
+    other_session = await store.add_turn(**turn_fields("s2", "d1", 1))
+    assert again == first != other_session
+    assert rows_in(data_dir, "SELECT session_id, number FROM turns ORDER BY id") == [("s1", 1), ("s2", 1)]
+    assert rows_in(data_dir, "SELECT id FROM sessions ORDER BY id") == [("s1",), ("s2",)]

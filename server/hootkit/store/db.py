@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Text, cast, delete, event, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -217,14 +219,27 @@ class Store:
 
     # -- sessions and turns ----------------------------------------------------------------------
 
+    async def _insert_once(self, table, values: dict, keys: list[str]) -> int:
+        """Insert a row unless one with the same `keys` is there; the row's id either way. A write the recorder
+        tries again because its commit's acknowledgement was lost (a dropped PostgreSQL connection) finds its row."""
+        insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys).returning(table.id)
+        async with self._writing() as session:
+            row_id = (await session.execute(statement)).scalar()
+            if row_id is None:
+                row_id = (await session.execute(select(table.id).where(
+                    *(getattr(table, key) == values[key] for key in keys)))).scalar_one()
+        return row_id
+
     async def start_session(self, session_id: str, device_id: str) -> None:
-        await self._add(DeviceSessionRow(id=session_id, device_id=device_id))
+        await self._insert_once(DeviceSessionRow, {"id": session_id, "device_id": device_id}, ["id"])
 
     async def end_session(self, session_id: str) -> None:
         await self._run(update(DeviceSessionRow).where(DeviceSessionRow.id == session_id).values(ended_at=now()))
 
     async def add_turn(self, **fields) -> int:
-        return (await self._add(TurnRow(**fields))).id
+        """Keep a finished turn, once: the same session's turn number again is the same turn."""
+        return await self._insert_once(TurnRow, fields, ["session_id", "number"])
 
     async def turns(self, device_ids: Iterable[str], limit: int = 200) -> list[TurnRow]:
         newest = await self._all(select(TurnRow).where(TurnRow.device_id.in_(list(device_ids)))

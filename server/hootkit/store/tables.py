@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -107,6 +107,7 @@ class TurnRow(Base):
     """One finished turn: what the child said and heard (redacted), its safety flags and latency parts."""
 
     __tablename__ = "turns"
+    __table_args__ = (Index("uq_turns_session_number", "session_id", "number", unique=True),)  # kept once
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
     device_id: Mapped[str] = mapped_column(String(100), index=True)
