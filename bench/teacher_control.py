@@ -6,6 +6,9 @@ of it at the device (target: quiet within 300 ms). Then, for finished turns: fro
 at the device (`tts stop`) to its `turn` news on `/api/live`, which the server sends only after the turn is
 committed to the store (SQLite, WAL). Real embedded models with --models (the reply then comes from
 SmolLM2 and piper), else the fake engines (fixed text, silent audio, same server path).
+With --two-servers the device talks to one server and the teacher (the control requests and /api/live) to
+another, both on one throwaway PostgreSQL cluster (the tests' own): the pause and the news cross over
+PostgreSQL's LISTEN/NOTIFY (target: 300 ms p95 each). Both servers run in this process, on one event loop.
 Prints a table and writes JSON (bench/results/teacher_control.json).
 """
 
@@ -16,13 +19,16 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import AsyncExitStack, nullcontext
 from pathlib import Path
 
 import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "store"))
 from conftest import fake_engines, fast_settings, silence, tone  # noqa: E402
+from store_fixtures import postgres_cluster  # noqa: E402
 from table import print_table  # noqa: E402
 
 from hootkit.app import create_app  # noqa: E402
@@ -89,31 +95,38 @@ async def main(args) -> dict:
         engines = fake_engines(llm=FakeLlm(LONG_REPLY), stt=FakeStt("tell me about spiders"))
         question = np.concatenate([silence(0.2), tone(0.6), silence(0.1)])
         settings = fast_settings()
-    settings = settings.model_copy(update={"data_dir": Path(tempfile.mkdtemp(prefix="hoot-bench-"))})
-    app = create_app(settings, engines)
     pauses, records = [], []
-    async with serve_in_loop(app) as url:
-        base = url.replace("ws://", "http://").split("/v1/")[0]
-        async with httpx.AsyncClient(base_url=base, timeout=60) as api:
-            live: asyncio.Queue = asyncio.Queue()
-            connected = asyncio.Event()
-            reader = asyncio.create_task(read_live(api, live, connected))
-            await connected.wait()
-            for run in range(args.runs):
-                pauses.append(await pause_once(url, api, question, f"bench-{run}"))
-                records.append(await record_once(url, live, question, f"bench-rec-{run}"))
-            reader.cancel()
+    with postgres_cluster() if args.two_servers else nullcontext() as store_url:
+        async with AsyncExitStack() as servers:
+            urls = []
+            for _ in range(2 if args.two_servers else 1):
+                folder = Path(tempfile.mkdtemp(prefix="hoot-bench-"))
+                app = create_app(settings.model_copy(update={"data_dir": folder, "store_url": store_url or ""}), engines)
+                urls.append(await servers.enter_async_context(serve_in_loop(app)))
+            url, teacher_url = urls[0], urls[-1]  # the device on the first server, the teacher on the last
+            base = teacher_url.replace("ws://", "http://").split("/v1/")[0]
+            async with httpx.AsyncClient(base_url=base, timeout=60) as api:
+                live: asyncio.Queue = asyncio.Queue()
+                connected = asyncio.Event()
+                reader = asyncio.create_task(read_live(api, live, connected))
+                await connected.wait()
+                for run in range(args.runs):
+                    pauses.append(await pause_once(url, api, question, f"bench-{run}"))
+                    records.append(await record_once(url, live, question, f"bench-rec-{run}"))
+                reader.cancel()
     if args.models:
         await engines.close()
     rows = {name: [p[name] for p in pauses] for name in ("api_ms", "tts_stop_ms", "last_audio_ms")}
     rows["turn_recorded_ms"] = records
     return {"engines": "embedded models" if args.models else "fakes", "runs": args.runs,
+            "servers": "two on PostgreSQL (device on one, teacher on the other)" if args.two_servers else "one (SQLite)",
             "results": {name: {"p50": percentile(values, 50), "p95": percentile(values, 95),
                                "max": round(max(values), 1)} for name, values in rows.items()}}
 
 
 def print_result(result: dict) -> None:
-    print_table(f"teacher pause -> device quiet, and turn recording ({result['engines']}, {result['runs']} runs)",
+    print_table(f"teacher pause -> device quiet, and turn recording ({result['engines']}, {result['runs']} runs, "
+                f"servers: {result['servers']})",
                 [("measure", "measure", 20), ("p50 ms", "p50", 10), ("p95 ms", "p95", 10), ("max ms", "max", 10)],
                 [{"measure": name, **numbers} for name, numbers in result["results"].items()])
 
@@ -122,9 +135,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--models", action="store_true", help="use the embedded models instead of the fakes")
+    parser.add_argument("--two-servers", action="store_true", help="device and teacher on two servers sharing PostgreSQL")
     result = asyncio.run(main(parser.parse_args()))
     print_result(result)
-    out = Path(__file__).parent / "results" / "teacher_control.json"
+    out = Path(__file__).parent / "results" / ("teacher_control_two_servers.json" if result["servers"].startswith("two")
+                                               else "teacher_control.json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")

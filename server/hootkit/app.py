@@ -21,6 +21,7 @@ from hootkit.gateway import echokit, updates, xiaozhi, xiaozhi_ota
 from hootkit.dashboard.live import LiveFeed
 from hootkit.dashboard.refusals import RefusalLog
 from hootkit.gateway.native import DeviceGateway
+from hootkit.gateway.elsewhere import COMMANDS, Elsewhere
 from hootkit.gateway.pairing import PairingDesk
 from hootkit.gateway.recorder import Recorder
 from hootkit.knowledge.facts import lesson_facts
@@ -30,6 +31,7 @@ from hootkit.pipeline.metrics import ServerMetrics
 from hootkit.pipeline.prompt import Conversation
 from hootkit.safety.usage import UsageLimits
 from hootkit.settings import Settings
+from hootkit.store.bus import Bus
 from hootkit.store.db import Store
 from hootkit.store.retention import retention_loop
 
@@ -49,6 +51,8 @@ class Hoot:
         self.library = LessonLibrary(settings.lessons_dir)
         self.classroom = Classroom(self.library, settings.groups)
         self.store: Store | None = None
+        self.bus: Bus | None = None
+        self.elsewhere = Elsewhere(self)
         self.refusals: RefusalLog | None = None
         self.live = LiveFeed()
         self.recorder = Recorder(self.live, settings.data_dir / "audio")
@@ -89,6 +93,8 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
             hoot.library.listeners.append(lambda: _index_lesson_facts(hoot))
         hoot.library.reload()
         hoot.store = await Store.from_settings(settings)
+        hoot.bus = Bus(hoot.store.engine.url, commands=COMMANDS)
+        await hoot.elsewhere.start()
         hoot.refusals = RefusalLog(hoot.store)
         hoot.recorder.start(hoot.store)
         hoot.recorder.keep_audio = (await records_api.retention(hoot))["keep_audio"]
@@ -110,6 +116,7 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
                 task.cancel()
             await hoot.recorder.stop()
             await hoot.refusals.close()
+            await hoot.bus.close()
             await hoot.store.close()
             hoot.languages.close()
             if hoot.owns_engines:

@@ -5,6 +5,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,16 +36,21 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def postgres_url():
-    """`postgresql+asyncpg://...` of a cluster started for this module and stopped after it."""
+class NoPostgres(RuntimeError):
+    """PostgreSQL's tools are not here (or cannot run as root)."""
+
+
+@contextmanager
+def postgres_cluster():
+    """`with postgres_cluster() as url:` `postgresql+asyncpg://...` of a throwaway cluster, stopped after."""
     initdb, pg_ctl = _postgres_tool("initdb"), _postgres_tool("pg_ctl")
-    need(initdb and pg_ctl, "PostgreSQL's initdb and pg_ctl are not installed (apt-get install postgresql)")
+    if not (initdb and pg_ctl):
+        raise NoPostgres("PostgreSQL's initdb and pg_ctl are not installed (apt-get install postgresql)")
     as_user: list[str] = []
     if os.geteuid() == 0:
         # initdb refuses to run as root; the cluster belongs to the postgres user, in a folder it can reach
-        need(shutil.which("runuser") and subprocess.run(["id", "postgres"], capture_output=True).returncode == 0,
-             "running as root without a postgres user (or runuser) to own the cluster")
+        if not (shutil.which("runuser") and subprocess.run(["id", "postgres"], capture_output=True).returncode == 0):
+            raise NoPostgres("running as root without a postgres user (or runuser) to own the cluster")
         as_user = ["runuser", "-u", "postgres", "--"]
     folder = Path(tempfile.mkdtemp(prefix="hoot-pg-"))
     if as_user:
@@ -59,9 +65,19 @@ def postgres_url():
     except subprocess.CalledProcessError as error:
         log = (folder / "log").read_text() if (folder / "log").exists() else ""
         shutil.rmtree(folder, ignore_errors=True)
-        pytest.fail(f"could not start PostgreSQL: {error.stderr.decode()} {log}")
+        raise RuntimeError(f"could not start PostgreSQL: {error.stderr.decode()} {log}") from error
     try:
         yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """`postgresql+asyncpg://...` of a cluster started for this module and stopped after it."""
+    try:
+        with postgres_cluster() as url:
+            yield url
+    except NoPostgres as missing:
+        need(False, str(missing))

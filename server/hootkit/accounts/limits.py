@@ -21,6 +21,7 @@ class FailureLimit:
         self.clock = clock
         self.max_keys = max_keys
         self._failures: dict[str, deque[float]] = {}  # oldest last try first (a key moves to the end on a try)
+        self.share: Callable[[str, list[str]], None] | None = None  # tells the other servers sharing the store
 
     def __len__(self) -> int:
         return len(self._failures)
@@ -42,6 +43,18 @@ class FailureLimit:
         return wait
 
     def failed(self, *keys: str) -> None:
+        self._failed(*keys)
+        self._tell("failed", keys)
+
+    def heard(self, change: str, keys: list[str]) -> None:
+        """Another server counted, took back or cleared these keys' tries (it shares the store): so does this one."""
+        {"failed": self._failed, "forgive": self._forgive, "succeeded": self._succeeded}[change](*keys)
+
+    def _tell(self, change: str, keys: tuple[str, ...]) -> None:
+        if self.share is not None:
+            self.share(change, list(keys))
+
+    def _failed(self, *keys: str) -> None:
         now = self.clock()
         for key in keys:
             failures = self._recent(key, now)
@@ -52,6 +65,10 @@ class FailureLimit:
 
     def forgive(self, *keys: str) -> None:
         """Take back each key's latest try (one counted by `attempt` and then never judged)."""
+        self._forgive(*keys)
+        self._tell("forgive", keys)
+
+    def _forgive(self, *keys: str) -> None:
         for key in keys:
             failures = self._failures.get(key)
             if failures:
@@ -60,6 +77,10 @@ class FailureLimit:
                     del self._failures[key]
 
     def succeeded(self, *keys: str) -> None:
+        self._succeeded(*keys)
+        self._tell("succeeded", keys)
+
+    def _succeeded(self, *keys: str) -> None:
         for key in keys:
             self._failures.pop(key, None)
 

@@ -72,6 +72,12 @@ async def list_devices(request: Request, who: Caller = Depends(caller)) -> dict:
         tools = hoot.gateway.tools_of(session.device_id)
         shown[session.device_id] |= device_state(session) | {"session_id": session.session_id, "flags": list(session.flags),
                                                              "tools": tools.names() if tools is not None else []}
+    for device_id, state in hoot.elsewhere.online.items():  # online on another server sharing the store
+        if device_id in hoot.gateway.sessions or state.get("activity") == "pairing" or \
+                (visible is not None and device_id not in visible):
+            continue
+        shown.setdefault(device_id, _offline(device_id))
+        shown[device_id] |= {key: state[key] for key in ("online", "activity", "paused") if key in state}
     for device_id, device in shown.items():
         run = hoot.classroom.runs.get(device_id)
         for session in hoot.gateway.sessions_of(device_id):
@@ -100,6 +106,7 @@ async def end_lesson(device_id: str, request: Request, who: Caller = Depends(sta
     await hoot.store.end_assignment(device_id)
     if run is None:
         raise HTTPException(404, f"device {device_id!r} has no lesson")
+    hoot.elsewhere.end_lesson(device_id)
     await hoot.store.audit(who.name, "end lesson", device_id, ip=who.ip)
     return {"device_id": device_id, "ended": progress(run)}
 
@@ -128,9 +135,10 @@ async def _control(request: Request, who: Caller, device_ids: list[str], command
                 session.control(command)
             except Exception:  # one device that fails does not leave the rest of the class half done
                 log.exception("%s on %s failed", command, device_id)
+        hoot.elsewhere.control(device_id, command)
         if command == "stop":
             await hoot.store.end_assignment(device_id)
-        results.append({"device_id": device_id, "online": bool(sessions),
+        results.append({"device_id": device_id, "online": bool(sessions) or device_id in hoot.elsewhere.online,
                         "activity": sessions[0].activity if sessions else HOLDS.get(command, "offline")})
     await hoot.store.audit(who.name, command, target, ip=who.ip)
     return {"devices": results}
@@ -263,7 +271,9 @@ async def forget_device(device_id: str, request: Request, who: Caller = Depends(
     if not await hoot.store.forget_device(device_id):
         raise HTTPException(404, f"device {device_id!r} is not paired")
     await hoot.store.audit(who.name, "forget device", device_id, ip=who.ip)
-    hoot.gateway.end(device_id, "this device was forgotten by a teacher: pair it again")
+    reason = "this device was forgotten by a teacher: pair it again"
+    hoot.gateway.end(device_id, reason)
+    hoot.elsewhere.forget(device_id, reason)
     hoot.live.publish("forgotten", device_id, {})
     return {"device_id": device_id, "forgotten": True}
 

@@ -111,6 +111,9 @@ async def assign_lesson(lesson_id: str, assignment: Assignment, request: Request
         if error:
             hoot.classroom.end(device_id)
             await hoot.store.end_assignment(device_id)
-        results.append({"device_id": device_id, "online": bool(sessions), "started": bool(sessions) and not error,
-                        "error": error})
+        else:  # the server holding it starts it (or, for a device offline everywhere, each one when it connects)
+            hoot.elsewhere.assign(device_id, lesson_id)
+        held_elsewhere = not sessions and device_id in hoot.elsewhere.online  # that server starts it
+        results.append({"device_id": device_id, "online": bool(sessions) or held_elsewhere,
+                        "started": (bool(sessions) and not error) or held_elsewhere, "error": error})
     return {"lesson": lesson_id, "devices": results}

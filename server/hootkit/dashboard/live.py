@@ -1,7 +1,7 @@
 """Live news for dashboards: device states, finished turns and lesson progress, fanned out to each subscriber."""
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -36,8 +36,16 @@ class LiveFeed:
 
     def __init__(self):
         self._subscriptions: set[Subscription] = set()
+        self.relay: Callable[[str, str, dict], None] | None = None  # news made here goes to the other servers too
 
     def publish(self, kind: str, device_id: str, data: dict) -> None:
+        """News made on this server: for its dashboards, and relayed to the other servers sharing the store."""
+        self.publish_here(kind, device_id, data)
+        if self.relay is not None:
+            self.relay(kind, device_id, data)
+
+    def publish_here(self, kind: str, device_id: str, data: dict) -> None:
+        """News for this server's dashboards only (what another server relayed)."""
         news = News(kind, device_id, {"device_id": device_id, **data})
         for subscription in self._subscriptions:
             subscription.put(news)

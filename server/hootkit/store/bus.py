@@ -1,0 +1,221 @@
+"""News between the Hootkit servers that share one PostgreSQL store, over its LISTEN/NOTIFY: no other broker.
+
+A teacher logged in on one server pauses a device held by another; a turn finished on one shows on every
+server's live transcript. Each message says which server sent it; a server ignores its own. With SQLite there
+is one server, and the bus tells nobody.
+
+Teachers' commands and dashboard news go out in two queues: commands first, never dropped, and tried again
+while PostgreSQL is away (for up to COMMAND_KEEP_S); news is dropped when its queue is full or cannot be sent.
+"""
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "hootkit"
+MAX_PAYLOAD = 7900  # bytes; PostgreSQL refuses a NOTIFY payload of 8000 or more
+NEWS_QUEUE = 1000  # news waiting to go out; past this, news is dropped (and logged), never waited for
+MAX_COMMANDS = 10_000  # commands waiting (a teacher cannot make more in the time PostgreSQL may be away)
+COMMAND_KEEP_S = 120.0  # a command that could not be sent for this long is given up (and logged)
+START_S = 10.0  # how long start waits to be listening before the server goes on without
+PING_S = 30.0  # the listening connection is checked this often: a half-open connection never says it is lost
+RECONNECT_S = (0.5, 1.0, 2.0, 5.0)  # waits between tries to listen or send again, the last repeated
+TRIMMED_FIELDS = ("transcript", "reply", "text")  # cut, in this order, from news too big to send
+TRIM_CHARS = 500
+
+
+class Bus:
+    """`start(hear)`, then `send(kind, data)`: every other server's `hear(kind, data, sender)` gets it, in order
+    (commands before news)."""
+
+    def __init__(self, store_url, commands: tuple[str, ...] = ()):
+        url = make_url(store_url)
+        self.dsn = _asyncpg_dsn(url) if url.get_backend_name() == "postgresql" else None
+        self.commands = commands  # the kinds that are never dropped
+        self.server_id = uuid.uuid4().hex
+        self._hear: Callable[[str, dict, str], None] | None = None
+        self._listener = None
+        self._teller = None
+        self._commands: deque[tuple[float, str]] = deque()
+        self._news: deque[str] = deque()
+        self._waiting = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self.listening = asyncio.Event()
+
+    @property
+    def shared(self) -> bool:
+        """Whether other servers may share the store (PostgreSQL)."""
+        return self.dsn is not None
+
+    async def start(self, hear: Callable[[str, dict, str], None]) -> None:
+        """Listen (and keep listening, across lost connections) until `close`; returns once listening, or at
+        once on SQLite."""
+        self._hear = hear
+        if not self.shared:
+            return
+        self._tasks = [asyncio.create_task(self._listen(), name="bus-listen"),
+                       asyncio.create_task(self._send_all(), name="bus-send")]
+        try:
+            await asyncio.wait_for(self.listening.wait(), START_S)
+        except TimeoutError:
+            log.warning("bus: not listening after %g s; going on, and trying again meanwhile", START_S)
+
+    async def _listen(self) -> None:
+        import asyncpg
+
+        tries = 0
+        while True:
+            lost = asyncio.Event()
+            try:
+                self._listener = await asyncpg.connect(self.dsn, timeout=10)
+                self._listener.add_termination_listener(lambda _connection: lost.set())
+                await self._listener.add_listener(CHANNEL, self._heard)
+                tries = 0
+                self.listening.set()
+                while not lost.is_set():
+                    try:
+                        await asyncio.wait_for(lost.wait(), PING_S)
+                    except TimeoutError:
+                        await self._listener.execute("SELECT 1", timeout=5)
+                log.warning("bus: lost the connection to PostgreSQL; listening again")
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # PostgreSQL down, restarting, or gone quiet: keep trying
+                log.warning("bus: cannot listen on PostgreSQL (%r); trying again", error)
+            self.listening.clear()
+            if self._listener is not None:
+                self._listener.terminate()
+                self._listener = None
+            await asyncio.sleep(RECONNECT_S[min(tries, len(RECONNECT_S) - 1)])
+            tries += 1
+
+    def _heard(self, _connection, _pid, _channel, payload: str) -> None:
+        try:
+            message = json.loads(payload)
+            sender, kind, data = message["from"], message["kind"], message["data"]
+            if not (isinstance(sender, str) and isinstance(kind, str) and isinstance(data, dict)):
+                raise TypeError("wrong types")
+        except (ValueError, KeyError, TypeError) as error:
+            log.warning("bus: ignored a message that is not ours (%r): %.100r", error, payload)
+            return
+        if sender == self.server_id or self._hear is None:
+            return
+        try:
+            self._hear(kind, data, sender)
+        except Exception:  # one bad message never stops the bus
+            log.exception("bus: handling %s failed", kind)
+
+    def send(self, kind: str, data: dict) -> None:
+        """Queue a message for the other servers (nothing on SQLite); never waits, never raises."""
+        if not self.shared:
+            return
+        try:
+            payload = encode(self.server_id, kind, data)
+        except (TypeError, ValueError) as error:  # not JSON, or text that is not Unicode
+            log.warning("bus: %s about %s cannot be sent (%r)", kind, data.get("device_id"), error)
+            return
+        if payload is None:
+            log.warning("bus: %s about %s too big to send", kind, data.get("device_id"))
+        elif kind in self.commands:
+            if len(self._commands) >= MAX_COMMANDS:
+                log.warning("bus: %d commands waiting; dropped %s for %s", MAX_COMMANDS, kind, data.get("device_id"))
+                return
+            self._commands.append((time.monotonic(), payload))
+        elif len(self._news) >= NEWS_QUEUE:
+            log.warning("bus: %d news waiting; dropped %s about %s", NEWS_QUEUE, kind, data.get("device_id"))
+            return
+        else:
+            self._news.append(payload)
+        self._waiting.set()
+
+    async def _send_all(self) -> None:
+        """Send commands, then news, in order, on a connection of their own. A command that could not be sent
+        is tried again (for COMMAND_KEEP_S); news that could not be sent is lost."""
+        tries = 0
+        while True:
+            if not (self._commands or self._news):
+                self._waiting.clear()
+                await self._waiting.wait()
+            command = bool(self._commands)
+            queued, payload = self._commands[0] if command else (0.0, self._news[0])
+            if command and time.monotonic() - queued > COMMAND_KEEP_S:
+                self._commands.popleft()
+                log.warning("bus: gave up a command the other servers could not be told for %g s", COMMAND_KEEP_S)
+                continue
+            try:
+                await self._notify(payload)
+                tries = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("bus: could not tell the other servers (%r)", error)
+                if self._teller is not None:
+                    self._teller.terminate()
+                    self._teller = None
+                if not command:
+                    self._news.popleft()
+                await asyncio.sleep(RECONNECT_S[min(tries, len(RECONNECT_S) - 1)])
+                tries += 1
+                continue
+            (self._commands if command else self._news).popleft()
+
+    async def _notify(self, payload: str) -> None:
+        import asyncpg
+
+        if self._teller is None or self._teller.is_closed():
+            self._teller = await asyncpg.connect(self.dsn, timeout=5)
+        await self._teller.execute("SELECT pg_notify($1, $2)", CHANNEL, payload, timeout=5)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for connection in (self._listener, self._teller):
+            if connection is not None and not connection.is_closed():
+                try:
+                    await connection.close(timeout=2)
+                except Exception:  # a connection that does not close in time is cut
+                    connection.terminate()
+
+
+def _asyncpg_dsn(url) -> str:
+    """asyncpg's connection string for SQLAlchemy's `postgresql+asyncpg://` url (its `ssl=` is libpq's `sslmode=`)."""
+    query = dict(url.query)
+    if "ssl" in query:
+        query["sslmode"] = query.pop("ssl")
+    return url.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
+
+
+def encode(server_id: str, kind: str, data: dict) -> str | None:
+    """The NOTIFY payload; long texts in the data (or in the news it carries) are cut until it fits; None if it
+    still does not. Raises ValueError for text that cannot be sent (a lone surrogate)."""
+
+    def dump(data: dict) -> str:
+        payload = json.dumps({"from": server_id, "kind": kind, "data": data}, ensure_ascii=False)
+        return payload if len(payload.encode()) < MAX_PAYLOAD else ""
+
+    payload = dump(data)
+    for field in TRIMMED_FIELDS:
+        if payload:
+            break
+        data = _trimmed(data, field)
+        payload = dump(data)
+    return payload or None
+
+
+def _trimmed(data: dict, field: str) -> dict:
+    """`data` with its `field` (and that of the news it carries, under "data") cut to TRIM_CHARS."""
+    data = dict(data)
+    if isinstance(data.get(field), str):
+        data[field] = data[field][:TRIM_CHARS]
+    if isinstance(data.get("data"), dict):
+        data["data"] = _trimmed(data["data"], field)
+    return data

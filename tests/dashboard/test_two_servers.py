@@ -1,0 +1,92 @@
+"""Two Hootkit servers sharing one PostgreSQL store: a teacher logged in on either reaches a device held by the
+other, through PostgreSQL's LISTEN/NOTIFY (skipped where PostgreSQL is not installed; a failure under CI=true)."""
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+from school import PASSWORD, QUESTION, LiveNews, lessons_dir, school  # noqa: F401 (fixtures)
+from test_control import pair
+
+from hootkit.accounts.passwords import hash_password
+from hootkit.engines.fakes import FakeStt
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "store"))
+from store_fixtures import postgres_url  # noqa: E402, F401 (a fixture)
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def test_a_teacher_on_one_server_watches_teaches_and_pauses_a_device_held_by_the_other(school, postgres_url,
+                                                                                            tmp_path):
+    async with school(store_url=postgres_url, data_dir=tmp_path / "a", stt=FakeStt("spiders")) as a, \
+            school(store_url=postgres_url, data_dir=tmp_path / "b", create_accounts=False) as b, \
+            a.login("tom") as tom_on_a, b.login("tom") as tom_on_b:
+        class_id = await a.new_class(tom_on_a, "4B")
+        async with LiveNews(tom_on_b) as live_on_b:
+            device = await pair(a, tom_on_a, class_id, "owl-1")
+            try:
+                await live_on_b.next("device", lambda data: data["device_id"] == "owl-1" and data["online"])
+                [listed] = (await tom_on_b.get("/api/devices")).json()["devices"]
+                assert (listed["device_id"], listed["online"], listed["activity"]) == ("owl-1", True, "idle")
+
+                answer = await device.ask(QUESTION)
+                turn = await live_on_b.next("turn", lambda data: data["transcript"] == "spiders")
+                assert turn["reply"] == answer.reply
+
+                assigned = await tom_on_b.post("/api/lessons/legs/assign", json={"devices": ["owl-1"]})
+                assert assigned.json()["devices"][0]["online"] is True
+                opening = await device.told()
+                assert "legs" in opening.reply.lower()
+                await live_on_b.next("lesson", lambda data: data["lesson"] and data["lesson"]["lesson"] == "legs")
+
+                paused = await tom_on_b.post("/api/devices/owl-1/control", json={"command": "pause"})
+                assert paused.json()["devices"] == [{"device_id": "owl-1", "online": True, "activity": "paused"}]
+                assert (await device.notice()).command == "pause"
+                assert (await device.told()).reply == "Let's take a little break. Your teacher paused me."
+                await live_on_b.next("device", lambda data: data["device_id"] == "owl-1" and data["paused"])
+
+                assert (await tom_on_b.post("/api/devices/owl-1/control", json={"command": "resume"})).status_code == 200
+                assert (await device.notice()).command == "resume"
+
+                heard_on_b = messages_heard(b)
+                assert (await tom_on_b.delete("/api/devices/owl-1")).status_code == 200  # forgotten on B: A lets go
+                await asyncio.wait_for(asyncio.shield(device._reader), 10)
+                assert (device.close_code, device.close_reason) == (4001, "this device was forgotten by a teacher: pair "
+                                                                          "it again")
+                while "owl-1" in b.hoot.elsewhere.online:  # until A's news that it is offline has reached B
+                    await asyncio.wait_for(heard_on_b.get(), 10)
+            finally:
+                await device.close()
+        assert (await tom_on_b.get("/api/devices")).json()["devices"] == []
+
+
+def messages_heard(server) -> asyncio.Queue:
+    """The kinds of the bus messages `server` hears from now on, as they are handled."""
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    bus = server.hoot.bus
+    handle = bus._hear
+
+    def hear(kind: str, data: dict, sender: str) -> None:
+        handle(kind, data, sender)
+        heard.put_nowait(kind)
+
+    bus._hear = hear
+    return heard
+
+
+async def test_wrong_passwords_count_against_the_limit_on_every_server(school, postgres_url, tmp_path):
+    async with school(store_url=postgres_url, data_dir=tmp_path / "a", create_accounts=False) as a, \
+            school(store_url=postgres_url, data_dir=tmp_path / "b", create_accounts=False) as b:
+        await a.hoot.store.add_account("rosa", await hash_password(PASSWORD), "teacher")  # the module shares one store
+        heard_on_a = messages_heard(a)
+        for server in (a, b, a, b, b):  # five wrong passwords, the limit, spread over both servers
+            async with server.anonymous() as api:
+                wrong = await api.post("/api/login", json={"username": "rosa", "password": "not-it"})
+            assert wrong.status_code == 401
+            if server is b:
+                assert await asyncio.wait_for(heard_on_a.get(), 10) == "limit"
+        async with a.anonymous() as api:
+            right_but_locked = await api.post("/api/login", json={"username": "rosa", "password": PASSWORD})
+    assert right_but_locked.status_code == 429

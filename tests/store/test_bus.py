@@ -1,0 +1,52 @@
+"""The bus's messages: what fits in a NOTIFY, and what a server does with messages that are not ours or its own."""
+
+import json
+
+from hootkit.store.bus import MAX_PAYLOAD, TRIM_CHARS, Bus, encode
+
+
+def test_long_texts_are_cut_to_fit_a_notify_and_what_still_does_not_fit_is_not_sent():
+    turn = {"device_id": "owl-1", "transcript": "why " * 3000, "reply": "because " * 3000}
+    payload = encode("a", "news", turn)
+    assert len(payload.encode()) < MAX_PAYLOAD
+    data = json.loads(payload)["data"]
+    assert len(data["transcript"]) == TRIM_CHARS and len(data["reply"]) == TRIM_CHARS and data["device_id"] == "owl-1"
+    assert encode("a", "news", {"device_id": "owl-1", "flags": ["x" * 9000]}) is None
+    assert json.loads(encode("a", "control", {"device_id": "owl-1", "command": "pause"}))["data"]["command"] == "pause"
+
+
+def test_relayed_news_is_cut_inside_too():
+    news = {"kind": "turn", "device_id": "owl-1", "data": {"transcript": "为什么" * 1500, "reply": "因为" * 1500}}
+    data = json.loads(encode("a", "news", news))["data"]
+    assert len(data["data"]["transcript"]) == TRIM_CHARS and len(data["data"]["reply"]) == TRIM_CHARS
+
+
+def test_text_that_is_not_unicode_is_not_sent_and_raises_nothing():
+    bus = Bus("postgresql+asyncpg://hoot@db/hootkit")
+    bus.send("news", {"kind": "turn", "device_id": "owl-1", "data": {"transcript": "\ud800"}})
+    assert not bus._news
+
+
+def test_sqlalchemys_ssl_is_asyncpgs_sslmode():
+    assert Bus("postgresql+asyncpg://hoot:pw@db:5432/hootkit?ssl=require").dsn == \
+        "postgresql://hoot:pw@db:5432/hootkit?sslmode=require"
+
+
+def test_a_server_ignores_its_own_messages_and_ones_that_are_not_ours():
+    bus = Bus("postgresql+asyncpg://hoot:secret@db/hootkit")
+    assert bus.shared and bus.dsn == "postgresql://hoot:secret@db/hootkit"
+    heard = []
+    bus._hear = lambda kind, data, sender: heard.append((kind, data, sender))
+    bus._heard(None, 1, "hootkit", encode(bus.server_id, "control", {"device_id": "owl-1", "command": "stop"}))
+    for junk in ("not json", "[]", '{"from": "b"}', '{"from": "b", "kind": 1, "data": {}}',
+                 '{"from": "b", "kind": "control", "data": "stop"}'):
+        bus._heard(None, 1, "hootkit", junk)
+    bus._heard(None, 1, "hootkit", encode("b", "control", {"device_id": "owl-1", "command": "stop"}))
+    assert heard == [("control", {"device_id": "owl-1", "command": "stop"}, "b")]
+
+
+def test_on_sqlite_there_is_nobody_to_tell():
+    bus = Bus("sqlite+aiosqlite:////tmp/hootkit.db")
+    assert not bus.shared
+    bus.send("control", {"device_id": "owl-1", "command": "stop"})  # nothing queued, nothing raised
+    assert not bus._commands and not bus._news
