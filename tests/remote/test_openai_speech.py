@@ -124,5 +124,7 @@ def test_wav_answers_that_are_not_16_bit_pcm_are_refused():
         file.writeframes(b"\x80" * 100)
     with pytest.raises(ValueError, match="16-bit"):
         WavStream().feed(out.getvalue())
+    with pytest.raises(ValueError, match="Hz"):
+        WavStream().feed(wav_file(np.zeros(10, np.int16), 1))  # a sample rate of 1 would resample into millions
     with pytest.raises(ValueError, match="not a WAV"):
         WavStream().feed(b"ID3\x04" + b"\0" * 60)  # an mp3

@@ -30,6 +30,8 @@ RETRIES = 2  # further tries after a refused or dropped connection, before any a
 BACKOFF_S = 0.1  # the first retry's wait, doubled for each next one
 HEALTH_S = 2.0
 MAX_TRANSCRIPT_BYTES = 1 << 20  # a transcription answer bigger than this is not one
+MAX_CLAUSE_S = 60.0  # a clause's audio longer than this is not a clause (a server that streams forever)
+RATES = (8000, 48000)  # the sample rates a WAV answer may have, lowest and highest
 _NOT_ANSWERED = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
@@ -106,12 +108,12 @@ class OpenAiSpeechLink:
     @staticmethod
     async def _read_some(response: httpx.Response, limit: int) -> bytes:
         """At most `limit` bytes of the body: an error page or a runaway answer is not read whole."""
-        body = b""
+        body = bytearray()
         async for chunk in response.aiter_bytes():
             body += chunk
             if len(body) >= limit:
                 break
-        return body[:limit]
+        return bytes(body[:limit])
 
     async def health(self) -> None:
         """Raises BackendError unless the server answers HTTP at all within HEALTH_S (a 404 for /models is an
@@ -159,9 +161,13 @@ class OpenAiStt:
         if hints:
             form["prompt"] = ", ".join(hints)
         audio = wav_bytes(pcm, STT_RATE)
-        async with self.link.post("/audio/transcriptions", data=form,
-                                  files={"file": ("speech.wav", audio, "audio/wav")}) as response:
-            body = await self.link._read_some(response, MAX_TRANSCRIPT_BYTES)
+        try:
+            async with asyncio.timeout(self.link.timeout_s):  # the whole answer, not each read of a slow trickle
+                async with self.link.post("/audio/transcriptions", data=form,
+                                          files={"file": ("speech.wav", audio, "audio/wav")}) as response:
+                    body = await self.link._read_some(response, MAX_TRANSCRIPT_BYTES)
+        except TimeoutError as error:
+            raise self.link.error(f"did not answer within {self.link.timeout_s:g} s") from error
         try:
             answer = json.loads(body)
             text = answer["text"]
@@ -226,6 +232,8 @@ class WavStream:
                 encoding, self.channels, self.rate, _, _, bits = struct.unpack("<HHIIHH", self._buffer[body:body + 16])
                 if encoding not in (1, 0xFFFE) or bits != 16 or not self.channels:
                     raise ValueError(f"{bits}-bit audio in encoding {encoding}; 16-bit PCM is needed")
+                if not RATES[0] <= self.rate <= RATES[1]:
+                    raise ValueError(f"audio at {self.rate} Hz; {RATES[0]}-{RATES[1]} Hz is needed")
             position = body + size + (size & 1)
             if position > 1 << 16:
                 raise ValueError("no audio data in the first 64 KiB")
@@ -274,9 +282,12 @@ class OpenAiTts:
         raise self.link.error("sent no audio", brief="gave an unexpected answer")
 
     async def synthesize(self, text: str, key: str) -> AsyncIterator[np.ndarray]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.link.timeout_s + MAX_CLAUSE_S
         async with self.link.post("/audio/speech", **self._request(text)) as response:
             wav = WavStream()
             resampler = None
+            heard = 0
             async for data in response.aiter_bytes():
                 try:
                     samples = wav.feed(data)
@@ -284,6 +295,10 @@ class OpenAiTts:
                     raise self.link.error("did not answer with WAV audio", error, brief="gave an unexpected answer") from error
                 if wav.rate is None:
                     continue
+                heard += len(samples)
+                if heard > wav.rate * MAX_CLAUSE_S or loop.time() > deadline:
+                    raise self.link.error(f"sent more than {MAX_CLAUSE_S:g} s of audio for one clause",
+                                          brief="gave an unexpected answer")
                 resampler = resampler or Resampler(wav.rate, self.sample_rate, dtype="int16")
                 chunk = resampler.process(samples) if len(samples) else samples
                 if len(chunk):
