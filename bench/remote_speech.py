@@ -1,10 +1,12 @@
-"""What remote Wyoming speech engines cost in VTV against in-process ones, on this machine, in one run
+"""What remote speech engines cost in VTV against in-process ones, on this machine, in one run
 (issue 18: "remote Wyoming STT and TTS on this machine add at most 40 ms to VTV p50 against in-process").
 
-Starts wyoming-faster-whisper (Whisper tiny.en, beam 1, float32, 2 threads, English: what Hootkit runs
-in-process) and wyoming-piper (en_US-joe-medium) from .venv/speech-servers with the models Hootkit ships, the
-way tests/remote/speech_servers.py does, then two `hoot serve` processes with their own temporary data dirs,
-the embedded LLM and stt.language "en": A with the embedded STT and TTS, B with stt/tts.backend "wyoming".
+Starts the remote servers the way tests/remote/speech_servers.py does, with the models Hootkit ships:
+`--backend wyoming` (the default) wyoming-faster-whisper (Whisper tiny.en, beam 1, float32, 2 threads,
+English: what Hootkit runs in-process) and wyoming-piper (en_US-joe-medium) from .venv/speech-servers;
+`--backend openai` faster-whisper-server (the same model and settings) and local-tts-studio (piper, the joe
+voice) from .venv/openai-speech. Then two `hoot serve` processes with their own temporary data dirs, the
+embedded LLM and stt.language "en": A with the embedded STT and TTS, B with stt/tts.backend set to the backend.
 Each round asks every question (bench/vtv.py's questions, adult and child voices, made with piper) of both
 servers in turn, one at a time, through a fresh device connection at real-time pace; which server goes first
 alternates by round, and one unmeasured question warms each server up first. VTV is bench/vtv.py's: last
@@ -14,6 +16,7 @@ each process, and B - A at p50. Prints tables and writes bench/results/remote_sp
 
     .venv/bin/python bench/remote_speech.py                                # 6 rounds x 8 spoken questions
     .venv/bin/python bench/remote_speech.py --rounds 1 --questions 1       # a smoke run (2 turns per server)
+    .venv/bin/python bench/remote_speech.py --backend openai               # OpenAI-compatible servers instead
 """
 
 import argparse
@@ -32,27 +35,14 @@ import numpy as np
 
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests"), str(BENCH.parent / "tests" / "remote")]
-from speech_servers import SPEECH_VENV, SpeechServer  # noqa: E402  (the tests' server runner, not a copy)
+from speech_servers import OPENAI_VENV, SPEECH_VENV, openai_pair, started, wyoming_pair  # noqa: E402  (the tests' own)
 from table import print_table  # noqa: E402
 from vtv import PARTS, QUESTIONS, VOICES, free_port, memory_mb, percentile, start_server  # noqa: E402
 
 from hootkit.client.device import DeviceClient  # noqa: E402
 from hootkit.client.speech import speak  # noqa: E402
-from hootkit.engines import models  # noqa: E402
 
 TARGET_MS = 40
-
-
-def wyoming_servers(folder: Path) -> tuple[SpeechServer, SpeechServer]:
-    """The same commands as tests/remote/speech_servers.py's `wyoming_servers` fixture (STT as in-process)."""
-    stt = SpeechServer("wyoming-faster-whisper", [
-        "--model", str(models.whisper_tiny_en()), "--data-dir", str(folder / "stt"), "--local-files-only",
-        "--stt-library", "faster-whisper", "--language", "en", "--beam-size", "1", "--cpu-threads", "2",
-        "--compute-type", "float32"])
-    tts = SpeechServer("wyoming-piper", [
-        "--voice", "en_US-joe-medium", "--data-dir", str(models.joe_voice().parent), "--download-dir",
-        str(folder / "tts"), "--local-files-only"])
-    return stt, tts
 
 
 def stop(process) -> None:
@@ -117,10 +107,13 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--questions", type=int, default=len(QUESTIONS), help="the first N of bench/vtv.py's")
-    parser.add_argument("--out", type=Path, default=BENCH / "results" / "remote_speech.json")
+    parser.add_argument("--backend", choices=["wyoming", "openai"], default="wyoming")
+    parser.add_argument("--out", type=Path, help="default: bench/results/remote_speech[_openai].json")
     args = parser.parse_args()
-    if not (SPEECH_VENV / "bin" / "wyoming-piper").exists():
-        sys.exit(f"no Wyoming speech servers in {SPEECH_VENV} (make install)")
+    args.out = args.out or BENCH / "results" / ("remote_speech.json" if args.backend == "wyoming" else "remote_speech_openai.json")
+    venv, pair = (SPEECH_VENV, wyoming_pair) if args.backend == "wyoming" else (OPENAI_VENV, openai_pair)
+    if not venv.exists():
+        sys.exit(f"no {args.backend} speech servers in {venv} (make install)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on SIGTERM as on Ctrl-C
 
     audio = {(q, v): np.concatenate([speak(q, pitch=p, length_scale=ls), np.zeros(1600, np.int16)])
@@ -130,13 +123,10 @@ def main() -> None:
     with ExitStack() as cleanup:
         cleanup.callback(sweep_children)  # last of all
         folder = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="remote-speech-")))
-        stt, tts = wyoming_servers(folder)
-        for server in (stt, tts):
-            cleanup.callback(server.kill)
-            server.start()
+        stt, tts = cleanup.enter_context(started(pair(folder / "speech")))
         common = {"HOOT_STT__LANGUAGE": "en"}
-        remote = {"HOOT_STT__BACKEND": "wyoming", "HOOT_STT__URL": stt.url,
-                  "HOOT_TTS__BACKEND": "wyoming", "HOOT_TTS__URL": tts.url}
+        remote = {"HOOT_STT__BACKEND": args.backend, "HOOT_STT__URL": stt.url,
+                  "HOOT_TTS__BACKEND": args.backend, "HOOT_TTS__URL": tts.url}
         hoots, ready, urls = {}, {}, {}
         for name, extra in (("A", {}), ("B", remote)):  # one by one: loading competes for the 2 cores
             port = free_port()
@@ -145,7 +135,7 @@ def main() -> None:
             cleanup.callback(stop, process)
             hoots[name], urls[name] = process, f"ws://127.0.0.1:{port}/v1/device"
             health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
-            print(f"{name}: {'embedded' if name == 'A' else 'wyoming'} speech on port {port}, ready in "
+            print(f"{name}: {'embedded' if name == 'A' else args.backend} speech on port {port}, ready in "
                   f"{ready[name]:.1f} s, healthz {health.get('status')} {health.get('engines', '')}",
                   flush=True)
             if health.get("status") != "ok":
@@ -169,7 +159,7 @@ def report(rows: list[dict], memory: dict, ready: dict, args: argparse.Namespace
     print()
     columns = [("server", "server", 8), ("turns", "turns", 6), ("fail", "failed", 5), ("alerts", "alerts", 7),
                ("p50", "vtv_p50", 8), ("p95", "vtv_p95", 8)] + [(short.get(p, p), p, 10) for p in PARTS]
-    print_table("VTV ms (A: embedded speech, B: Wyoming STT + TTS), p50 of the parts the server reports",
+    print_table(f"VTV ms (A: embedded speech, B: {args.backend} STT + TTS), p50 of the parts the server reports",
                 columns, table + [delta])
     print()
     print_table("memory MB", [("process", "name", 24), ("RSS", "VmRSS", 8), ("peak", "VmHWM", 8)],
@@ -178,7 +168,7 @@ def report(rows: list[dict], memory: dict, ready: dict, args: argparse.Namespace
     print(f"\nB - A at p50: {delta['vtv_p50']} ms (B/A {ratio}); target <= {TARGET_MS} ms: {verdict}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "summary": table, "difference": delta, "ratio_p50": ratio, "target_ms": TARGET_MS, "verdict": verdict,
+        "backend": args.backend, "summary": table, "difference": delta, "ratio_p50": ratio, "target_ms": TARGET_MS, "verdict": verdict,
         "memory_mb": memory, "ready_s": ready, "rounds": args.rounds, "cpu_count": os.cpu_count(),
         "turns": rows,
     }, indent=1))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -70,33 +71,25 @@ class SpeechServer:
             self.process.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def wyoming_servers(tmp_path_factory):
-    """(stt, tts): wyoming-faster-whisper on Whisper tiny.en and wyoming-piper on the joe voice."""
-    need((SPEECH_VENV / "bin" / "wyoming-piper").exists(), f"the Wyoming speech servers ({SPEECH_VENV}; make install)")
-    folder = tmp_path_factory.mktemp("wyoming")
+def wyoming_pair(folder: Path) -> tuple[SpeechServer, SpeechServer]:
+    """(stt, tts), not started: wyoming-faster-whisper on Whisper tiny.en (as in-process) and wyoming-piper on the
+    joe voice, keeping their files under `folder`."""
     stt = SpeechServer(SPEECH_VENV / "bin" / "wyoming-faster-whisper", [
-        "--uri", "tcp://127.0.0.1:{port}", "--model", str(models.whisper_tiny_en()), "--data-dir", str(folder / "stt"), "--local-files-only",
-        "--stt-library", "faster-whisper", "--language", "en", "--beam-size", "1", "--cpu-threads", "2",
-        "--compute-type", "float32",
+        "--uri", "tcp://127.0.0.1:{port}", "--model", str(models.whisper_tiny_en()), "--data-dir", str(folder / "stt"),
+        "--local-files-only", "--stt-library", "faster-whisper", "--language", "en", "--beam-size", "1",
+        "--cpu-threads", "2", "--compute-type", "float32",
     ])
     tts = SpeechServer(SPEECH_VENV / "bin" / "wyoming-piper", [
-        "--uri", "tcp://127.0.0.1:{port}", "--voice", "en_US-joe-medium", "--data-dir", str(models.joe_voice().parent), "--download-dir", str(folder / "tts"),
-        "--local-files-only",
+        "--uri", "tcp://127.0.0.1:{port}", "--voice", "en_US-joe-medium", "--data-dir", str(models.joe_voice().parent),
+        "--download-dir", str(folder / "tts"), "--local-files-only",
     ])
-    try:
-        yield stt.start(), tts.start()
-    finally:
-        stt.kill()
-        tts.kill()
+    return stt, tts
 
 
-@pytest.fixture(scope="module")
-def openai_servers(tmp_path_factory):
-    """(stt, tts): faster-whisper-server on Whisper tiny.en (float32, as in-process) at /v1/audio/transcriptions,
-    and local-tts-studio on piper's joe voice at /v1/audio/speech."""
-    need((OPENAI_VENV / "bin" / "local-tts").exists(), f"the OpenAI-compatible speech servers ({OPENAI_VENV}; make install)")
-    folder = tmp_path_factory.mktemp("openai")
+def openai_pair(folder: Path) -> tuple[SpeechServer, SpeechServer]:
+    """(stt, tts), not started: faster-whisper-server on Whisper tiny.en (float32, beam 1, 2 threads: as in-process)
+    at /v1/audio/transcriptions, and local-tts-studio on piper's joe voice at /v1/audio/speech."""
+    folder.mkdir(parents=True, exist_ok=True)
     stt_config = folder / "stt.yaml"  # JSON is YAML
     stt_config.write_text(json.dumps({"models": [{
         "name": "whisper-1", "path": str(models.whisper_tiny_en()),
@@ -112,11 +105,31 @@ def openai_servers(tmp_path_factory):
                        ["--config", str(stt_config), "--host", "127.0.0.1", "--port", "{port}"], "http://127.0.0.1:{port}/v1")
     tts = SpeechServer(OPENAI_VENV / "bin" / "local-tts", ["--host", "127.0.0.1", "--port", "{port}"],
                        "http://127.0.0.1:{port}/v1", env={"LOCAL_TTS_DATA_DIR": str(folder / "tts")})
+    return stt, tts
+
+
+@contextmanager
+def started(pair: tuple[SpeechServer, SpeechServer]):
+    """`with started(wyoming_pair(folder)) as (stt, tts):` both running, killed after."""
     try:
-        yield stt.start(), tts.start()
+        yield tuple(server.start() for server in pair)
     finally:
-        stt.kill()
-        tts.kill()
+        for server in pair:
+            server.kill()
+
+
+@pytest.fixture(scope="module")
+def wyoming_servers(tmp_path_factory):
+    need((SPEECH_VENV / "bin" / "wyoming-piper").exists(), f"the Wyoming speech servers ({SPEECH_VENV}; make install)")
+    with started(wyoming_pair(tmp_path_factory.mktemp("wyoming"))) as servers:
+        yield servers
+
+
+@pytest.fixture(scope="module")
+def openai_servers(tmp_path_factory):
+    need((OPENAI_VENV / "bin" / "local-tts").exists(), f"the OpenAI-compatible speech servers ({OPENAI_VENV}; make install)")
+    with started(openai_pair(tmp_path_factory.mktemp("openai"))) as servers:
+        yield servers
 
 
 def running(servers: tuple[SpeechServer, ...]) -> tuple[SpeechServer, ...]:

@@ -1,10 +1,14 @@
 """The engine interfaces every backend implements, and the Transcript they share."""
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 STT_RATE = 16000
 VAD_WINDOW = 512
@@ -57,3 +61,13 @@ class Tts(Protocol):
     def synthesize(self, text: str, key: str) -> AsyncIterator[np.ndarray]:
         """Yield int16 mono chunks at `sample_rate`."""
         ...
+
+
+def rate_at_load(probe: Callable[[], Coroutine], default: int) -> int:
+    """The rate a remote voice speaks at, asked once at load (engines load in a thread, off the event loop);
+    `default`, with a warning, while its server does not answer."""
+    try:
+        return asyncio.run(probe())
+    except BackendError as error:
+        log.warning("%s; assuming %d Hz until it answers", error, default)
+        return default

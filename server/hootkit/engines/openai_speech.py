@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 
-from hootkit.engines.base import STT_RATE, BackendError, Transcript
+from hootkit.engines.base import STT_RATE, BackendError, Transcript, rate_at_load
 from hootkit.pipeline.audio import Resampler
 
 log = logging.getLogger(__name__)
@@ -256,12 +256,7 @@ class OpenAiTts:
         self.link = OpenAiSpeechLink("text-to-speech", base_url, api_key, timeout_s)
         self.model = model
         self.voice = voice
-        self.sample_rate = DEFAULT_TTS_RATE
-        if probe:
-            try:
-                self.sample_rate = asyncio.run(self.probe())  # engines load off the event loop, in a thread
-            except BackendError as error:
-                log.warning("%s; assuming %d Hz until it answers", error, self.sample_rate)
+        self.sample_rate = rate_at_load(self.probe, DEFAULT_TTS_RATE) if probe else DEFAULT_TTS_RATE
 
     def _request(self, text: str) -> dict:
         return {"json": {"model": self.model, "voice": self.voice, "input": text, "response_format": "wav"}}

@@ -20,7 +20,7 @@ from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from hootkit.engines.base import STT_RATE, BackendError, Transcript
+from hootkit.engines.base import STT_RATE, BackendError, Transcript, rate_at_load
 from hootkit.pipeline.audio import Resampler
 
 log = logging.getLogger(__name__)
@@ -176,12 +176,7 @@ class WyomingTts:
     def __init__(self, url: str, voice: str | None, timeout_s: float, probe: bool = True):
         self.link = WyomingLink("text-to-speech", url, timeout_s)
         self.voice = voice
-        self.sample_rate = DEFAULT_TTS_RATE
-        if probe:
-            try:
-                self.sample_rate = asyncio.run(self.probe())  # engines load off the event loop, in a thread
-            except BackendError as error:
-                log.warning("%s; assuming %d Hz until it answers", error, self.sample_rate)
+        self.sample_rate = rate_at_load(self.probe, DEFAULT_TTS_RATE) if probe else DEFAULT_TTS_RATE
 
     def _request(self, text: str) -> Event:
         voice = SynthesizeVoice(name=self.voice) if self.voice else None
