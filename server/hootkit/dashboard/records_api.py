@@ -15,6 +15,7 @@ from hootkit.dashboard.reach import class_device_ids, device_ids_in_reach
 from hootkit.dashboard.logins import admin, caller, staff
 from hootkit.store.db import transcript_entry
 from hootkit.store.export import to_csv
+from hootkit.store.low_priority import LowPriority
 
 router = APIRouter(prefix="/api")
 KEEPALIVE_S = 15.0  # an idle live stream says so this often; each time it checks its login is still good
@@ -59,12 +60,13 @@ def reports_response(reports: list[dict]) -> StreamingResponse:
 
 
 async def reports_json(reports: list[dict]) -> AsyncIterator[bytes]:
-    """The report answer's bytes, a page of devices at a time, letting other tasks run between pages."""
+    """The report answer's bytes, a page of devices at a time, at low priority (other tasks run between pages)."""
+    pace = LowPriority()
     yield b'{"reports":['
     for start in range(0, len(reports), REPORT_PAGE):
         page = json.dumps(reports[start:start + REPORT_PAGE], ensure_ascii=False, allow_nan=False)[1:-1]
         yield (("," if start else "") + page).encode()
-        await asyncio.sleep(0)
+        await pace.step()
     yield b"]}"
 
 

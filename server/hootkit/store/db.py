@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from hootkit.store.low_priority import LowPriority
 from hootkit.store.migrate import upgrade
 from hootkit.store.tables import (
     Account, Assignment, AuditEvent, ClassRoom, Device, DeviceSessionRow, Login, Setting, TurnRow, now,
@@ -292,13 +293,16 @@ class Store:
         """The turns `where` says as `turn_dict`s, by device then id: one query, streamed, `page_size` rows a step.
 
         Rows are made a page at a time on the event loop and the next page is fetched off it, so tens of
-        thousands of turns never hold the loop (and the devices' audio pacing) for more than a page's worth.
+        thousands of turns never hold the loop (and the devices' audio pacing) for more than a page's worth; and
+        the pages come at low priority (LowPriority), so many reports at once slow each other, not the devices.
         """
         query = select(*_TURN_COLUMNS).where(*where).order_by(TurnRow.device_id, TurnRow.id)
+        pace = LowPriority()
         async with self.sessions() as session:
             result = await session.stream(query.execution_options(yield_per=page_size))
             async for rows in result.partitions(page_size):
                 yield [turn_dict(row) for row in rows]
+                await pace.step()
 
     async def delete_data(self, device_ids: Iterable[str]) -> dict:
         """Delete the devices' turns (and kept audio), sessions and assignments; the devices stay paired."""
