@@ -11,6 +11,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 STT_RATE = 16000
+REMOTE_VOICE_RATE = 22050  # piper's medium voices: a remote voice's rate until its server can be asked
 VAD_WINDOW = 512
 
 
@@ -63,11 +64,11 @@ class Tts(Protocol):
         ...
 
 
-def rate_at_load(probe: Callable[[], Coroutine], default: int) -> int:
+def rate_at_load(probe: Callable[[], Coroutine]) -> int:
     """The rate a remote voice speaks at, asked once at load (engines load in a thread, off the event loop);
-    `default`, with a warning, while its server does not answer."""
+    REMOTE_VOICE_RATE, with a warning, while its server does not answer."""
     try:
         return asyncio.run(probe())
     except BackendError as error:
-        log.warning("%s; assuming %d Hz until it answers", error, default)
-        return default
+        log.warning("%s; assuming %d Hz until it answers", error, REMOTE_VOICE_RATE)
+        return REMOTE_VOICE_RATE

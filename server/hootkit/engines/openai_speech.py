@@ -19,12 +19,11 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 
-from hootkit.engines.base import STT_RATE, BackendError, Transcript, rate_at_load
+from hootkit.engines.base import REMOTE_VOICE_RATE, STT_RATE, BackendError, Transcript, rate_at_load
 from hootkit.pipeline.audio import Resampler
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TTS_RATE = 22050  # piper's medium voices; assumed when the server cannot be asked at load
 CONNECT_S = 2.0  # a server that does not accept within this is as good as gone
 RETRIES = 2  # further tries after a refused or dropped connection, before any answer
 BACKOFF_S = 0.1  # the first retry's wait, doubled for each next one
@@ -256,7 +255,7 @@ class OpenAiTts:
         self.link = OpenAiSpeechLink("text-to-speech", base_url, api_key, timeout_s)
         self.model = model
         self.voice = voice
-        self.sample_rate = rate_at_load(self.probe, DEFAULT_TTS_RATE) if probe else DEFAULT_TTS_RATE
+        self.sample_rate = rate_at_load(self.probe) if probe else REMOTE_VOICE_RATE
 
     def _request(self, text: str) -> dict:
         return {"json": {"model": self.model, "voice": self.voice, "input": text, "response_format": "wav"}}

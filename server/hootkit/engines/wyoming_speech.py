@@ -20,12 +20,11 @@ from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from hootkit.engines.base import STT_RATE, BackendError, Transcript, rate_at_load
+from hootkit.engines.base import REMOTE_VOICE_RATE, STT_RATE, BackendError, Transcript, rate_at_load
 from hootkit.pipeline.audio import Resampler
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TTS_RATE = 22050  # piper's medium voices; assumed when the server cannot be asked at load
 CHUNK_SAMPLES = 1024  # audio sent to the STT server per event
 CONNECT_S = 2.0  # a server that does not accept within this is as good as gone
 RETRIES = 2  # further tries after a refused or dropped connection, before any answer
@@ -176,7 +175,7 @@ class WyomingTts:
     def __init__(self, url: str, voice: str | None, timeout_s: float, probe: bool = True):
         self.link = WyomingLink("text-to-speech", url, timeout_s)
         self.voice = voice
-        self.sample_rate = rate_at_load(self.probe, DEFAULT_TTS_RATE) if probe else DEFAULT_TTS_RATE
+        self.sample_rate = rate_at_load(self.probe) if probe else REMOTE_VOICE_RATE
 
     def _request(self, text: str) -> Event:
         voice = SynthesizeVoice(name=self.voice) if self.voice else None

@@ -30,6 +30,8 @@ class Elsewhere:
 
     async def start(self) -> None:
         hoot = self.hoot
+        if not hoot.bus.shared:  # one server (SQLite): nobody to tell, no work per piece of news
+            return
         hoot.live.relay = lambda kind, device_id, data: hoot.bus.send("news", {"kind": kind, "device_id": device_id,
                                                                                 "data": data})
         for name, limit in self._limits().items():
