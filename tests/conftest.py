@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -42,6 +43,23 @@ def tone(seconds: float, rate: int = RATE, level: float = 0.3) -> np.ndarray:
 
 def silence(seconds: float, rate: int = RATE) -> np.ndarray:
     return np.zeros(int(seconds * rate), np.int16)
+
+
+NUMBER_WORDS = dict(enumerate("zero one two three four five six seven eight nine ten eleven twelve".split()))
+LITTLE_WORDS = {"a", "an", "the", "this", "that"}
+
+
+def content_words(text: str) -> set[str]:
+    """The words of `text` that hearing it back must find: numbers spelt out, articles left out (Whisper writes
+    "8" for "eight" and hears "a spider" as "this spider")."""
+    found = re.findall(r"[a-z0-9']+", text.lower())
+    return {NUMBER_WORDS.get(int(w), w) if w.isdigit() else w for w in found} - LITTLE_WORDS
+
+
+def heard_most(said: str, heard: str) -> bool:
+    """Whether at least half of what was said came back when its audio was transcribed."""
+    said_words = content_words(said)
+    return bool(said_words) and len(said_words & content_words(heard)) >= len(said_words) / 2
 
 
 # A small lesson for running-lesson tests: a quiz ("8"), an open question with facts, a recap.

@@ -1,7 +1,6 @@
 """A Hootkit server whose speech engines are remote servers chosen in settings, and what its tests ask and expect."""
 
 import asyncio
-import re
 from contextlib import asynccontextmanager
 
 import httpx
@@ -19,10 +18,6 @@ from hootkit.serving import serve_in_loop
 
 SPIDER = "Spider legs?"  # short words both ways: replies are played at real-time pace
 REPLY = ["Eight legs.", "Count them!"]
-
-
-def words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z']+", text.lower().replace("8", "eight")))
 
 
 def short_reply(gate: asyncio.Event | None = None) -> FakeLlm:
