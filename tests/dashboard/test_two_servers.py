@@ -10,6 +10,7 @@ from school import PASSWORD, QUESTION, LiveNews, lessons_dir, school  # noqa: F4
 from test_control import pair
 
 from hootkit.accounts.passwords import hash_password
+from hootkit.client.device import DeviceClient
 from hootkit.engines.fakes import FakeStt
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "store"))
@@ -90,3 +91,36 @@ async def test_wrong_passwords_count_against_the_limit_on_every_server(school, p
         async with a.anonymous() as api:
             right_but_locked = await api.post("/api/login", json={"username": "rosa", "password": PASSWORD})
     assert right_but_locked.status_code == 429
+
+
+async def test_a_pairing_code_said_by_a_device_on_one_server_is_accepted_on_the_other(school, postgres_url, tmp_path):
+    async with school(store_url=postgres_url, data_dir=tmp_path / "a", create_accounts=False) as a, \
+            school(store_url=postgres_url, data_dir=tmp_path / "b", create_accounts=False) as b:
+        await a.hoot.store.add_account("ines", await hash_password(PASSWORD), "teacher")
+        async with a.login("ines") as ines_on_a, b.login("ines") as ines_on_b:
+            class_id = await a.new_class(ines_on_a, "5C")
+            device = DeviceClient(a.url, device_id="owl-7")
+            await device.connect()
+            try:
+                code = (await device.notice()).code
+                await device.told()
+                wrong = await ines_on_b.post("/api/pair", json={"code": other_than(code), "class_id": class_id})
+                paired = await ines_on_b.post("/api/pair", json={"code": code, "class_id": class_id, "name": "Table 7"})
+                assert (await device.notice()).state == "paired"  # A, which holds it, told it
+                welcome = await device.told()
+                again = await ines_on_b.post("/api/pair", json={"code": code, "class_id": class_id})
+            finally:
+                await device.close()
+        stored = await b.hoot.store.device("owl-7")
+        audit = [row for row in await b.hoot.store.audit_log() if row.action == "pair" and row.target == "owl-7"]
+    assert wrong.status_code == 404 and "no device is waiting" in wrong.json()["detail"]
+    assert paired.status_code == 201, paired.text
+    assert paired.json() == {"device_id": "owl-7", "name": "Table 7", "class_id": class_id}
+    assert (stored.name, stored.class_id) == ("Table 7", class_id)
+    assert "ready" in welcome.reply
+    assert again.status_code == 404  # a code is used once
+    assert [(row.actor, row.ok, row.detail) for row in audit] == [("ines", True, "class 5C")]
+
+
+def other_than(code: str) -> str:
+    return f"{(int(code) + 1) % 10**6:06d}"

@@ -9,9 +9,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from hootkit.accounts.access import Caller, visible_class_ids, visible_device_ids
-from hootkit.accounts.passwords import hash_password, new_token, token_hash, weakness
+from hootkit.accounts.passwords import hash_password, weakness
 from hootkit.dashboard.reach import class_device_ids, class_in_reach, device_ids_in_reach
 from hootkit.gateway.mcp import ToolError
+from hootkit.gateway.pair_device import PairingAsk, PairingFailed, pair_waiting
 from hootkit.gateway.recorder import device_state
 from hootkit.gateway.session import HOLDS
 from hootkit.dashboard.logins import admin, caller, refuse, staff
@@ -192,28 +193,21 @@ async def pair(body: PairRequest, request: Request, who: Caller = Depends(staff)
     wait = hoot.pair_failures.wait_s(key)
     if wait:
         raise await refuse(request, 429, f"too many wrong codes; wait {int(wait) + 1} seconds", who.name)
+    ask = PairingAsk(classroom.id, classroom.name, body.name, who.name, who.ip)
     waiting = hoot.pairing.claim(body.code)
-    if waiting is None:
+    try:
+        if waiting is not None:
+            paired = await pair_waiting(hoot, waiting, ask)
+        else:  # the device may be connected to another server sharing the store
+            paired = await hoot.elsewhere.pair(body.code, ask)
+    except PairingFailed as failure:
+        hoot.pair_failures.succeeded(key)
+        raise await refuse(request, 409, str(failure), who.name) from None
+    if paired is None:
         hoot.pair_failures.failed(key)
         raise await refuse(request, 404, "no device is waiting with that code; check the 6 digits the device says", who.name)
     hoot.pair_failures.succeeded(key)
-    token = waiting.token or new_token()  # a XiaoZhi device was handed its token in its OTA answer already
-    name = body.name.strip() or waiting.device_id
-    try:
-        await hoot.store.pair_device(waiting.device_id, name, classroom.id, token_hash(token))
-    except Conflict as conflict:  # paired by another connection meanwhile: forgetting it is a separate choice
-        raise await refuse(request, 409, str(conflict), who.name) from None
-    session = waiting.session
-    if waiting.token is None and session not in hoot.gateway.sessions_of(waiting.device_id):  # gone meanwhile
-        await hoot.store.forget_device(waiting.device_id)
-        raise await refuse(request, 409, f"device {waiting.device_id} disconnected while it was being paired;"
-                           " ask it for a new code", who.name)
-    await hoot.store.audit(who.name, "pair", waiting.device_id, detail=f"class {classroom.name}", ip=who.ip)
-    hoot.live.publish("paired", waiting.device_id, {"name": name, "class_id": classroom.id})
-    if session is not None and session in hoot.gateway.sessions_of(waiting.device_id):
-        session.paired(token, name)
-        hoot.gateway.welcome(session, greeting="Thank you! Now I'm ready. You can talk to me.")
-    return {"device_id": waiting.device_id, "name": name, "class_id": classroom.id}
+    return paired
 
 
 @router.get("/pairing")

@@ -3,20 +3,25 @@
 Teachers' commands go to every server, which applies them to the devices it holds and remembers them for
 devices that may connect to it later; dashboard news made anywhere shows on every server's dashboards; each
 server knows which devices are online on the others, for its device list; and a wrong password or pairing code
-counts against the limits on every server.
+counts against the limits on every server. A pairing code typed on one server pairs a device that waits on
+another: the code goes to every server, and the one whose device says it answers.
 """
 
 import asyncio
 import logging
+import uuid
 
+from hootkit.gateway.pair_device import PairingAsk, PairingFailed, pair_waiting
 from hootkit.lessons.classroom import UnknownName
 
 log = logging.getLogger(__name__)
 
 CONTROLS = ("pause", "resume", "stop")
-COMMANDS = ("control", "assign", "end lesson", "forget")  # the bus never drops these (news it may)
+COMMANDS = ("control", "assign", "end lesson", "forget", "pair", "pair answer")  # never dropped (news may be)
 LIMIT_CHANGES = ("failed", "forgive", "succeeded")
 MAX_LIMIT_KEYS, MAX_KEY_CHARS = 4, 300
+PAIR_WAIT_S = 3.0  # how long a code no server here knows waits for another server's answer
+MAX_FIELD_CHARS = 300
 
 
 class Elsewhere:
@@ -27,6 +32,7 @@ class Elsewhere:
         self.online: dict[str, dict] = {}  # device id -> its last "device" news from the server holding it
         self._held_by: dict[str, str] = {}  # device id -> that server's id
         self._tasks: set[asyncio.Task] = set()
+        self._asked: dict[str, asyncio.Future] = {}  # pairing request id -> the answer it waits for
 
     async def start(self) -> None:
         hoot = self.hoot
@@ -56,11 +62,35 @@ class Elsewhere:
     def forget(self, device_id: str, reason: str) -> None:
         self.hoot.bus.send("forget", {"device_id": device_id, "reason": reason})
 
+    async def pair(self, code: str, ask: PairingAsk) -> dict | None:
+        """Ask the other servers to pair the device waiting there with `code`: what the one holding it answers,
+        None when none answers within PAIR_WAIT_S; raises PairingFailed with its refusal."""
+        if not self.hoot.bus.shared:
+            return None
+        request = uuid.uuid4().hex
+        self._asked[request] = answer = asyncio.get_running_loop().create_future()
+        self.hoot.bus.send("pair", {"request": request, "code": code, **ask.fields()})
+        try:
+            said = await asyncio.wait_for(answer, PAIR_WAIT_S)
+        except TimeoutError:
+            return None
+        finally:
+            del self._asked[request]
+        if "failed" in said:
+            raise PairingFailed(said["failed"])
+        return said["paired"]
+
     # -- what the others tell this one ----------------------------------------------------------
 
     def hear(self, kind: str, data: dict, sender: str) -> None:
         if kind == "limit":
             self._limit(data)
+            return
+        if kind == "pair":
+            self._pair(data)
+            return
+        if kind == "pair answer":
+            self._pair_answer(data)
             return
         device_id = data.get("device_id")
         if not isinstance(device_id, str):
@@ -91,6 +121,43 @@ class Elsewhere:
             return
         limit.heard(change, keys)
 
+    def _pair(self, data: dict) -> None:
+        texts = ("request", "code", "class_name", "name", "by", "ip")
+        if not all(isinstance(data.get(field), str) and len(data[field]) <= MAX_FIELD_CHARS for field in texts) \
+                or type(data.get("class_id")) is not int:
+            log.warning("bus: ignored a pairing request that is not ours")
+            return
+        waiting = self.hoot.pairing.claim(data["code"])
+        if waiting is None:  # not waiting here: the server it waits on answers
+            return
+        ask = PairingAsk(data["class_id"], data["class_name"], data["name"], data["by"], data["ip"])
+        self._spawn(self._pair_here(data["request"], waiting, ask))
+
+    async def _pair_here(self, request: str, waiting, ask: PairingAsk) -> None:
+        try:
+            said = {"paired": await pair_waiting(self.hoot, waiting, ask)}
+        except PairingFailed as failure:
+            said = {"failed": str(failure)}
+        except Exception:  # the store is down: the teacher is told, and the device may ask for a new code
+            log.exception("pairing %s asked by another server failed", waiting.device_id)
+            said = {"failed": f"device {waiting.device_id} could not be paired (a server error); ask it for a new code"}
+        self.hoot.bus.send("pair answer", {"request": request, **said})
+
+    def _pair_answer(self, data: dict) -> None:
+        request, paired, failed = data.get("request"), data.get("paired"), data.get("failed")
+        answer = self._asked.get(request) if isinstance(request, str) else None
+        if answer is None or answer.done() or not (isinstance(paired, dict) or isinstance(failed, str)):
+            return
+        if isinstance(paired, dict):
+            answer.set_result({"paired": {key: paired.get(key) for key in ("device_id", "name", "class_id")}})
+        else:
+            answer.set_result({"failed": failed[:MAX_FIELD_CHARS]})
+
+    def _spawn(self, work) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _news(self, device_id: str, message: dict, sender: str) -> None:
         kind, data = message.get("kind"), message.get("data")
         if not isinstance(kind, str) or not isinstance(data, dict):
@@ -109,9 +176,7 @@ class Elsewhere:
             log.warning("bus: lesson %r assigned elsewhere is not in this server's lessons", lesson_id)
             return
         for session in self.hoot.gateway.sessions_of(device_id):
-            task = asyncio.get_running_loop().create_task(self._start(session, run))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._start(session, run))
 
     async def _start(self, session, run) -> None:
         try:

@@ -1,0 +1,35 @@
+"""What a server does with pairing messages from the bus that are not ours: nothing claimed, nothing sent, nothing raised."""
+
+from types import SimpleNamespace
+
+from hootkit.gateway.elsewhere import Elsewhere
+from hootkit.gateway.pairing import PairingDesk
+
+
+class SentBus:
+    shared = True
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, kind: str, data: dict) -> None:
+        self.sent.append((kind, data))
+
+
+def test_pairing_messages_that_are_not_ours_claim_no_code_and_answer_nothing():
+    desk = PairingDesk()
+    code = desk.offer(SimpleNamespace(device_id="owl-1"), "10.0.0.7")
+    elsewhere = Elsewhere(SimpleNamespace(pairing=desk, bus=SentBus()))
+    good = {"request": "r1", "code": code, "class_id": 1, "class_name": "4B", "name": "", "by": "tom", "ip": ""}
+    for junk in ({**good, "class_id": "1"}, {**good, "class_id": True}, {**good, "code": [code]},
+                 {**good, "name": "x" * 1000}, {key: value for key, value in good.items() if key != "by"}):
+        elsewhere.hear("pair", junk, "b")
+    for junk in ({"request": ["r1"], "failed": "no"}, {"request": "r1", "paired": "yes"}, {"request": "unknown", "failed": "no"}):
+        elsewhere.hear("pair answer", junk, "b")
+    elsewhere.hear("pair", {**good, "code": other(code)}, "b")  # a code another server holds: not answered here
+    assert [waiting.device_id for waiting in desk.waiting()] == ["owl-1"]
+    assert elsewhere.hoot.bus.sent == []
+
+
+def other(code: str) -> str:
+    return f"{(int(code) + 1) % 10**6:06d}"
