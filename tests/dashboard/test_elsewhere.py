@@ -1,5 +1,6 @@
 """What a server does with pairing messages from the bus that are not ours: nothing claimed, nothing sent, nothing raised."""
 
+import time
 from types import SimpleNamespace
 
 from hootkit.gateway.elsewhere import Elsewhere
@@ -20,11 +21,14 @@ def test_pairing_messages_that_are_not_ours_claim_no_code_and_answer_nothing():
     desk = PairingDesk()
     code = desk.offer(SimpleNamespace(device_id="owl-1"), "10.0.0.7")
     elsewhere = Elsewhere(SimpleNamespace(pairing=desk, bus=SentBus()))
-    good = {"request": "r1", "code": code, "class_id": 1, "class_name": "4B", "name": "", "by": "tom", "ip": ""}
+    good = {"request": "r1", "code": code, "class_id": 1, "class_name": "4B", "name": "", "by": "tom", "ip": "",
+            "until": time.time() + 3.0}
     for junk in ({**good, "class_id": "1"}, {**good, "class_id": True}, {**good, "code": [code]},
-                 {**good, "name": "x" * 1000}, {key: value for key, value in good.items() if key != "by"}):
+                 {**good, "name": "x" * 1000}, {key: value for key, value in good.items() if key != "by"},
+                 {**good, "until": "later"}, {**good, "until": time.time() + 0.5}):  # the last: too late to answer
         elsewhere.hear("pair", junk, "b")
-    for junk in ({"request": ["r1"], "failed": "no"}, {"request": "r1", "paired": "yes"}, {"request": "unknown", "failed": "no"}):
+    for junk in ({"request": ["r1"], "failed": "no"}, {"request": "r1", "paired": "yes"}, {"request": "unknown", "failed": "no"},
+                 {"request": "r1", "paired": {"device_id": 7, "name": "x", "class_id": 1}}):
         elsewhere.hear("pair answer", junk, "b")
     elsewhere.hear("pair", {**good, "code": other(code)}, "b")  # a code another server holds: not answered here
     assert [waiting.device_id for waiting in desk.waiting()] == ["owl-1"]

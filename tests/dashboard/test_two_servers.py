@@ -122,5 +122,18 @@ async def test_a_pairing_code_said_by_a_device_on_one_server_is_accepted_on_the_
     assert [(row.actor, row.ok, row.detail) for row in audit] == [("ines", True, "class 5C")]
 
 
+async def test_wrong_codes_sent_at_once_are_each_counted_before_the_other_servers_are_asked(school, postgres_url,
+                                                                                             tmp_path):
+    async with school(store_url=postgres_url, data_dir=tmp_path / "a", create_accounts=False) as a, \
+            school(store_url=postgres_url, data_dir=tmp_path / "b", create_accounts=False) as b:
+        await a.hoot.store.add_account("olga", await hash_password(PASSWORD), "teacher")
+        async with b.login("olga") as olga:
+            class_id = await b.new_class(olga, "6A")
+            guesses = await asyncio.gather(*(olga.post("/api/pair", json={"code": f"{n:06d}", "class_id": class_id})
+                                             for n in range(15)))  # no device waits anywhere: every one is wrong
+    statuses = sorted(guess.status_code for guess in guesses)
+    assert statuses == [404] * 10 + [429] * 5  # the limit is 10 wrong codes in 10 minutes
+
+
 def other_than(code: str) -> str:
     return f"{(int(code) + 1) % 10**6:06d}"

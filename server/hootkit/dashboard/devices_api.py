@@ -12,6 +12,7 @@ from hootkit.accounts.access import Caller, visible_class_ids, visible_device_id
 from hootkit.accounts.passwords import hash_password, weakness
 from hootkit.dashboard.reach import class_device_ids, class_in_reach, device_ids_in_reach
 from hootkit.gateway.mcp import ToolError
+from hootkit.gateway.elsewhere import OthersAway
 from hootkit.gateway.pair_device import PairingAsk, PairingFailed, pair_waiting
 from hootkit.gateway.recorder import device_state
 from hootkit.gateway.session import HOLDS
@@ -190,7 +191,7 @@ async def pair(body: PairRequest, request: Request, who: Caller = Depends(staff)
     hoot = request.app.state.hoot
     classroom = await class_in_reach(request, who, body.class_id)
     key = f"pair:{who.name}"
-    wait = hoot.pair_failures.wait_s(key)
+    wait = hoot.pair_failures.attempt(key)  # counted before any wait, so parallel guesses cannot slip past
     if wait:
         raise await refuse(request, 429, f"too many wrong codes; wait {int(wait) + 1} seconds", who.name)
     ask = PairingAsk(classroom.id, classroom.name, body.name, who.name, who.ip)
@@ -201,10 +202,13 @@ async def pair(body: PairRequest, request: Request, who: Caller = Depends(staff)
         else:  # the device may be connected to another server sharing the store
             paired = await hoot.elsewhere.pair(body.code, ask)
     except PairingFailed as failure:
-        hoot.pair_failures.succeeded(key)
+        if waiting is not None:  # the code was right here; a refusal from elsewhere keeps the try counted
+            hoot.pair_failures.succeeded(key)
         raise await refuse(request, 409, str(failure), who.name) from None
+    except OthersAway as away:
+        hoot.pair_failures.forgive(key)
+        raise HTTPException(503, str(away)) from None
     if paired is None:
-        hoot.pair_failures.failed(key)
         raise await refuse(request, 404, "no device is waiting with that code; check the 6 digits the device says", who.name)
     hoot.pair_failures.succeeded(key)
     return paired

@@ -9,6 +9,7 @@ another: the code goes to every server, and the one whose device says it answers
 
 import asyncio
 import logging
+import time
 import uuid
 
 from hootkit.gateway.pair_device import PairingAsk, PairingFailed, pair_waiting
@@ -21,7 +22,12 @@ COMMANDS = ("control", "assign", "end lesson", "forget", "pair", "pair answer") 
 LIMIT_CHANGES = ("failed", "forgive", "succeeded")
 MAX_LIMIT_KEYS, MAX_KEY_CHARS = 4, 300
 PAIR_WAIT_S = 3.0  # how long a code no server here knows waits for another server's answer
+PAIR_MARGIN_S = 1.0  # a request with less time left than this is not taken up: its answer would come too late
 MAX_FIELD_CHARS = 300
+
+
+class OthersAway(Exception):
+    """The other servers cannot be asked now (this server is not listening on the bus)."""
 
 
 class Elsewhere:
@@ -64,12 +70,15 @@ class Elsewhere:
 
     async def pair(self, code: str, ask: PairingAsk) -> dict | None:
         """Ask the other servers to pair the device waiting there with `code`: what the one holding it answers,
-        None when none answers within PAIR_WAIT_S; raises PairingFailed with its refusal."""
+        None when none answers within PAIR_WAIT_S; raises PairingFailed with its refusal, OthersAway when they
+        cannot be asked. A request carries its deadline: a server that hears it late leaves the code alone."""
         if not self.hoot.bus.shared:
             return None
+        if not self.hoot.bus.listening.is_set():
+            raise OthersAway("the other Hootkit servers cannot be asked now; try again in a moment")
         request = uuid.uuid4().hex
         self._asked[request] = answer = asyncio.get_running_loop().create_future()
-        self.hoot.bus.send("pair", {"request": request, "code": code, **ask.fields()})
+        self.hoot.bus.send("pair", {"request": request, "code": code, "until": time.time() + PAIR_WAIT_S, **ask.fields()})
         try:
             said = await asyncio.wait_for(answer, PAIR_WAIT_S)
         except TimeoutError:
@@ -124,8 +133,11 @@ class Elsewhere:
     def _pair(self, data: dict) -> None:
         texts = ("request", "code", "class_name", "name", "by", "ip")
         if not all(isinstance(data.get(field), str) and len(data[field]) <= MAX_FIELD_CHARS for field in texts) \
-                or type(data.get("class_id")) is not int:
+                or type(data.get("class_id")) is not int or type(data.get("until")) is not float:
             log.warning("bus: ignored a pairing request that is not ours")
+            return
+        if time.time() > data["until"] - PAIR_MARGIN_S:  # held up on the way: the teacher has been answered
+            log.warning("bus: a pairing request came too late to answer; its code, if here, is kept")
             return
         waiting = self.hoot.pairing.claim(data["code"])
         if waiting is None:  # not waiting here: the server it waits on answers
@@ -149,7 +161,10 @@ class Elsewhere:
         if answer is None or answer.done() or not (isinstance(paired, dict) or isinstance(failed, str)):
             return
         if isinstance(paired, dict):
-            answer.set_result({"paired": {key: paired.get(key) for key in ("device_id", "name", "class_id")}})
+            if not (isinstance(paired.get("device_id"), str) and isinstance(paired.get("name"), str)
+                    and type(paired.get("class_id")) is int):
+                return
+            answer.set_result({"paired": {key: paired[key] for key in ("device_id", "name", "class_id")}})
         else:
             answer.set_result({"failed": failed[:MAX_FIELD_CHARS]})
 
