@@ -77,6 +77,18 @@ async def test_too_many_wrong_codes_are_refused(school):
         assert malformed.status_code == 422
 
 
+async def test_a_right_code_does_not_wipe_out_the_wrong_guesses_before_it(school):
+    async with school() as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        for _ in range(9):
+            assert (await tom.post("/api/pair", json={"code": "123456", "class_id": class_id})).status_code == 404
+        device = await pair(s, tom, class_id, "owl-9")  # the tenth try, a right one: only it is taken back
+        await device.close()
+        tenth_wrong = await tom.post("/api/pair", json={"code": "123456", "class_id": class_id})
+        eleventh = await tom.post("/api/pair", json={"code": "123456", "class_id": class_id})
+    assert (tenth_wrong.status_code, eleventh.status_code) == (404, 429)
+
+
 async def test_a_wrong_token_is_refused_when_tokens_are_configured(school):
     async with school(device_tokens=["class-secret"]) as s:
         with pytest.raises(Refused, match="token"):

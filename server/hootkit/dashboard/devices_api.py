@@ -203,14 +203,13 @@ async def pair(body: PairRequest, request: Request, who: Caller = Depends(staff)
             paired = await hoot.elsewhere.pair(body.code, ask)
     except PairingFailed as failure:
         if waiting is not None:  # the code was right here; a refusal from elsewhere keeps the try counted
-            hoot.pair_failures.succeeded(key)
+            hoot.pair_failures.forgive(key)
         raise await refuse(request, 409, str(failure), who.name) from None
-    except OthersAway as away:
-        hoot.pair_failures.forgive(key)
+    except OthersAway as away:  # still counted: this server's own codes were tried
         raise HTTPException(503, str(away)) from None
     if paired is None:
         raise await refuse(request, 404, "no device is waiting with that code; check the 6 digits the device says", who.name)
-    hoot.pair_failures.succeeded(key)
+    hoot.pair_failures.forgive(key)  # a right code takes back its own try, not the wrong guesses before it
     return paired
 
 

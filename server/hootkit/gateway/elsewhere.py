@@ -9,6 +9,7 @@ another: the code goes to every server, and the one whose device says it answers
 
 import asyncio
 import logging
+import math
 import time
 import uuid
 
@@ -18,7 +19,7 @@ from hootkit.lessons.classroom import UnknownName
 log = logging.getLogger(__name__)
 
 CONTROLS = ("pause", "resume", "stop")
-COMMANDS = ("control", "assign", "end lesson", "forget", "pair", "pair answer")  # never dropped (news may be)
+COMMANDS = ("control", "assign", "end lesson", "forget", "pair", "pair answer", "limit")  # never dropped (news may be)
 LIMIT_CHANGES = ("failed", "forgive", "succeeded")
 MAX_LIMIT_KEYS, MAX_KEY_CHARS = 4, 300
 PAIR_WAIT_S = 3.0  # how long a code no server here knows waits for another server's answer
@@ -133,7 +134,8 @@ class Elsewhere:
     def _pair(self, data: dict) -> None:
         texts = ("request", "code", "class_name", "name", "by", "ip")
         if not all(isinstance(data.get(field), str) and len(data[field]) <= MAX_FIELD_CHARS for field in texts) \
-                or type(data.get("class_id")) is not int or type(data.get("until")) is not float:
+                or type(data.get("class_id")) is not int or type(data.get("until")) not in (int, float) \
+                or not math.isfinite(data["until"]) or data["until"] - time.time() > PAIR_WAIT_S + 1:
             log.warning("bus: ignored a pairing request that is not ours")
             return
         if time.time() > data["until"] - PAIR_MARGIN_S:  # held up on the way: the teacher has been answered
