@@ -12,6 +12,7 @@ import logging
 import math
 import time
 import uuid
+from dataclasses import asdict, fields
 
 from hootkit.gateway.pair_device import PairingAsk, PairingFailed, pair_waiting
 from hootkit.lessons.classroom import UnknownName
@@ -79,7 +80,7 @@ class Elsewhere:
             raise OthersAway("the other Hootkit servers cannot be asked now; try again in a moment")
         request = uuid.uuid4().hex
         self._asked[request] = answer = asyncio.get_running_loop().create_future()
-        self.hoot.bus.send("pair", {"request": request, "code": code, "until": time.time() + PAIR_WAIT_S, **ask.fields()})
+        self.hoot.bus.send("pair", {"request": request, "code": code, "until": time.time() + PAIR_WAIT_S, **asdict(ask)})
         try:
             said = await asyncio.wait_for(answer, PAIR_WAIT_S)
         except TimeoutError:
@@ -93,14 +94,9 @@ class Elsewhere:
     # -- what the others tell this one ----------------------------------------------------------
 
     def hear(self, kind: str, data: dict, sender: str) -> None:
-        if kind == "limit":
-            self._limit(data)
-            return
-        if kind == "pair":
-            self._pair(data)
-            return
-        if kind == "pair answer":
-            self._pair_answer(data)
+        about_no_device = {"limit": self._limit, "pair": self._pair, "pair answer": self._pair_answer}.get(kind)
+        if about_no_device is not None:
+            about_no_device(data)
             return
         device_id = data.get("device_id")
         if not isinstance(device_id, str):
@@ -132,9 +128,10 @@ class Elsewhere:
         limit.heard(change, keys)
 
     def _pair(self, data: dict) -> None:
-        texts = ("request", "code", "class_name", "name", "by", "ip")
-        if not all(isinstance(data.get(field), str) and len(data[field]) <= MAX_FIELD_CHARS for field in texts) \
-                or type(data.get("class_id")) is not int or type(data.get("until")) not in (int, float) \
+        expected = {"request": str, "code": str, **{field.name: field.type for field in fields(PairingAsk)}}
+        if not all(type(data.get(name)) is kind and (kind is not str or len(data[name]) <= MAX_FIELD_CHARS)
+                   for name, kind in expected.items()) \
+                or type(data.get("until")) not in (int, float) \
                 or not math.isfinite(data["until"]) or data["until"] - time.time() > PAIR_WAIT_S + 1:
             log.warning("bus: ignored a pairing request that is not ours")
             return
@@ -144,7 +141,7 @@ class Elsewhere:
         waiting = self.hoot.pairing.claim(data["code"])
         if waiting is None:  # not waiting here: the server it waits on answers
             return
-        ask = PairingAsk(data["class_id"], data["class_name"], data["name"], data["by"], data["ip"])
+        ask = PairingAsk(**{field.name: data[field.name] for field in fields(PairingAsk)})
         self._spawn(self._pair_here(data["request"], waiting, ask))
 
     async def _pair_here(self, request: str, waiting, ask: PairingAsk) -> None:

@@ -23,9 +23,6 @@ class PairingAsk:
     by: str
     ip: str
 
-    def fields(self) -> dict:
-        return {"class_id": self.class_id, "class_name": self.class_name, "name": self.name, "by": self.by, "ip": self.ip}
-
 
 async def pair_waiting(hoot, waiting: Waiting, ask: PairingAsk) -> dict:
     """Pair the device that waited with a claimed code, on the server that holds its connection or code."""
