@@ -47,11 +47,12 @@ BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests"), str(BENCH.parent / "tests" / "remote"),
                 str(BENCH.parent / "tests" / "store")]
 from hearing_audio import child_like, frame, synthesize, with_pause  # noqa: E402
+from load import machine_cpu_s  # noqa: E402
 from remote_speech import stop, sweep_children  # noqa: E402
 from speech_servers import SPEECH_VENV, started, wyoming_pair  # noqa: E402  (the tests' own)
 from store_fixtures import postgres_cluster  # noqa: E402
 from table import print_table  # noqa: E402
-from vtv import free_port, memory_mb, percentile, start_server  # noqa: E402
+from vtv import answers_ok, free_port, memory_mb, percentile, start_server  # noqa: E402
 
 from hootkit.client.device import DeviceClient  # noqa: E402
 from hootkit.engines import models  # noqa: E402
@@ -150,28 +151,14 @@ def capacity(steps: list[dict], target: int) -> int:
     return held
 
 
-def machine_cpu_s() -> float:
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system = (int(value) for value in fields[:3])
-    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
-
-
 def llama_server(port: int) -> subprocess.Popen:
     """llama-cpp-python's OpenAI-compatible server on the embedded GGUF, as in-process (2048 context, 2 threads)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(models.llm_gguf()), "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--model_alias", "embedded"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while process.poll() is None and time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/models").status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("llama.cpp server did not start")
+    answers_ok(f"http://127.0.0.1:{port}/v1/models", process, timeout_s=120)
+    return process
 
 
 def servers(setup: str, folder: Path, cleanup: ExitStack) -> tuple[list[str], dict[str, int]]:
@@ -212,9 +199,9 @@ def run_setup(setup: str, counts: list[int], args, pool: list) -> tuple[list[dic
         print(f"{setup}:", flush=True)
         urls, pids = servers(setup, folder, cleanup)
         for devices in counts:
-            cpu, wall = machine_cpu_s(), time.monotonic()
+            cpu, wall = machine_cpu_s()[0], time.monotonic()
             rows = asyncio.run(step(urls, devices, args.seconds, args.warmup, pool, devices))
-            entry = summary(setup, devices, rows, machine_cpu_s() - cpu, time.monotonic() - wall)
+            entry = summary(setup, devices, rows, machine_cpu_s()[0] - cpu, time.monotonic() - wall)
             steps.append({**entry, "turn_rows": rows})
             print(f"  {devices:>3} devices: {entry['turns']} turns, p50 {entry['vtv_p50']} ms, p95 {entry['vtv_p95']} "
                   f"ms, failed {entry['failed']}, cut off {entry['cut_off']}, CPU {entry['cpu_%']} %", flush=True)

@@ -59,7 +59,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.out = args.out.resolve()
     os.chdir(ROOT)
-    base = subprocess.run(["git", "rev-parse", "--short", args.base], capture_output=True, text=True, check=True).stdout.strip()
+    base = subprocess.run(["git", "rev-parse", "--verify", "--short", "--end-of-options", f"{args.base}^{{commit}}"],
+                          capture_output=True, text=True, check=True).stdout.strip()
     pool = utterances()[::2]  # the whole questions (no thinking pause): cut-offs are not measured here
     rng = np.random.default_rng(7)
     rows: list[dict] = []

@@ -56,15 +56,23 @@ def start_server(port: int, settings_env: dict[str, str] | None = None) -> tuple
         stderr=subprocess.DEVNULL,
         env={**os.environ, **(settings_env or {})},
     )
+    answers_ok(f"http://127.0.0.1:{port}/healthz", process)
+    return process, time.perf_counter() - started
+
+
+def answers_ok(url: str, process: subprocess.Popen, timeout_s: float = 600) -> None:
+    """Wait until `url` answers 200 (a server `process` started); RuntimeError if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
     with httpx.Client() as client:
-        while process.poll() is None:
+        while process.poll() is None and time.monotonic() < deadline:
             try:
-                if client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    return process, time.perf_counter() - started
+                if client.get(url).status_code == 200:
+                    return
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
-    raise RuntimeError(f"server exited with {process.returncode}")
+    process.kill()
+    raise RuntimeError(f"{' '.join(map(str, process.args[:4]))} did not answer {url} (exit code {process.poll()})")
 
 
 def memory_mb(pid: int) -> dict[str, float]:
