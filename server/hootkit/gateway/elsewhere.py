@@ -28,6 +28,12 @@ PAIR_MARGIN_S = 1.0  # a request with less time left than this is not taken up: 
 MAX_FIELD_CHARS = 300
 
 
+# what a "pair" message must carry; PairingAsk's fields are plain text or whole numbers, each checked by type
+PAIR_FIELDS = {"request": str, "code": str, **{field.name: field.type for field in fields(PairingAsk)}}
+if not all(kind in (str, int) for kind in PAIR_FIELDS.values()):
+    raise TypeError("a pairing request's fields must be str or int, to be checked as they come from the bus")
+
+
 class OthersAway(Exception):
     """The other servers cannot be asked now (this server is not listening on the bus)."""
 
@@ -128,11 +134,9 @@ class Elsewhere:
         limit.heard(change, keys)
 
     def _pair(self, data: dict) -> None:
-        expected = {"request": str, "code": str, **{field.name: field.type for field in fields(PairingAsk)}}
         if not all(type(data.get(name)) is kind and (kind is not str or len(data[name]) <= MAX_FIELD_CHARS)
-                   for name, kind in expected.items()) \
-                or type(data.get("until")) not in (int, float) \
-                or not math.isfinite(data["until"]) or data["until"] - time.time() > PAIR_WAIT_S + 1:
+                   for name, kind in PAIR_FIELDS.items()) \
+                or type(data.get("until")) is not float or not math.isfinite(data["until"]) or data["until"] - time.time() > PAIR_WAIT_S + 1:
             log.warning("bus: ignored a pairing request that is not ours")
             return
         if time.time() > data["until"] - PAIR_MARGIN_S:  # held up on the way: the teacher has been answered
@@ -141,7 +145,7 @@ class Elsewhere:
         waiting = self.hoot.pairing.claim(data["code"])
         if waiting is None:  # not waiting here: the server it waits on answers
             return
-        ask = PairingAsk(**{field.name: data[field.name] for field in fields(PairingAsk)})
+        ask = PairingAsk(**{field.name: data[field.name] for field in fields(PairingAsk)})  # checked above
         self._spawn(self._pair_here(data["request"], waiting, ask))
 
     async def _pair_here(self, request: str, waiting, ask: PairingAsk) -> None:
