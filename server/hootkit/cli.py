@@ -108,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     guard.add_argument("--stage", choices=["input", "output"], default="input", help="a child's words, or the AI's reply")
     guard.add_argument("--json", action="store_true", help="one JSON verdict per line")
 
+    turn_words = sub.add_parser("turn-words", help="`hoot turn-words train` retrains the model that reads whether a child's words sound finished")
+    turn_words.add_argument("action", choices=["train"], help="train: write the model from tests/turn_end/train")
+    turn_words.add_argument("--out", type=Path, help="where to write it (default: the shipped turn_words.json)")
+    turn_words.add_argument("--check-only", action="store_true", help="only say whether the shipped model is what the data trains")
+
     from hootkit.accounts import cli as account_cli
 
     account_cli.add_parser(sub)
@@ -121,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_talk(args))
     if args.command == "guard":
         return _guard(args)
+    if args.command == "turn-words":
+        from hootkit.pipeline import train_turn_words
+
+        return train_turn_words.main(args.out or train_turn_words.WEIGHTS, check=args.check_only)
     if args.command == "emulate":
         return asyncio.run(_emulate(args))
     if args.command == "firmware":

@@ -25,6 +25,8 @@ class VadSettings(BaseModel):
     After `quiet_ms` of silence a turn that sounds finished (its transcript, and the end-of-turn model
     on its audio) is answered; one that does not waits for more speech, up to `silence_ms`.
     `end_of_turn_model` is "embedded" (Smart Turn v3 from its package) or "off" (the transcript alone).
+    `turn_words_model` is "embedded" (the shipped turn-words model, read on the transcript) or "off" (dangling
+    words alone); its P(finished) must reach `turn_words_threshold`.
     """
 
     threshold: float = 0.5
@@ -33,6 +35,8 @@ class VadSettings(BaseModel):
     silence_ms: int = 1200
     end_of_turn_model: str = "embedded"
     end_of_turn_threshold: float = 0.5
+    turn_words_model: str = "embedded"
+    turn_words_threshold: float = 0.5
     min_speech_ms: int = 90
     speculate_ms: int = 32
     pre_roll_ms: int = 300

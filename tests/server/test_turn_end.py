@@ -1,8 +1,8 @@
-"""Does a transcript sound finished? Dangling words and trailing-off marks in English and Mandarin."""
+"""Does a transcript sound finished? Dangling words and trailing-off marks in English and Mandarin, then the turn-words model."""
 
 import pytest
 
-from hootkit.pipeline.turn_end import sounds_unfinished
+from hootkit.pipeline.turn_end import TurnEndJudge, sounds_unfinished
 
 
 @pytest.mark.parametrize("text", [
@@ -19,3 +19,23 @@ def test_dangling_transcripts_sound_unfinished(text):
 ])
 def test_finished_transcripts_do_not(text):
     assert not sounds_unfinished(text)
+
+
+class Words:
+    """A turn-words model that gives one probability, or fails."""
+
+    def __init__(self, probability: float | None):
+        self.value = probability
+
+    def probability(self, text: str) -> float:
+        if self.value is None:
+            raise RuntimeError("encoder gone")
+        return self.value
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("words, finished", [(Words(0.9), True), (Words(0.2), False), (Words(None), False)])
+async def test_the_turn_words_model_must_read_the_words_as_finished(words, finished):
+    """Below its threshold the turn waits; a model that fails leaves the turn to the longest silence."""
+    judge = TurnEndJudge(words=words, words_threshold=0.5)
+    assert await judge.finished("how many legs does a spider have", None) is finished

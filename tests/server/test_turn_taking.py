@@ -11,7 +11,10 @@ from conftest import fake_engines, fast_settings, silence, tone
 from hootkit.client.device import DeviceClient
 from hootkit.engines.base import STT_RATE, Transcript
 from hootkit.engines.fakes import EnergyVad, EnergyVadStream, FakeStt
+from hootkit.engines.registry import build_turn_end
 from hootkit.pipeline.turn_end import TurnEndJudge
+from hootkit.safety.semantic import SentenceEncoder
+from hootkit.settings import Settings
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -20,12 +23,16 @@ WHOLE = np.concatenate([silence(0.2), FIRST_HALF, silence(0.9), tone(0.6)])
 
 
 class HalfHeardStt(FakeStt):
-    """Hears a dangling half question in audio up to 1 s long, the whole question in longer audio."""
+    """Hears half a question in audio up to 1 s long, the whole question in longer audio."""
+
+    def __init__(self, half: str = "how many legs does a", whole: str = "how many legs does a spider have"):
+        super().__init__()
+        self.half, self.whole = half, whole
 
     async def transcribe(self, pcm, key, hints=()) -> Transcript:
         self.calls += 1
         await asyncio.sleep(0)
-        text = "how many legs does a" if len(pcm) < STT_RATE else "how many legs does a spider have"
+        text = self.half if len(pcm) < STT_RATE else self.whole
         return Transcript(text=text, language="en", audio_s=len(pcm) / STT_RATE)
 
 
@@ -46,6 +53,16 @@ async def test_a_question_with_a_thinking_pause_is_answered_whole(serve):
         result = await client.ask(WHOLE)
     assert result.transcript == "how many legs does a spider have"
     assert result.vtv_ms is not None  # the reply began after the child's last word
+    assert result.trace.count("stt") == 1
+
+
+async def test_half_a_question_with_no_dangling_word_is_waited_out(serve):
+    """Whisper hears "Why do we have to?" in the pause; the default judge reads the words as unfinished."""
+    engines = fake_engines(stt=HalfHeardStt("Why do we have to?", "Why do we have to brush our teeth?"))
+    engines.turn_end = build_turn_end(Settings(vad={"end_of_turn_model": "off"}), SentenceEncoder())
+    async with serve(engines) as url, DeviceClient(url) as client:
+        result = await client.ask(WHOLE)
+    assert result.transcript == "Why do we have to brush our teeth?"
     assert result.trace.count("stt") == 1
 
 

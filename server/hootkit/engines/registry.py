@@ -15,6 +15,8 @@ from hootkit.engines.base import STT_RATE, VAD_WINDOW, BackendError, Llm, Stt, T
 from hootkit.engines.executor import FairExecutor
 from hootkit.engines.priority import SpeechFirst
 from hootkit.pipeline.turn_end import TurnEndJudge
+from hootkit.pipeline.turn_words import WEIGHTS as TURN_WORDS
+from hootkit.pipeline.turn_words import TurnWords
 from hootkit.settings import Settings
 
 if TYPE_CHECKING:
@@ -126,19 +128,23 @@ def load_engines(settings: Settings) -> Engines:
     encoder = timed("sentence encoder", build_encoder)
     guards = timed("guards", lambda: build_guards(settings, encoder, llm))
     knowledge = timed("knowledge", lambda: build_knowledge(settings, encoder))
-    turn_end = timed("end of turn", lambda: build_turn_end(settings))
+    turn_end = timed("end of turn", lambda: build_turn_end(settings, encoder))
     return Engines(vad=vad, stt=stt, llm=llm, tts=tts, guards=guards, knowledge=knowledge, turn_end=turn_end, load_s=load_s)
 
 
-def build_turn_end(settings: Settings) -> TurnEndJudge:
-    """The judge of "finished?": the transcript, and the end-of-turn model unless it is off."""
+def build_turn_end(settings: Settings, encoder) -> TurnEndJudge:
+    """The judge of "finished?": the transcript (with the turn-words model on `encoder`'s embeddings unless it
+    is off), and the end-of-turn model unless it is off."""
     cfg = settings.vad
+    words = None
+    if cfg.turn_words_model != "off":
+        words = TurnWords(encoder, models.resolve(cfg.turn_words_model, lambda: TURN_WORDS))
     if cfg.end_of_turn_model == "off":
-        return TurnEndJudge()
+        return TurnEndJudge(words=words, words_threshold=cfg.turn_words_threshold)
     from hootkit.engines.end_of_turn import EndOfTurnModel, packaged_model
 
     path = models.resolve(cfg.end_of_turn_model, packaged_model)
-    return TurnEndJudge(EndOfTurnModel(path), cfg.end_of_turn_threshold)
+    return TurnEndJudge(EndOfTurnModel(path), cfg.end_of_turn_threshold, words, cfg.turn_words_threshold)
 
 
 def build_encoder():

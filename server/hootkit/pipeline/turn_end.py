@@ -1,12 +1,14 @@
-"""Has the child finished? Their words so far, then a learned end-of-turn model on their voice."""
+"""Has the child finished? Their words so far (dangling words, then the turn-words model), then a learned end-of-turn model on their voice."""
 
 import asyncio
+import logging
 import re
 from typing import Protocol
 
 import numpy as np
 
 from hootkit.engines.executor import FairExecutor
+from hootkit.pipeline.turn_words import TurnWords
 
 # A last word that leaves a sentence hanging: "how many legs does a ...", "I think it's because ..."
 DANGLING_EN = frozenset(
@@ -17,6 +19,7 @@ DANGLING_ZH = (
     "和", "跟", "与", "或者", "因为", "所以", "但是", "可是", "然后", "而且", "如果", "那个", "这个",
     "嗯", "呃", "就是", "把", "被", "给", "从", "比", "还有", "一个", "的时候", "关于", "为了",
 )
+log = logging.getLogger(__name__)
 TRAILING_OFF = re.compile(r"(\.\.\.|…|[-–—,，、])\s*$")
 WORD = re.compile(r"[A-Za-z']+")
 
@@ -38,11 +41,15 @@ def sounds_unfinished(text: str) -> bool:
 
 
 class TurnEndJudge:
-    """A turn is finished when its words do not dangle and the end-of-turn model (if any) agrees."""
+    """A turn is finished when its words do not dangle, the turn-words model (if any) reads them as finished,
+    and the end-of-turn model (if any) agrees."""
 
-    def __init__(self, model: TurnEndModel | None = None, threshold: float = 0.5):
+    def __init__(self, model: TurnEndModel | None = None, threshold: float = 0.5,
+                 words: TurnWords | None = None, words_threshold: float = 0.5):
         self.model = model
         self.threshold = threshold
+        self.words = words
+        self.words_threshold = words_threshold
         self._executor = FairExecutor("end-of-turn") if model is not None else None
 
     def score(self, pcm: np.ndarray, key: str) -> "asyncio.Future[float] | None":
@@ -54,14 +61,15 @@ class TurnEndJudge:
         return future
 
     async def finished(self, transcript: str, score: "asyncio.Future[float] | None") -> bool:
-        """False also when the model could not answer: the longest silence then ends the turn."""
+        """False also when a model could not answer: the longest silence then ends the turn."""
         if sounds_unfinished(transcript):
             return False
-        if score is None:
-            return True
         try:
-            return await score >= self.threshold
+            if self.words is not None and await asyncio.to_thread(self.words.probability, transcript) < self.words_threshold:
+                return False
+            return score is None or await score >= self.threshold
         except Exception:
+            log.warning("the end-of-turn judgement failed; waiting for the longest silence", exc_info=True)
             return False
 
     def close(self) -> None:

@@ -1,0 +1,175 @@
+"""Trains the turn-words model: `hoot turn-words train` writes `turn_words.json` from tests/turn_end/train.
+
+Each line there is something a child says whole (finished), with the places a child might stop to think
+in it; the words up to each such place are an unfinished example. Lines come from several authors' briefs,
+never from the hearing sets of bench/hearing. Logistic regression over the sentence embedding and the word features,
+L2, classes weighted equally, full-batch Adagrad for a fixed number of steps: the same data gives the same
+file on one machine, and weights within 0.002 on another (the encoder's float rounding). Five folds grouped by line (a line's
+pieces stay together) give the out-of-fold numbers it prints.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hootkit.pipeline.turn_words import FORMAT, WEIGHTS, bare, features, weights_digest
+
+ROOT = Path(__file__).resolve().parents[3]
+TRAIN = ROOT / "tests" / "turn_end" / "train"
+MIN_COUNT = 2
+L2 = 1e-4
+STEPS = 400
+RATE = 0.5
+DECIMALS = 4
+FOLDS = 5
+FINAL_MARKS = "。？！?!.；;\"'” "
+
+
+def examples(folder: Path = TRAIN) -> tuple[list[str], np.ndarray, np.ndarray, str]:
+    """(texts, labels 1 = finished, group of each text, sha256 of the data files).
+
+    The words before a pause that a child also says as a whole line elsewhere ("Yes," before "it is",
+    "Is it" before "a mammal") are left out: they are not a sign of an unfinished sentence."""
+    lines = []
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.jsonl")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        lines += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    whole = {bare(row["text"]) for row in lines}
+    texts, labels, groups = [], [], []
+    for group, row in enumerate(lines):
+        text = row["text"].strip()
+        pieces = [piece for piece in _pieces(text, row["lang"], row.get("pauses", [])) if bare(piece) not in whole]
+        texts += [text, *pieces]
+        labels += [1] + [0] * len(pieces)
+        groups += [group] * (1 + len(pieces))
+    return texts, np.array(labels), np.array(groups), digest.hexdigest()
+
+
+def _pieces(text: str, lang: str, pauses: list[int]) -> list[str]:
+    """The words before each pause: English counts words, Mandarin characters (final marks left off)."""
+    if lang == "zh":
+        bare = text.rstrip(FINAL_MARKS)
+        return [bare[:at] for at in pauses if 0 < at < len(bare)]
+    words = text.split()
+    return [" ".join(words[:at]) for at in pauses if 0 < at < len(words)]
+
+
+def _design(texts: list[str], vocabulary: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The sparse rows as (column of each feature present, row start offsets)."""
+    columns, starts = [], []
+    for text in texts:
+        starts.append(len(columns))
+        columns += [vocabulary[name] for name in features(text) if name in vocabulary]
+    return np.array(columns, dtype=np.int64), np.array(starts + [len(columns)], dtype=np.int64)
+
+
+def _vocabulary(texts: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for text in texts:
+        for name in features(text):
+            counts[name] = counts.get(name, 0) + 1
+    return {name: index for index, name in enumerate(sorted(n for n, c in counts.items() if c >= MIN_COUNT))}
+
+
+def _logits(columns: np.ndarray, starts: np.ndarray, embeddings: np.ndarray, model: "Model") -> np.ndarray:
+    rows = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    sparse = np.bincount(rows, weights=model.weights[columns], minlength=len(starts) - 1)
+    return model.bias + embeddings @ model.embedding_weights + sparse
+
+
+@dataclass
+class Model:
+    vocabulary: dict[str, int]
+    weights: np.ndarray
+    embedding_weights: np.ndarray
+    bias: float
+
+
+def fit(texts: list[str], embeddings: np.ndarray, labels: np.ndarray) -> Model:
+    """Weights for the embedding and for each word feature seen at least MIN_COUNT times, and the bias."""
+    vocabulary = _vocabulary(texts)
+    columns, starts = _design(texts, vocabulary)
+    rows = np.repeat(np.arange(len(texts)), np.diff(starts))
+    share = labels.mean()
+    sample = np.where(labels == 1, 0.5 / share, 0.5 / (1 - share)) / len(labels)
+    model = Model(vocabulary, np.zeros(len(vocabulary)), np.zeros(embeddings.shape[1]), 0.0)
+    squared = [np.full(len(vocabulary), 1e-8), np.full(embeddings.shape[1], 1e-8), 1e-8]
+    for _ in range(STEPS):
+        predicted = 1.0 / (1.0 + np.exp(-_logits(columns, starts, embeddings, model)))
+        residual = (predicted - labels) * sample
+        gradients = [np.bincount(columns, weights=residual[rows], minlength=len(vocabulary)) + L2 * model.weights,
+                     embeddings.T @ residual + L2 * model.embedding_weights, residual.sum()]
+        squared = [total + gradient**2 for total, gradient in zip(squared, gradients)]
+        steps = [RATE * gradient / np.sqrt(total) for gradient, total in zip(gradients, squared)]
+        model.weights -= steps[0]
+        model.embedding_weights -= steps[1]
+        model.bias -= float(steps[2])
+    return model
+
+
+def out_of_fold(texts: list[str], embeddings: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """P(finished) for each text from a model that did not see its line."""
+    scores = np.zeros(len(texts))
+    fold_of = groups % FOLDS
+    for fold in range(FOLDS):
+        train, held = fold_of != fold, fold_of == fold
+        model = fit([t for t, keep in zip(texts, train) if keep], embeddings[train], labels[train])
+        columns, starts = _design([t for t, keep in zip(texts, held) if keep], model.vocabulary)
+        scores[held] = 1.0 / (1.0 + np.exp(-_logits(columns, starts, embeddings[held], model)))
+    return scores
+
+
+def embed(texts: list[str], encoder=None) -> np.ndarray:
+    """The sentence encoder's embeddings (float64) of the texts without punctuation, in batches."""
+    if encoder is None:
+        from hootkit.safety.semantic import SentenceEncoder
+
+        encoder = SentenceEncoder()
+    texts = [bare(text) for text in texts]
+    return np.concatenate([encoder.encode(texts[i : i + 256]) for i in range(0, len(texts), 256)]).astype(np.float64)
+
+
+def build(folder: Path = TRAIN, encoder=None) -> tuple[dict, tuple]:
+    """The model file's contents, and (texts, embeddings, labels, groups) it was trained on."""
+    texts, labels, groups, data_sha = examples(folder)
+    embeddings = embed(texts, encoder)
+    model = fit(texts, embeddings, labels)
+    stored = {name: round(float(model.weights[index]), DECIMALS) for name, index in model.vocabulary.items()}
+    stored = {name: value for name, value in sorted(stored.items()) if value != 0.0}
+    dense = [round(float(value), DECIMALS) for value in model.embedding_weights]
+    bias = round(model.bias, DECIMALS)
+    spec = {"format": FORMAT, "data_sha256": data_sha, "rows": len(texts), "finished_rows": int(labels.sum()),
+            "bias": bias, "embedding_weights": dense, "weights": stored, "weights_sha256": weights_digest(bias, dense, stored)}
+    return spec, (texts, embeddings, labels, groups)
+
+
+def main(out: Path = WEIGHTS, check: bool = False) -> int:
+    """Train (or with `check`, only compare with the file at `out`); print out-of-fold numbers when writing."""
+    spec, (texts, embeddings, labels, groups) = build()
+    if check:
+        same = out.is_file() and same_model(json.loads(out.read_text(encoding="utf-8")), spec)
+        print(f"{out}: {'matches' if same else 'differs from'} what the data trains ({spec['rows']} rows)")
+        return 0 if same else 1
+    scores = out_of_fold(texts, embeddings, labels, groups)
+    for threshold in (0.3, 0.5, 0.7):
+        finished = (scores[labels == 1] >= threshold).mean()
+        unfinished = (scores[labels == 0] < threshold).mean()
+        print(f"out of fold, threshold {threshold}: finished judged finished {100 * finished:.1f} %, "
+              f"unfinished judged unfinished {100 * unfinished:.1f} %")
+    out.write_text(json.dumps(spec, ensure_ascii=False, indent=0, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"wrote {out}: {len(spec['weights'])} word weights from {spec['rows']} rows ({spec['finished_rows']} finished)")
+    return 0
+
+
+def same_model(shipped: dict, trained: dict, tolerance: float = 2e-3) -> bool:
+    """The same data, and weights equal up to `tolerance` (another CPU's float rounding in the encoder)."""
+    if shipped.get("data_sha256") != trained["data_sha256"] or set(shipped.get("weights", {})) - set(trained["weights"]):
+        return False
+    words = [abs(shipped["weights"][name] - value) <= tolerance for name, value in trained["weights"].items()
+             if name in shipped["weights"] or abs(value) > tolerance]
+    dense = np.allclose(shipped.get("embedding_weights", []), trained["embedding_weights"], atol=tolerance)
+    return all(words) and dense and abs(shipped["bias"] - trained["bias"]) <= tolerance
