@@ -36,7 +36,7 @@ class VadSettings(BaseModel):
     end_of_turn_model: str = "embedded"
     end_of_turn_threshold: float = 0.5
     turn_words_model: str = "embedded"
-    turn_words_threshold: float = 0.5
+    turn_words_threshold: float = Field(0.5, ge=0.0, le=1.0)
     min_speech_ms: int = 90
     speculate_ms: int = 32
     pre_roll_ms: int = 300

@@ -38,4 +38,8 @@ class Words:
 async def test_the_turn_words_model_must_read_the_words_as_finished(words, finished):
     """Below its threshold the turn waits; a model that fails leaves the turn to the longest silence."""
     judge = TurnEndJudge(words=words, words_threshold=0.5)
-    assert await judge.finished("how many legs does a spider have", None) is finished
+    text = "how many legs does a spider have"
+    try:
+        assert await judge.finished(text, judge.read(text, "device"), None) is finished
+    finally:
+        judge.close()

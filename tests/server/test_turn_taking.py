@@ -66,6 +66,41 @@ async def test_half_a_question_with_no_dangling_word_is_waited_out(serve):
     assert result.trace.count("stt") == 1
 
 
+class CountingWords:
+    """A turn-words model that reads every transcript as unfinished, and counts its readings."""
+
+    def __init__(self):
+        self.read: list[str] = []
+
+    def probability(self, text: str) -> float:
+        self.read.append(text)
+        return 0.1
+
+
+class CountingJudge(TurnEndJudge):
+    asked = 0
+
+    async def finished(self, transcript, reading, score):
+        self.asked += 1
+        return await super().finished(transcript, reading, score)
+
+
+async def test_a_silence_broken_by_short_noises_reads_the_words_once(serve):
+    """Each noise shorter than speech starts a new short silence, and each asks "finished?" again."""
+    words = CountingWords()
+    engines = fake_engines(stt=HalfHeardStt("how many legs", "how many legs"))
+    engines.turn_end = judge = CountingJudge(words=words, words_threshold=0.5)
+    blips = [part for _ in range(8) for part in (silence(0.25), tone(0.03))]
+    try:
+        async with serve(engines) as url, DeviceClient(url) as client:
+            result = await client.ask(np.concatenate([silence(0.2), FIRST_HALF, *blips]))
+    finally:
+        engines.turn_end.close()
+    assert result.transcript == "how many legs"
+    assert judge.asked >= 4, "the noises did not break the silence"
+    assert words.read == ["how many legs"]
+
+
 async def ask_judged_by(serve, model: Model, timeout_s: float):
     """One tone question, with the longest silence far beyond the client's patience: only the
     short-silence judgement can commit it."""
@@ -128,8 +163,8 @@ class ReleasingJudge(TurnEndJudge):
         super().__init__(model, threshold=0.5)
         self.release = release
 
-    async def finished(self, transcript, score):
-        verdict = await super().finished(transcript, score)
+    async def finished(self, transcript, reading, score):
+        verdict = await super().finished(transcript, reading, score)
         self.release.set()
         return verdict
 

@@ -27,8 +27,29 @@ def test_hoot_turn_words_train_reproduces_the_shipped_file(capsys):
 
 def test_training_writes_a_file_that_loads(tmp_path, words):
     out = tmp_path / "turn_words.json"
-    assert train_turn_words.main(out) == 0
+    assert train_turn_words.main(out, encoder=words.encoder, report=False) == 0
     assert TurnWords(words.encoder, out).probability("why do we have to") == pytest.approx(words.probability("why do we have to"), abs=0.01)
+
+
+def test_a_change_to_the_features_is_noticed_by_the_check():
+    shipped = json.loads(WEIGHTS.read_text(encoding="utf-8"))
+    changed = {**shipped, "weights": {**shipped["weights"], "last=a new feature": 0.5}}
+    assert train_turn_words.same_model(shipped, shipped)
+    assert not train_turn_words.same_model(shipped, changed) and not train_turn_words.same_model(changed, shipped)
+
+
+def test_another_sentence_encoder_is_refused(tmp_path, words):
+    class Shifted:
+        def encode(self, texts):
+            return words.encoder.encode(texts)[:, ::-1]
+
+    with pytest.raises(TurnWordsError, match="another sentence encoder"):
+        TurnWords(Shifted())
+
+
+def test_training_without_its_data_says_where_to_train(tmp_path, capsys):
+    with pytest.raises(train_turn_words.TrainingDataMissing, match="source checkout"):
+        train_turn_words.examples(tmp_path)
 
 
 @pytest.mark.parametrize("text", [
@@ -65,6 +86,7 @@ def _edited(change):
     (lambda text: text[: len(text) // 2], "unreadable"),
     (_edited(lambda spec: spec.pop("bias")), "incomplete"),
     (_edited(lambda spec: spec["embedding_weights"].pop()), "checksum"),
+    (_edited(lambda spec: spec["probes"].__setitem__("why do we have to", 0.99)), "checksum"),
     (_edited(lambda spec: spec["weights"].__setitem__("last=to", 9.9)), "checksum"),
     (_edited(lambda spec: spec.__setitem__("bias", float("nan"))), "not finite"),
     (lambda text: json.dumps({"format": "something else"}), "not a hootkit-turn-words-1 file"),
@@ -74,7 +96,7 @@ def test_a_damaged_file_is_refused_with_what_to_do(tmp_path, words, damage, says
     path.write_text(damage(WEIGHTS.read_text(encoding="utf-8")), encoding="utf-8")
     with pytest.raises(TurnWordsError, match=says) as refused:
         TurnWords(words.encoder, path)
-    assert "hoot turn-words train" in str(refused.value)
+    assert "hoot turn-words train" in str(refused.value) and "reinstall" in str(refused.value)
 
 
 def test_a_missing_file_is_refused(tmp_path, words):

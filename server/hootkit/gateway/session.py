@@ -360,7 +360,11 @@ class DeviceSession:
 
         The verdict joins the audio queue, so it is acted on only after the audio that came before it."""
         await turn.heard.wait()
-        if self._may_commit(turn) and await self.engines.turn_end.finished(turn.transcript, turn.end_score):
+        if not self._may_commit(turn):
+            return
+        if turn.words_reading is None:  # read once per turn: a silence broken by short noises asks again
+            turn.words_reading = self.engines.turn_end.read(turn.transcript, self.device_id)
+        if await self.engines.turn_end.finished(turn.transcript, turn.words_reading, turn.end_score):
             try:
                 self._intake.put_nowait((SoundsFinished(turn), TurnClock.now()))
             except asyncio.QueueFull:  # a flooded session waits for the longest silence instead

@@ -71,6 +71,7 @@ class Turn:
         self.committed = asyncio.Event()
         self.heard = asyncio.Event()  # set once the transcript is known (or the turn is over)
         self.end_score: asyncio.Future | None = None  # the end-of-turn model's verdict on what was heard, when asked
+        self.words_reading: asyncio.Future | None = None  # the turn-words model's reading of the transcript, when asked
         self.transcript = ""
         self.spoken: list[str] = []
         self.outcome = "running"

@@ -51,30 +51,46 @@ class TurnEndJudge:
         self.words = words
         self.words_threshold = words_threshold
         self._executor = FairExecutor("end-of-turn") if model is not None else None
+        self._words_executor = FairExecutor("turn-words") if words is not None else None
+        self._failed_before = False
 
     def score(self, pcm: np.ndarray, key: str) -> "asyncio.Future[float] | None":
         """Start the model on the speech so far (it takes a few hundred ms here, so it runs beside speech-to-text)."""
         if self._executor is None:
             return None
-        future = asyncio.ensure_future(self._executor.run(key, self.model.probability, pcm))
-        future.add_done_callback(_read_outcome)  # a verdict nobody awaits must not log "never retrieved"
-        return future
+        return _started(self._executor.run(key, self.model.probability, pcm))
 
-    async def finished(self, transcript: str, score: "asyncio.Future[float] | None") -> bool:
-        """False also when a model could not answer: the longest silence then ends the turn."""
+    def read(self, transcript: str, key: str) -> "asyncio.Future[float] | None":
+        """Start the turn-words model on the transcript (an embedding: a few ms, on its own fair worker)."""
+        if self._words_executor is None or sounds_unfinished(transcript):
+            return None
+        return _started(self._words_executor.run(key, self.words.probability, transcript))
+
+    async def finished(self, transcript: str, reading: "asyncio.Future[float] | None",
+                       score: "asyncio.Future[float] | None") -> bool:
+        """`reading` from `read`, `score` from `score`, each asked once per turn. False also when a model could
+        not answer: the longest silence then ends the turn."""
         if sounds_unfinished(transcript):
             return False
         try:
-            if self.words is not None and await asyncio.to_thread(self.words.probability, transcript) < self.words_threshold:
+            if reading is not None and await reading < self.words_threshold:
                 return False
             return score is None or await score >= self.threshold
         except Exception:
-            log.warning("the end-of-turn judgement failed; waiting for the longest silence", exc_info=True)
+            log.warning("the end-of-turn judgement failed; waiting for the longest silence", exc_info=not self._failed_before)
+            self._failed_before = True
             return False
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.close()
+        for executor in (self._executor, self._words_executor):
+            if executor is not None:
+                executor.close()
+
+
+def _started(job) -> asyncio.Future:
+    future = asyncio.ensure_future(job)
+    future.add_done_callback(_read_outcome)  # a verdict nobody awaits must not log "never retrieved"
+    return future
 
 
 def _read_outcome(future: asyncio.Future) -> None:
