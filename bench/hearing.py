@@ -9,8 +9,9 @@ with a 400-1200 ms pause mid-sentence.
 --mode stt compares speech-to-text configurations in this process on the finished utterances
 (model, compute type, beam, vocabulary hints). --mode server runs `hoot serve` per configuration
 (settings as HOOT_* variables) and speaks every utterance through the real websocket at real-time
-pace: a reply that starts before the last voiced sample was sent is a cut-off. Prints a table and
-writes JSON to bench/results/hearing-<set>-<mode>.json.
+pace: a reply that starts before the last voiced sample was sent is a cut-off. --mode turn-end makes
+the server's "finished?" judgement offline at the first short silence, for each pair of turn-words and
+end-of-turn thresholds. Prints a table and writes JSON to bench/results/hearing-<set>-<mode>.json.
 """
 
 import argparse
@@ -45,6 +46,7 @@ STT_CONFIGS = {
 SERVER_CONFIGS = {
     "default": {},
     "transcript only (no end-of-turn model)": {"HOOT_VAD__END_OF_TURN_MODEL": "off"},
+    "dangling words only (no turn-words model)": {"HOOT_VAD__TURN_WORDS_MODEL": "off"},
     "fixed 320 ms silence (before)": {"HOOT_VAD__QUIET_MS": "320", "HOOT_VAD__SILENCE_MS": "320", "HOOT_VAD__END_OF_TURN_MODEL": "off"},
 }
 NUMBERS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
@@ -324,45 +326,55 @@ def run_server(utterances: list[dict], configs: list[str]) -> tuple[list[dict], 
     return table, all_rows
 
 
-def run_turn_end(utterances: list[dict]) -> list[dict]:
+def run_turn_end(utterances: list[dict]) -> tuple[list[dict], list[dict]]:
     """The "finished?" judgement where the server makes it: at the first `vad.quiet_ms` of silence (Silero,
-    as streamed), on everything heard so far: the transcript's words (default STT), then the end-of-turn
-    model at each threshold (0: words alone). Finished utterances should be judged finished there (answered
-    at once); paused ones are judged in their pause, and "finished" there is a cut-off."""
+    as streamed), on everything heard so far: the transcript (default STT) read for dangling words and by the
+    turn-words model, and the end-of-turn model on the audio. Finished utterances should be judged finished
+    there (answered at once); paused ones are judged in their pause, and "finished" there is a cut-off."""
     from hootkit.engines.base import VAD_WINDOW
     from hootkit.engines.end_of_turn import EndOfTurnModel, packaged_model
-    from hootkit.engines.registry import build_vad
-    from hootkit.pipeline.endpointer import PAUSE, QUIET, Endpointer
-    from hootkit.settings import Settings
-
-    from hootkit.engines.registry import build_stt
+    from hootkit.engines.registry import build_stt, build_vad
+    from hootkit.pipeline.endpointer import QUIET, Endpointer
     from hootkit.pipeline.turn_end import sounds_unfinished
+    from hootkit.settings import Settings
 
     vad, model, settings = build_vad(), EndOfTurnModel(packaged_model()), Settings().vad
     stt = build_stt(Settings())
-    scores = {(kind, audio): [] for kind in ("finished", "paused") for audio in ("heard so far", "speculative turn")}
+    rows = []
     for u in utterances:
         count = len(u["audio"]) // VAD_WINDOW
         windows = u["audio"][: count * VAD_WINDOW].astype(np.float32).reshape(count, VAD_WINDOW)
         endpointer = Endpointer(settings, VAD_WINDOW * 1000 / ha.RATE)
-        probs = vad.new_stream().speech_probs(windows)
-        events = [endpointer.push(prob) for prob in probs]
+        events = [endpointer.push(prob) for prob in vad.new_stream().speech_probs(windows)]
         quiet_at = next((i for i, fired in enumerate(events) if QUIET in fired), None)
         if quiet_at is None:  # never quiet for long enough (loud noise): the longest silence decides
             continue
-        paused_at = max(i for i, fired in enumerate(events[: quiet_at + 1]) if PAUSE in fired)
         heard = windows[: quiet_at + 1].reshape(-1)
-        dangling = sounds_unfinished(stt.transcribe_now(heard).text)
-        for audio, pcm in (("heard so far", heard), ("speculative turn", windows[: paused_at + 1].reshape(-1))):
-            scores[(u["kind"], audio)].append(-1.0 if dangling else model.probability(pcm))
+        transcript = stt.transcribe_now(heard).text
+        rows.append({"id": u["id"], "lang": u["lang"], "kind": u["kind"], "condition": u["condition"],
+                     "transcript": transcript, "dangling": sounds_unfinished(transcript), "audio": model.probability(heard)})
     stt.close()
+    return turn_end_table(rows), rows
+
+
+def turn_end_table(rows: list[dict], path: Path | None = None) -> list[dict]:
+    """Answered-at-once and cut-off rates for each pair of thresholds (0: that model not asked), with the
+    turn-words model at `path` (default: the shipped one); each row gets its `words` score."""
+    from hootkit.pipeline.turn_words import WEIGHTS, TurnWords
+    from hootkit.safety.semantic import SentenceEncoder
+
+    words = TurnWords(SentenceEncoder(), path or WEIGHTS)
+    for row in rows:
+        row["words"] = words.probability(row["transcript"])
     table = []
-    for audio in ("heard so far", "speculative turn"):
-        finished, paused = np.array(scores[("finished", audio)]), np.array(scores[("paused", audio)])
-        for threshold in (0.0, 0.1, 0.3, 0.5, 0.7):
-            table.append({"model_hears": audio, "threshold": threshold, "n_finished": len(finished), "n_paused": len(paused),
-                          "finished_answered_at_once_%": round(100 * np.mean(finished >= threshold), 1),
-                          "paused_cut_off_%": round(100 * np.mean(paused >= threshold), 1)})
+    for words_at in (0.0, 0.3, 0.5, 0.7):
+        for audio_at in (0.0, 0.3, 0.5, 0.7):
+            said = {kind: [not r["dangling"] and r["words"] >= words_at and r["audio"] >= audio_at
+                           for r in rows if r["kind"] == kind] for kind in ("finished", "paused")}
+            table.append({"words_threshold": words_at, "audio_threshold": audio_at,
+                          "n_finished": len(said["finished"]), "n_paused": len(said["paused"]),
+                          "finished_answered_at_once_%": round(100 * np.mean(said["finished"]), 1),
+                          "paused_cut_off_%": round(100 * np.mean(said["paused"]), 1)})
     return table
 
 
@@ -385,7 +397,7 @@ def main() -> None:
     if args.mode == "stt":
         table, rows = run_stt(utterances, configs)
     elif args.mode == "turn-end":
-        table = run_turn_end(utterances)
+        table, rows = run_turn_end(utterances)
     else:
         table, rows = run_server(utterances, configs)
     print_table(table)
