@@ -169,3 +169,12 @@ def real_engines():
     asyncio.run(engines.warmup(Conversation(0).messages("Hello!")))
     yield engines
     asyncio.run(engines.close())
+
+
+def edited_json(change):
+    """A damage for a JSON model file: parse it, `change(spec)` in place, write it back."""
+    def damage(text: str) -> str:
+        spec = json.loads(text)
+        change(spec)
+        return json.dumps(spec)
+    return damage

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import edited_json
 
 from hootkit.safety import train_head
 from hootkit.safety.guard import check_input
@@ -34,20 +35,12 @@ def test_the_head_loads_and_reads_an_embedding(encoder):
     assert not reading.unsafe
 
 
-def _edited(change):
-    def damage(text: str) -> str:
-        spec = json.loads(text)
-        change(spec)
-        return json.dumps(spec)
-    return damage
-
-
 @pytest.mark.parametrize("damage, says", [
     (lambda text: text[: len(text) // 2], "unreadable"),
-    (_edited(lambda spec: spec["weights"].pop()), "inconsistent"),
-    (_edited(lambda spec: spec["thresholds"].pop("violence")), "inconsistent"),
-    (_edited(lambda spec: spec.pop("grey_band")), "incomplete"),
-    (_edited(lambda spec: spec["bias"].__setitem__(0, 9.9)), "checksum"),
+    (edited_json(lambda spec: spec["weights"].pop()), "inconsistent"),
+    (edited_json(lambda spec: spec["thresholds"].pop("violence")), "inconsistent"),
+    (edited_json(lambda spec: spec.pop("grey_band")), "incomplete"),
+    (edited_json(lambda spec: spec["bias"].__setitem__(0, 9.9)), "checksum"),
     (lambda text: json.dumps({"format": "something else"}), "not a hootkit-guard-head/1 file"),
 ])
 def test_a_damaged_head_file_is_refused_with_what_to_do(tmp_path, damage, says):

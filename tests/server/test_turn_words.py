@@ -4,6 +4,7 @@ and it refuses a damaged file with what to do."""
 import json
 
 import pytest
+from conftest import edited_json
 
 from hootkit.cli import main as hoot
 from hootkit.pipeline import train_turn_words
@@ -74,21 +75,13 @@ def test_punctuation_and_numbers_do_not_change_the_reading():
     assert features("Why do we have to?") == features("why do we have to")
 
 
-def _edited(change):
-    def damage(text: str) -> str:
-        spec = json.loads(text)
-        change(spec)
-        return json.dumps(spec)
-    return damage
-
-
 @pytest.mark.parametrize("damage, says", [
     (lambda text: text[: len(text) // 2], "unreadable"),
-    (_edited(lambda spec: spec.pop("bias")), "incomplete"),
-    (_edited(lambda spec: spec["embedding_weights"].pop()), "checksum"),
-    (_edited(lambda spec: spec["probes"].__setitem__("why do we have to", 0.99)), "checksum"),
-    (_edited(lambda spec: spec["weights"].__setitem__("last=to", 9.9)), "checksum"),
-    (_edited(lambda spec: spec.__setitem__("bias", float("nan"))), "not finite"),
+    (edited_json(lambda spec: spec.pop("bias")), "incomplete"),
+    (edited_json(lambda spec: spec["embedding_weights"].pop()), "checksum"),
+    (edited_json(lambda spec: spec["probes"].__setitem__("why do we have to", 0.99)), "checksum"),
+    (edited_json(lambda spec: spec["weights"].__setitem__("last=to", 9.9)), "checksum"),
+    (edited_json(lambda spec: spec.__setitem__("bias", float("nan"))), "not finite"),
     (lambda text: json.dumps({"format": "something else"}), "not a hootkit-turn-words-1 file"),
 ])
 def test_a_damaged_file_is_refused_with_what_to_do(tmp_path, words, damage, says):

@@ -2,6 +2,7 @@
 
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -193,3 +194,16 @@ def resolve(name: str, embedded) -> Path:
     if not path.exists():
         raise ModelMissing(f"model file not found: {path}")
     return path
+
+
+def read_spec(path: Path, what: str, format_name: str, fix: str, error: type[Exception]) -> dict:
+    """A trained model's JSON file (`what` at `path`), or `error` saying what is wrong with it and `fix`."""
+    try:
+        spec = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{what} {path} is missing; {fix}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as problem:
+        raise error(f"{what} {path} is unreadable ({problem}); {fix}") from None
+    if not isinstance(spec, dict) or spec.get("format") != format_name:
+        raise error(f"{what} {path} is not a {format_name} file; {fix}")
+    return spec

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from hootkit.engines.models import ModelMissing
+from hootkit.engines.models import ModelMissing, read_spec
 
 FORMAT = "hootkit-turn-words-1"
 WEIGHTS = Path(__file__).with_name("turn_words.json")
@@ -83,14 +83,7 @@ class TurnWords:
     def __init__(self, encoder: Encoder, path: Path = WEIGHTS):
         self.encoder = encoder
         fix = f"retrain it with `hoot turn-words train --out {path}` from a source checkout, or reinstall hootkit"
-        try:
-            spec = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise TurnWordsError(f"turn-words model {path} is missing; {fix}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise TurnWordsError(f"turn-words model {path} is unreadable ({error}); {fix}") from None
-        if not isinstance(spec, dict) or spec.get("format") != FORMAT:
-            raise TurnWordsError(f"turn-words model {path} is not a {FORMAT} file; {fix}")
+        spec = read_spec(path, "turn-words model", FORMAT, fix, TurnWordsError)
         try:
             self.bias = float(spec["bias"])
             embedding_weights = [float(value) for value in spec["embedding_weights"]]

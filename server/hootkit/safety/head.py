@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hootkit.engines.models import read_spec
+
 HEAD = Path(__file__).with_name("head.json")
 FORMAT = "hootkit-guard-head/1"
 BENIGN = "benign"
@@ -47,14 +49,7 @@ class GuardHead:
 
     def __init__(self, path: Path = HEAD):
         fix = f"rebuild it with `hoot guard train --out {path}`"
-        try:
-            spec = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise HeadError(f"guard head {path} is missing; {fix}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise HeadError(f"guard head {path} is unreadable ({error}); {fix}") from None
-        if not isinstance(spec, dict) or spec.get("format") != FORMAT:
-            raise HeadError(f"guard head {path} is not a {FORMAT} file; {fix}")
+        spec = read_spec(path, "guard head", FORMAT, fix, HeadError)
         try:
             self.classes = [str(name) for name in spec["classes"]]
             self.weights = np.asarray(spec["weights"], dtype=np.float32)
