@@ -34,7 +34,7 @@ class VadSettings(BaseModel):
     quiet_ms: int = 200
     silence_ms: int = 1200
     end_of_turn_model: str = "embedded"
-    end_of_turn_threshold: float = 0.5
+    end_of_turn_threshold: float = Field(0.5, ge=0.0, le=1.0)
     turn_words_model: str = "embedded"
     turn_words_threshold: float = Field(0.5, ge=0.0, le=1.0)
     min_speech_ms: int = 90

