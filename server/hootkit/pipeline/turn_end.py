@@ -10,6 +10,8 @@ import numpy as np
 from hootkit.engines.executor import FairExecutor
 from hootkit.pipeline.turn_words import TurnWords
 
+log = logging.getLogger(__name__)
+
 # A last word that leaves a sentence hanging: "how many legs does a ...", "I think it's because ..."
 DANGLING_EN = frozenset(
     "a an the and or but because if than my your his her its our their very really um uh er erm hmm whose let's".split()
@@ -19,7 +21,6 @@ DANGLING_ZH = (
     "和", "跟", "与", "或者", "因为", "所以", "但是", "可是", "然后", "而且", "如果", "那个", "这个",
     "嗯", "呃", "就是", "把", "被", "给", "从", "比", "还有", "一个", "的时候", "关于", "为了",
 )
-log = logging.getLogger(__name__)
 TRAILING_OFF = re.compile(r"(\.\.\.|…|[-–—,，、])\s*$")
 WORD = re.compile(r"[A-Za-z']+")
 
