@@ -67,33 +67,30 @@ def examples(folder: Path = TRAIN) -> tuple[list[str], np.ndarray, np.ndarray, s
 def _pieces(text: str, lang: str, pauses: list[int]) -> list[str]:
     """The words before each pause: English counts words, Mandarin characters (final marks left off)."""
     if lang == "zh":
-        bare = text.rstrip(FINAL_MARKS)
-        return [bare[:at] for at in pauses if 0 < at < len(bare)]
+        characters = text.rstrip(FINAL_MARKS)
+        return [characters[:at] for at in pauses if 0 < at < len(characters)]
     words = text.split()
     return [" ".join(words[:at]) for at in pauses if 0 < at < len(words)]
 
 
 def _design(texts: list[str], vocabulary: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The sparse rows as (column of each feature present, row start offsets)."""
-    columns, starts = [], []
-    for text in texts:
-        starts.append(len(columns))
-        columns += [vocabulary[name] for name in features(text) if name in vocabulary]
-    return np.array(columns, dtype=np.int64), np.array(starts + [len(columns)], dtype=np.int64)
+    """The sparse rows as (column of each feature present, the row it is in)."""
+    columns, rows = [], []
+    for row, text in enumerate(texts):
+        present = [vocabulary[name] for name in features(text) if name in vocabulary]
+        columns += present
+        rows += [row] * len(present)
+    return np.array(columns, dtype=np.int64), np.array(rows, dtype=np.int64)
 
 
 def _vocabulary(texts: list[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for text in texts:
-        for name in features(text):
-            counts[name] = counts.get(name, 0) + 1
+    counts = Counter(name for text in texts for name in features(text))
     return {name: index for index, name in enumerate(sorted(n for n, c in counts.items() if c >= MIN_COUNT))}
 
 
-def _logits(columns: np.ndarray, starts: np.ndarray, embeddings: np.ndarray, model: "Model") -> np.ndarray:
-    rows = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
-    sparse = np.bincount(rows, weights=model.weights[columns], minlength=len(starts) - 1)
-    return model.bias + embeddings @ model.embedding_weights + sparse
+def _probabilities(columns: np.ndarray, rows: np.ndarray, embeddings: np.ndarray, model: "Model") -> np.ndarray:
+    sparse = np.bincount(rows, weights=model.weights[columns], minlength=len(embeddings))
+    return 1.0 / (1.0 + np.exp(-(model.bias + embeddings @ model.embedding_weights + sparse)))
 
 
 @dataclass
@@ -107,15 +104,13 @@ class Model:
 def fit(texts: list[str], embeddings: np.ndarray, labels: np.ndarray) -> Model:
     """Weights for the embedding and for each word feature seen at least MIN_COUNT times, and the bias."""
     vocabulary = _vocabulary(texts)
-    columns, starts = _design(texts, vocabulary)
-    rows = np.repeat(np.arange(len(texts)), np.diff(starts))
+    columns, rows = _design(texts, vocabulary)
     share = labels.mean()
     sample = np.where(labels == 1, 0.5 / share, 0.5 / (1 - share)) / len(labels)
     model = Model(vocabulary, np.zeros(len(vocabulary)), np.zeros(embeddings.shape[1]), 0.0)
     squared = [np.full(len(vocabulary), 1e-8), np.full(embeddings.shape[1], 1e-8), 1e-8]
     for _ in range(STEPS):
-        predicted = 1.0 / (1.0 + np.exp(-_logits(columns, starts, embeddings, model)))
-        residual = (predicted - labels) * sample
+        residual = (_probabilities(columns, rows, embeddings, model) - labels) * sample
         gradients = [np.bincount(columns, weights=residual[rows], minlength=len(vocabulary)) + L2 * model.weights,
                      embeddings.T @ residual + L2 * model.embedding_weights, residual.sum()]
         squared = [total + gradient**2 for total, gradient in zip(squared, gradients)]
@@ -133,8 +128,8 @@ def out_of_fold(texts: list[str], embeddings: np.ndarray, labels: np.ndarray, gr
     for fold in range(FOLDS):
         train, held = fold_of != fold, fold_of == fold
         model = fit([t for t, keep in zip(texts, train) if keep], embeddings[train], labels[train])
-        columns, starts = _design([t for t, keep in zip(texts, held) if keep], model.vocabulary)
-        scores[held] = 1.0 / (1.0 + np.exp(-_logits(columns, starts, embeddings[held], model)))
+        columns, rows = _design([t for t, keep in zip(texts, held) if keep], model.vocabulary)
+        scores[held] = _probabilities(columns, rows, embeddings[held], model)
     return scores
 
 

@@ -92,9 +92,12 @@ class Turn:
         if not self.committed.is_set():
             self.clock.commit = TurnClock.now()
             self.committed.set()
+        self._drop_verdicts()  # committed: a verdict still queued would only hold up its worker
+
+    def _drop_verdicts(self) -> None:
         for verdict in (self.end_score, self.words_reading):
             if verdict is not None:
-                verdict.cancel()  # committed: a verdict still queued would only hold up the worker
+                verdict.cancel()
 
     def cancel(self, outcome: str) -> None:
         if self.task and not self.task.done():
@@ -143,9 +146,7 @@ class Turn:
                 await _quietly(ctx.send(Alert(status="error", message="Something went wrong; please ask again.", code="internal")))
         finally:
             self.heard.set()
-            for verdict in (self.end_score, self.words_reading):
-                if verdict is not None:
-                    verdict.cancel()  # a queued verdict nobody will read frees its worker
+            self._drop_verdicts()  # a queued verdict nobody will read frees its worker
             if producer is not None and not producer.done():
                 producer.cancel()
             if started_audio:
