@@ -21,7 +21,7 @@ from hootkit.gateway import echokit, updates, xiaozhi, xiaozhi_ota
 from hootkit.dashboard.live import LiveFeed
 from hootkit.dashboard.refusals import RefusalLog
 from hootkit.gateway.native import DeviceGateway
-from hootkit.gateway.elsewhere import COMMANDS, Elsewhere
+from hootkit.gateway.elsewhere import COMMANDS, MOST_WAITING, Elsewhere
 from hootkit.gateway.pairing import PairingDesk
 from hootkit.gateway.recorder import Recorder
 from hootkit.knowledge.facts import lesson_facts
@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
             hoot.library.listeners.append(lambda: _index_lesson_facts(hoot))
         hoot.library.reload()
         hoot.store = await Store.from_settings(settings)
-        hoot.bus = Bus(hoot.store.engine.url, commands=COMMANDS)
+        hoot.bus = Bus(hoot.store.engine.url, commands=COMMANDS, most_waiting=MOST_WAITING)
         await hoot.elsewhere.start()
         hoot.refusals = RefusalLog(hoot.store)
         hoot.recorder.start(hoot.store)

@@ -75,6 +75,8 @@ async def test_too_many_wrong_codes_are_refused(school):
         assert (await tom.post("/api/pair", json={"code": "123456", "class_id": class_id})).status_code == 429
         malformed = await tom.post("/api/pair", json={"code": "12ab", "class_id": class_id})
         assert malformed.status_code == 422
+        for class_id in (2**70, True, "1", 0):  # a 2**70 class once reached the store and gave 500
+            assert (await tom.post("/api/pair", json={"code": "123456", "class_id": class_id})).status_code == 422
 
 
 async def test_a_right_code_does_not_wipe_out_the_wrong_guesses_before_it(school):

@@ -2,7 +2,8 @@
 
 import json
 
-from hootkit.store.bus import MAX_PAYLOAD, TRIM_CHARS, Bus, encode
+from hootkit.gateway.elsewhere import COMMANDS, MOST_WAITING
+from hootkit.store.bus import MAX_COMMANDS, MAX_PAYLOAD, TRIM_CHARS, Bus, encode
 
 
 def test_long_texts_are_cut_to_fit_a_notify_and_what_still_does_not_fit_is_not_sent():
@@ -39,7 +40,7 @@ def test_a_server_ignores_its_own_messages_and_ones_that_are_not_ours():
     bus._hear = lambda kind, data, sender: heard.append((kind, data, sender))
     bus._heard(None, 1, "hootkit", encode(bus.server_id, "control", {"device_id": "owl-1", "command": "stop"}))
     for junk in ("not json", "[]", '{"from": "b"}', '{"from": "b", "kind": 1, "data": {}}',
-                 '{"from": "b", "kind": "control", "data": "stop"}'):
+                 '{"from": "b", "kind": "control", "data": "stop"}', '{"from": "b", "kind": "x", "data": {"x": ' + "[" * 5000 + "]" * 5000 + "}}"):
         bus._heard(None, 1, "hootkit", junk)
     bus._heard(None, 1, "hootkit", encode("b", "control", {"device_id": "owl-1", "command": "stop"}))
     assert heard == [("control", {"device_id": "owl-1", "command": "stop"}, "b")]
@@ -50,3 +51,13 @@ def test_on_sqlite_there_is_nobody_to_tell():
     assert not bus.shared
     bus.send("control", {"device_id": "owl-1", "command": "stop"})  # nothing queued, nothing raised
     assert not bus._commands and not bus._news
+
+
+def test_limit_changes_anyone_can_cause_never_crowd_out_a_teachers_command():
+    """PostgreSQL away, and wrong logins from many addresses: each queues a limit change."""
+    bus = Bus("postgresql+asyncpg://hoot:pw@db/hootkit", commands=COMMANDS, most_waiting=MOST_WAITING)
+    for n in range(MAX_COMMANDS):
+        bus.send("limit", {"limit": "login", "change": "failed", "keys": [f"ip:2001:db8::{n:x}"]})
+    bus.send("control", {"device_id": "owl-1", "command": "stop"})
+    waiting = [json.loads(payload)["kind"] for _queued, _kind, payload in bus._commands]
+    assert waiting.count("limit") == MOST_WAITING["limit"] and waiting[-1] == "control"

@@ -12,7 +12,7 @@ from hootkit.accounts.access import Caller, visible_class_ids, visible_device_id
 from hootkit.accounts.passwords import hash_password, weakness
 from hootkit.dashboard.reach import class_device_ids, class_in_reach, device_ids_in_reach
 from hootkit.gateway.mcp import ToolError
-from hootkit.gateway.elsewhere import OthersAway
+from hootkit.gateway.elsewhere import MAX_ID, OthersAway
 from hootkit.gateway.pair_device import PairingAsk, PairingFailed, pair_waiting
 from hootkit.gateway.recorder import device_state
 from hootkit.gateway.session import HOLDS
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api")
 
 class PairRequest(BaseModel):
     code: str = Field(pattern=r"^\s*\d{3}\s?\d{3}\s*$", description="the 6 digits the device says")
-    class_id: int
+    class_id: int = Field(strict=True, ge=1, le=MAX_ID)
     name: str = Field(default="", max_length=60)
 
 

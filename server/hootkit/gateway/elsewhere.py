@@ -21,11 +21,13 @@ log = logging.getLogger(__name__)
 
 CONTROLS = ("pause", "resume", "stop")
 COMMANDS = ("control", "assign", "end lesson", "forget", "pair", "pair answer", "limit")  # never dropped (news may be)
+MOST_WAITING = {"limit": 1000}  # a wrong login anyone can make changes a limit: those never crowd out teachers' commands
 LIMIT_CHANGES = ("failed", "forgive", "succeeded")
 MAX_LIMIT_KEYS, MAX_KEY_CHARS = 4, 300
 PAIR_WAIT_S = 3.0  # how long a code no server here knows waits for another server's answer
 PAIR_MARGIN_S = 1.0  # a request with less time left than this is not taken up: its answer would come too late
 MAX_FIELD_CHARS = 300
+MAX_ID = 2**63 - 1  # the largest id PostgreSQL and SQLite store
 
 
 # what a "pair" message must carry; PairingAsk's fields are plain text or whole numbers, each checked by type
@@ -134,8 +136,7 @@ class Elsewhere:
         limit.heard(change, keys)
 
     def _pair(self, data: dict) -> None:
-        if not all(type(data.get(name)) is kind and (kind is not str or len(data[name]) <= MAX_FIELD_CHARS)
-                   for name, kind in PAIR_FIELDS.items()) \
+        if not all(_fits(data.get(name), kind) for name, kind in PAIR_FIELDS.items()) \
                 or type(data.get("until")) is not float or not math.isfinite(data["until"]) or data["until"] - time.time() > PAIR_WAIT_S + 1:
             log.warning("bus: ignored a pairing request that is not ours")
             return
@@ -201,3 +202,10 @@ class Elsewhere:
             await session.start_lesson(run)
         except Exception:  # ModelMissing included: the device has been told; the teacher sees it in the log
             log.exception("lesson %s could not start on %s", run.lesson.id, session.device_id)
+
+
+def _fits(value, kind: type) -> bool:
+    """A pairing field from the bus: exactly its type, text within MAX_FIELD_CHARS, a number a database id can be."""
+    if type(value) is not kind:
+        return False
+    return len(value) <= MAX_FIELD_CHARS if kind is str else 0 < value <= MAX_ID

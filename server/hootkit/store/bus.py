@@ -6,6 +6,8 @@ is one server, and the bus tells nobody.
 
 Teachers' commands and dashboard news go out in two queues: commands first, never dropped, and tried again
 while PostgreSQL is away (for up to COMMAND_KEEP_S); news is dropped when its queue is full or cannot be sent.
+A kind of command that anyone can cause (a wrong login's limit change) can be given a smaller share of the
+command queue, so it never crowds out a teacher's.
 """
 
 import asyncio
@@ -13,7 +15,7 @@ import json
 import logging
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 
 from sqlalchemy.engine import make_url
@@ -36,15 +38,17 @@ class Bus:
     """`start(hear)`, then `send(kind, data)`: every other server's `hear(kind, data, sender)` gets it, in order
     (commands before news)."""
 
-    def __init__(self, store_url, commands: tuple[str, ...] = ()):
+    def __init__(self, store_url, commands: tuple[str, ...] = (), most_waiting: dict[str, int] | None = None):
         url = make_url(store_url)
         self.dsn = _asyncpg_dsn(url) if url.get_backend_name() == "postgresql" else None
         self.commands = commands  # the kinds that are never dropped
+        self.most_waiting = most_waiting or {}  # commands of these kinds beyond this many waiting are dropped
+        self._waiting_of: Counter[str] = Counter()
         self.server_id = uuid.uuid4().hex
         self._hear: Callable[[str, dict, str], None] | None = None
         self._listener = None
         self._teller = None
-        self._commands: deque[tuple[float, str]] = deque()
+        self._commands: deque[tuple[float, str, str]] = deque()  # (queued at, kind, payload)
         self._news: deque[str] = deque()
         self._waiting = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -103,7 +107,7 @@ class Bus:
             sender, kind, data = message["from"], message["kind"], message["data"]
             if not (isinstance(sender, str) and isinstance(kind, str) and isinstance(data, dict)):
                 raise TypeError("wrong types")
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, RecursionError) as error:
             log.warning("bus: ignored a message that is not ours (%r): %.100r", error, payload)
             return
         if sender == self.server_id or self._hear is None:
@@ -125,10 +129,11 @@ class Bus:
         if payload is None:
             log.warning("bus: %s about %s too big to send", kind, data.get("device_id"))
         elif kind in self.commands:
-            if len(self._commands) >= MAX_COMMANDS:
-                log.warning("bus: %d commands waiting; dropped %s for %s", MAX_COMMANDS, kind, data.get("device_id"))
+            if len(self._commands) >= MAX_COMMANDS or self._waiting_of[kind] >= self.most_waiting.get(kind, MAX_COMMANDS):
+                log.warning("bus: %d commands waiting; dropped %s for %s", len(self._commands), kind, data.get("device_id"))
                 return
-            self._commands.append((time.monotonic(), payload))
+            self._commands.append((time.monotonic(), kind, payload))
+            self._waiting_of[kind] += 1
         elif len(self._news) >= NEWS_QUEUE:
             log.warning("bus: %d news waiting; dropped %s about %s", NEWS_QUEUE, kind, data.get("device_id"))
             return
@@ -145,9 +150,9 @@ class Bus:
                 self._waiting.clear()
                 await self._waiting.wait()
             command = bool(self._commands)
-            queued, payload = self._commands[0] if command else (0.0, self._news[0])
+            queued, _kind, payload = self._commands[0] if command else (0.0, "news", self._news[0])
             if command and time.monotonic() - queued > COMMAND_KEEP_S:
-                self._commands.popleft()
+                self._sent_command()
                 log.warning("bus: gave up a command the other servers could not be told for %g s", COMMAND_KEEP_S)
                 continue
             try:
@@ -165,7 +170,15 @@ class Bus:
                 await asyncio.sleep(RECONNECT_S[min(tries, len(RECONNECT_S) - 1)])
                 tries += 1
                 continue
-            (self._commands if command else self._news).popleft()
+            if command:
+                self._sent_command()
+            else:
+                self._news.popleft()
+
+    def _sent_command(self) -> None:
+        """The first command waiting is done with (sent, or given up)."""
+        _queued, kind, _payload = self._commands.popleft()
+        self._waiting_of[kind] -= 1
 
     async def _notify(self, payload: str) -> None:
         import asyncpg
