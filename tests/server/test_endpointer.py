@@ -64,3 +64,23 @@ def test_speech_after_quiet_is_not_quiet_and_a_new_silence_is_judged_again():
 def test_no_quiet_when_it_is_not_shorter_than_the_endpoint():
     events, _ = run([0.9] * 5 + [0.1] * 20, quiet_ms=320, silence_ms=320)
     assert QUIET not in [event for _, event in events]
+
+
+def test_a_judged_silence_ends_when_the_judge_asked_not_at_the_longest():
+    _, endpointer = run([0.9] * 5 + [0.1] * 10, quiet_ms=192, silence_ms=1216)  # 10 windows: 320 ms of silence
+    assert not endpointer.end_after(640)
+    later = [(index, event) for index, prob in enumerate([0.1] * 40) for event in endpointer.push(prob)]
+    assert later == [(9, ENDPOINT)]  # 20 windows: 640 ms
+
+
+def test_a_silence_that_already_lasted_long_enough_ends_now():
+    _, endpointer = run([0.9] * 5 + [0.1] * 10, quiet_ms=192, silence_ms=1216)
+    assert endpointer.end_after(300)
+
+
+def test_speech_forgets_the_judgement_of_the_silence_before():
+    _, endpointer = run([0.9] * 5 + [0.1] * 8, quiet_ms=192, silence_ms=1216)
+    endpointer.end_after(400)
+    later = [(index, event) for index, prob in enumerate([0.9] * 3 + [0.1] * 40) for event in endpointer.push(prob)]
+    assert [event for _, event in later] == [RESUME, PAUSE, QUIET, ENDPOINT]
+    assert later[-1] == (3 + 37, ENDPOINT)  # the new silence waits the longest: 38 windows of 32 ms

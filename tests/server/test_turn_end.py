@@ -1,8 +1,10 @@
-"""Does a transcript sound finished? Dangling words and trailing-off marks in English and Mandarin, then the turn-words model."""
+"""Does a transcript sound finished, and how sure is that? Dangling words and trailing-off marks in English and Mandarin, then the turn-words model."""
 
+import numpy as np
 import pytest
 
 from hootkit.pipeline.turn_end import TurnEndJudge, sounds_unfinished
+from hootkit.settings import VadSettings
 
 
 @pytest.mark.parametrize("text", [
@@ -34,12 +36,34 @@ class Words:
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("words, finished", [(Words(0.9), True), (Words(0.2), False), (Words(None), False)])
-async def test_the_turn_words_model_must_read_the_words_as_finished(words, finished):
-    """Below its threshold the turn waits; a model that fails leaves the turn to the longest silence."""
-    judge = TurnEndJudge(words=words, words_threshold=0.5)
+@pytest.mark.parametrize("words, doubt", [(Words(0.95), 0.0), (Words(0.9), 0.0), (Words(0.7), 0.5), (Words(0.5), 1.0),
+                                          (Words(0.2), 1.0), (Words(None), 1.0)])
+async def test_the_less_sure_the_turn_words_model_the_longer_the_wait(words, doubt):
+    """At or above `words_sure` the turn is answered at once; below the threshold it waits the longest;
+    in between in proportion. A model that fails leaves the turn to the longest silence."""
+    judge = TurnEndJudge(words=words, words_threshold=0.5, words_sure=0.9)
     text = "how many legs does a spider have"
     try:
-        assert await judge.finished(text, judge.read(text, "device"), None) is finished
+        assert await judge.doubt(text, judge.read(text, "device"), None) == pytest.approx(doubt)
     finally:
         judge.close()
+
+
+@pytest.mark.timeout(10)
+async def test_dangling_words_and_a_doubting_voice_wait_the_longest():
+    class Voice:
+        def probability(self, pcm):
+            return 0.2
+
+    judge = TurnEndJudge(Voice(), threshold=0.5, words=Words(0.95), words_threshold=0.5, words_sure=0.9)
+    try:
+        assert await judge.doubt("how many legs does a", None, None) == 1.0
+        text = "how many legs does a spider have"
+        assert await judge.doubt(text, judge.read(text, "device"), judge.score(np.zeros(1600, np.float32), "device")) == 1.0
+    finally:
+        judge.close()
+
+
+def test_sure_may_not_be_below_the_threshold():
+    with pytest.raises(ValueError, match="turn_words_sure"):
+        VadSettings(turn_words_threshold=0.6, turn_words_sure=0.5)

@@ -66,6 +66,44 @@ async def test_half_a_question_with_no_dangling_word_is_waited_out(serve):
     assert result.trace.count("stt") == 1
 
 
+class FixedWords:
+    """A turn-words model that reads every transcript with the same P(finished)."""
+
+    def __init__(self, probability: float):
+        self.value = probability
+
+    def probability(self, text: str) -> float:
+        return self.value
+
+
+async def test_words_read_in_doubt_wait_longer_than_the_short_silence(serve):
+    """"How many legs" could be a whole question: read at 0.7 (sure is 0.9), the turn waits 700 ms of silence,
+    so the child who goes on after 500 ms is heard whole."""
+    engines = fake_engines(stt=HalfHeardStt("how many legs", "how many legs does a spider have"))
+    engines.turn_end = TurnEndJudge(words=FixedWords(0.7), words_threshold=0.5, words_sure=0.9)
+    settings = fast_settings(vad={"quiet_ms": 200, "silence_ms": 1200})
+    try:
+        async with serve(engines, settings) as url, DeviceClient(url) as client:
+            result = await client.ask(np.concatenate([silence(0.2), FIRST_HALF, silence(0.5), tone(0.6)]))
+    finally:
+        engines.turn_end.close()
+    assert result.transcript == "how many legs does a spider have"
+    assert result.trace.count("stt") == 1
+
+
+async def test_words_read_in_doubt_are_answered_before_the_longest_silence(serve):
+    """With the longest silence far beyond the client's patience, only the judged wait can end the turn."""
+    engines = fake_engines(stt=HalfHeardStt("how many legs", "how many legs"))
+    engines.turn_end = TurnEndJudge(words=FixedWords(0.85), words_threshold=0.5, words_sure=0.9)
+    settings = fast_settings(vad={"quiet_ms": 200, "silence_ms": 20000})  # doubt 0.125: 2.7 s
+    try:
+        async with serve(engines, settings) as url, DeviceClient(url) as client:
+            result = await client.ask(np.concatenate([silence(0.2), FIRST_HALF]), timeout_s=10)
+    finally:
+        engines.turn_end.close()
+    assert result.transcript == "how many legs" and result.sentences
+
+
 class CountingWords:
     """A turn-words model that reads every transcript as unfinished, and counts its readings."""
 
@@ -80,9 +118,9 @@ class CountingWords:
 class CountingJudge(TurnEndJudge):
     asked = 0
 
-    async def finished(self, transcript, reading, score):
+    async def doubt(self, transcript, reading, score):
         self.asked += 1
-        return await super().finished(transcript, reading, score)
+        return await super().doubt(transcript, reading, score)
 
 
 async def test_a_silence_broken_by_short_noises_reads_the_words_once(serve):
@@ -163,8 +201,8 @@ class ReleasingJudge(TurnEndJudge):
         super().__init__(model, threshold=0.5)
         self.release = release
 
-    async def finished(self, transcript, reading, score):
-        verdict = await super().finished(transcript, reading, score)
+    async def doubt(self, transcript, reading, score):
+        verdict = await super().doubt(transcript, reading, score)
         self.release.set()
         return verdict
 

@@ -140,11 +140,12 @@ def build_turn_end(settings: Settings, encoder) -> TurnEndJudge:
     if cfg.turn_words_model != "off":
         words = TurnWords(encoder, models.resolve(cfg.turn_words_model, lambda: TURN_WORDS))
     if cfg.end_of_turn_model == "off":
-        return TurnEndJudge(words=words, words_threshold=cfg.turn_words_threshold)
+        return TurnEndJudge(words=words, words_threshold=cfg.turn_words_threshold, words_sure=cfg.turn_words_sure)
     from hootkit.engines.end_of_turn import EndOfTurnModel, packaged_model
 
     path = models.resolve(cfg.end_of_turn_model, packaged_model)
-    return TurnEndJudge(EndOfTurnModel(path), cfg.end_of_turn_threshold, words, cfg.turn_words_threshold)
+    return TurnEndJudge(EndOfTurnModel(path), cfg.end_of_turn_threshold, words, cfg.turn_words_threshold,
+                        cfg.turn_words_sure)
 
 
 def build_encoder():

@@ -42,9 +42,11 @@ NOT_LISTENING = NotListening()
 
 @dataclasses.dataclass
 class SoundsFinished:
-    """The end-of-turn verdict on `turn`, queued behind the audio that arrived before it."""
+    """The end-of-turn verdict on `turn` (0: sure it is finished, up to 1: unsure), queued behind the audio that
+    arrived before it."""
 
     turn: Turn
+    doubt: float
 
 WINDOW_MS = VAD_WINDOW * 1000 / STT_RATE
 INTAKE_LIMIT = 256
@@ -262,7 +264,7 @@ class DeviceSession:
             if isinstance(event, Listen):
                 await self._on_listen(event, received_at)
             elif isinstance(event, SoundsFinished):
-                self._commit_if_still_quiet(event.turn)
+                self._commit_when_quiet_enough(event)
             else:
                 await self._on_audio(event.data, received_at)
 
@@ -356,7 +358,8 @@ class DeviceSession:
         return self.held is not None or (self._busy() and self.mode != "realtime")
 
     async def _judge_turn_end(self, turn: Turn) -> None:
-        """After a short silence, answer at once if the child sounds finished; else the endpoint waits longer.
+        """After a short silence, answer at once if the child surely finished; if in doubt, after a longer silence
+        (in proportion); else the endpoint waits the longest.
 
         The verdict joins the audio queue, so it is acted on only after the audio that came before it."""
         await turn.heard.wait()
@@ -364,15 +367,19 @@ class DeviceSession:
             return
         if turn.words_reading is None:  # read once per turn: a silence broken by short noises asks again
             turn.words_reading = self.engines.turn_end.read(turn.transcript, self.device_id)
-        if await self.engines.turn_end.finished(turn.transcript, turn.words_reading, turn.end_score):
+        doubt = await self.engines.turn_end.doubt(turn.transcript, turn.words_reading, turn.end_score)
+        if doubt < 1.0:
             try:
-                self._intake.put_nowait((SoundsFinished(turn), TurnClock.now()))
+                self._intake.put_nowait((SoundsFinished(turn, doubt), TurnClock.now()))
             except asyncio.QueueFull:  # a flooded session waits for the longest silence instead
                 pass
 
-    def _commit_if_still_quiet(self, turn: Turn) -> None:
-        if self._may_commit(turn):
-            turn.commit()
+    def _commit_when_quiet_enough(self, verdict: SoundsFinished) -> None:
+        if not self._may_commit(verdict.turn):
+            return
+        vad = self.settings.vad
+        if self.endpointer.end_after(vad.quiet_ms + verdict.doubt * (vad.silence_ms - vad.quiet_ms)):
+            verdict.turn.commit()
             self._listen_over_reply()
 
     def _may_commit(self, turn: Turn) -> bool:

@@ -2,8 +2,8 @@
 
 A pause of `speculate_ms` below the speech threshold starts a speculative turn; speech before
 the endpoint cancels it. `quiet_ms` below the release threshold (hysteresis, so a wobbly
-probability near 0.5 does not flap) asks whether the turn sounds finished; `silence_ms` commits it
-whatever it sounds like: the endpoint.
+probability near 0.5 does not flap) asks whether the turn sounds finished; the answer may bring the
+endpoint forward (`end_after`) for this silence; otherwise `silence_ms` commits it whatever it sounds like.
 """
 
 from hootkit.settings import VadSettings
@@ -36,6 +36,7 @@ class Endpointer:
         self._weak_run = 0
         self._silent_run = 0
         self._speech_windows = 0
+        self._end_after_ms: float | None = None
 
     def push(self, prob: float) -> list[str]:
         """One window's probability -> the events it causes.
@@ -52,6 +53,8 @@ class Endpointer:
         self._strong_run = self._strong_run + 1 if strong else 0
         self._weak_run = 0 if strong else self._weak_run + 1
         self._silent_run = 0 if held else self._silent_run + 1
+        if held:
+            self._end_after_ms = None  # a new silence is judged afresh
         if not self.speech_started:
             if self._strong_run * window >= cfg.min_speech_ms:
                 self.speech_started = self.in_speech = True
@@ -67,13 +70,21 @@ class Endpointer:
             events.append(PAUSE)
         if cfg.quiet_ms < cfg.silence_ms and self._silence_reached(cfg.quiet_ms):
             events.append(QUIET)
-        if self._silence_reached(cfg.silence_ms):
+        endpoint_ms = cfg.silence_ms if self._end_after_ms is None else min(cfg.silence_ms, self._end_after_ms)
+        if self._silence_reached(endpoint_ms):
             events.append(ENDPOINT)
         self._speech_windows += 1
         if not self.too_long and ENDPOINT not in events and self._speech_windows * window >= cfg.max_utterance_s * 1000:
             self.too_long = True
             events.append(TOO_LONG)
         return events
+
+    def end_after(self, ms: float) -> bool:
+        """End the turn once this silence has lasted `ms` (not later than `silence_ms`). True: it already has."""
+        if self._silent_run * self.window_ms >= ms:
+            return True
+        self._end_after_ms = ms
+        return False
 
     @property
     def quiet(self) -> bool:

@@ -1,4 +1,4 @@
-"""Has the child finished? Their words so far (dangling words, then the turn-words model), then a learned end-of-turn model on their voice."""
+"""Has the child finished, and how sure is that? Their words so far (dangling words, then the turn-words model), then a learned end-of-turn model on their voice."""
 
 import asyncio
 import logging
@@ -42,15 +42,17 @@ def sounds_unfinished(text: str) -> bool:
 
 
 class TurnEndJudge:
-    """A turn is finished when its words do not dangle, the turn-words model (if any) reads them as finished,
-    and the end-of-turn model (if any) agrees."""
+    """How sure is it that the child has finished? Sure when the words do not dangle, the turn-words model (if any)
+    reads them as finished with at least `words_sure`, and the end-of-turn model (if any) agrees; in doubt when the
+    words read between `words_threshold` and `words_sure`; unfinished below that."""
 
     def __init__(self, model: TurnEndModel | None = None, threshold: float = 0.5,
-                 words: TurnWords | None = None, words_threshold: float = 0.5):
+                 words: TurnWords | None = None, words_threshold: float = 0.5, words_sure: float | None = None):
         self.model = model
         self.threshold = threshold
         self.words = words
         self.words_threshold = words_threshold
+        self.words_sure = max(words_threshold, words_sure if words_sure is not None else words_threshold)
         self._executor = FairExecutor("end-of-turn") if model is not None else None
         self._words_executor = FairExecutor("turn-words") if words is not None else None
         self._failed_before = False
@@ -67,20 +69,31 @@ class TurnEndJudge:
             return None
         return _started(self._words_executor.run(key, self.words.probability, transcript))
 
-    async def finished(self, transcript: str, reading: "asyncio.Future[float] | None",
-                       score: "asyncio.Future[float] | None") -> bool:
-        """`reading` from `read`, `score` from `score`, each asked once per turn. False also when a model could
-        not answer: the longest silence then ends the turn."""
+    async def doubt(self, transcript: str, reading: "asyncio.Future[float] | None",
+                    score: "asyncio.Future[float] | None") -> float:
+        """0: finished, answer now; 1: unfinished, wait for the longest silence; in between, wait in proportion.
+        `reading` from `read`, `score` from `score`, each asked once per turn. 1 also when a model could not answer."""
         if sounds_unfinished(transcript):
-            return False
+            return 1.0
         try:
-            if reading is not None and await reading < self.words_threshold:
-                return False
-            return score is None or await score >= self.threshold
+            doubt = 0.0
+            if reading is not None:
+                doubt = self.words_doubt(await reading)
+            if doubt < 1.0 and score is not None and await score < self.threshold:
+                doubt = 1.0
+            return doubt
         except Exception:
             log.warning("the end-of-turn judgement failed; waiting for the longest silence", exc_info=not self._failed_before)
             self._failed_before = True
-            return False
+            return 1.0
+
+    def words_doubt(self, probability: float) -> float:
+        """The turn-words model's P(finished) as doubt: 1 below `words_threshold`, falling to 0 at `words_sure`."""
+        if probability < self.words_threshold:
+            return 1.0
+        if probability >= self.words_sure:
+            return 0.0
+        return (self.words_sure - probability) / (self.words_sure - self.words_threshold)
 
     def close(self) -> None:
         for executor in (self._executor, self._words_executor):
