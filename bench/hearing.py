@@ -11,7 +11,8 @@ with a 400-1200 ms pause mid-sentence.
 (settings as HOOT_* variables) and speaks every utterance through the real websocket at real-time
 pace: a reply that starts before the last voiced sample was sent is a cut-off. --mode turn-end makes
 the server's "finished?" judgement offline at the first short silence, for each pair of turn-words and
-end-of-turn thresholds. Prints a table and writes JSON to bench/results/hearing-<set>-<mode>.json.
+end-of-turn thresholds, and the silence each judgement then waits (graded by the turn-words model's doubt).
+Prints a table and writes JSON to bench/results/hearing-<set>-<mode>.json.
 """
 
 import argparse
@@ -47,6 +48,7 @@ SERVER_CONFIGS = {
     "default": {},
     "transcript only (no end-of-turn model)": {"HOOT_VAD__END_OF_TURN_MODEL": "off"},
     "dangling words only (no turn-words model)": {"HOOT_VAD__TURN_WORDS_MODEL": "off"},
+    "turn-words model, no graded wait": {"HOOT_VAD__TURN_WORDS_SURE": "0.5"},
     "fixed 320 ms silence (before)": {"HOOT_VAD__QUIET_MS": "320", "HOOT_VAD__SILENCE_MS": "320", "HOOT_VAD__END_OF_TURN_MODEL": "off"},
 }
 NUMBERS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
@@ -378,6 +380,31 @@ def turn_end_table(rows: list[dict], path: Path | None = None) -> list[dict]:
     return table
 
 
+def graded_wait_table(rows: list[dict]) -> list[dict]:
+    """The silence each judgement waits (the server's defaults, for each `vad.turn_words_sure`; the threshold
+    itself: no grading): finished questions want it short, and a paused one is cut off when its pause is shorter.
+    The time the judgement itself takes in the server (about the speech-to-text time) is not counted."""
+    from hootkit.pipeline.turn_end import TurnEndJudge
+    from hootkit.settings import Settings
+
+    vad = Settings().vad
+    table = []
+    for sure in sorted({vad.turn_words_threshold, 0.7, 0.8, 0.9, 1.0}):
+        judge = TurnEndJudge(words_threshold=vad.turn_words_threshold, words_sure=sure)
+        wait = {}
+        for row in rows:
+            doubt = 1.0 if row["dangling"] or row["audio"] < vad.end_of_turn_threshold else judge.words_doubt(row["words"])
+            wait[row["id"], row["kind"]] = vad.quiet_ms + doubt * (vad.silence_ms - vad.quiet_ms)
+        finished = [wait[r["id"], r["kind"]] for r in rows if r["kind"] == "finished"]
+        paused = [(wait[r["id"], r["kind"]], int(re.match(r"pause-(\d+)ms", r["condition"]).group(1)))
+                  for r in rows if r["kind"] == "paused"]
+        table.append({"turn_words_sure": sure, "finished_wait_p50_ms": round(float(np.median(finished))),
+                      "finished_wait_mean_ms": round(float(np.mean(finished))),
+                      "finished_answered_at_once_%": round(100 * np.mean([w <= vad.quiet_ms for w in finished]), 1),
+                      "paused_cut_off_%": round(100 * np.mean([w < pause for w, pause in paused]), 1)})
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", choices=["dev", "heldout"], default="dev")
@@ -401,10 +428,15 @@ def main() -> None:
     else:
         table, rows = run_server(utterances, configs)
     print_table(table)
+    waits = graded_wait_table(rows) if args.mode == "turn-end" else []
+    if waits:
+        print()
+        print_table(waits)
     out = HERE / "results" / f"hearing-{args.set}-{args.mode}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"set": args.set, "mode": args.mode, "utterances": len(utterances),
-                               "voices": sorted({u["voice"] for u in utterances}), "table": table, "rows": rows},
+                               "voices": sorted({u["voice"] for u in utterances}), "table": table, "waits": waits,
+                               "rows": rows},
                               ensure_ascii=False, indent=1))
     print(f"wrote {out}", file=sys.stderr)
 
