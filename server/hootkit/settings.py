@@ -27,7 +27,8 @@ class VadSettings(BaseModel):
     `end_of_turn_model` is "embedded" (Smart Turn v3 from its package) or "off" (the transcript alone).
     `turn_words_model` is "embedded" (the shipped turn-words model, read on the transcript) or "off" (dangling
     words alone). Below `turn_words_threshold` its P(finished) waits `silence_ms`; from `turn_words_sure` up the
-    turn is answered after `quiet_ms`; in between the wait grows in proportion to the doubt.
+    turn is answered after `quiet_ms`; in between the wait grows in proportion to the doubt (a `turn_words_sure`
+    at or below the threshold: no graded wait).
     """
 
     threshold: float = 0.5
@@ -43,13 +44,6 @@ class VadSettings(BaseModel):
     speculate_ms: int = 32
     pre_roll_ms: int = 300
     max_utterance_s: float = 15.0
-
-    @model_validator(mode="after")
-    def _sure_above_threshold(self) -> "VadSettings":
-        if self.turn_words_sure < self.turn_words_threshold:
-            raise ValueError(f"vad.turn_words_sure ({self.turn_words_sure}) must be at least "
-                             f"vad.turn_words_threshold ({self.turn_words_threshold})")
-        return self
 
 
 class SttSettings(BaseModel):

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from hootkit.pipeline.turn_end import TurnEndJudge, sounds_unfinished
-from hootkit.settings import VadSettings
 
 
 @pytest.mark.parametrize("text", [
@@ -64,6 +63,26 @@ async def test_dangling_words_and_a_doubting_voice_wait_the_longest():
         judge.close()
 
 
-def test_sure_may_not_be_below_the_threshold():
-    with pytest.raises(ValueError, match="turn_words_sure"):
-        VadSettings(turn_words_threshold=0.6, turn_words_sure=0.5)
+@pytest.mark.parametrize("sure", [0.6, 0.2])
+def test_sure_at_or_below_the_threshold_means_no_graded_wait(sure):
+    judge = TurnEndJudge(words_threshold=0.6, words_sure=sure)
+    assert [judge.words_doubt(p) for p in (0.59, 0.6, 0.61, 0.99)] == [1.0, 0.0, 0.0, 0.0]
+
+
+@pytest.mark.timeout(10)
+async def test_a_model_that_answers_nan_is_not_sure():
+    class Voice:
+        def __init__(self, value):
+            self.value = value
+
+        def probability(self, pcm):
+            return self.value
+
+    text = "how many legs does a spider have"
+    for voice, words in ((Voice(float("nan")), Words(0.95)), (Voice(0.9), Words(float("nan")))):
+        judge = TurnEndJudge(voice, threshold=0.5, words=words, words_threshold=0.5, words_sure=0.9)
+        try:
+            score = judge.score(np.zeros(1600, np.float32), "device")
+            assert await judge.doubt(text, judge.read(text, "device"), score) == 1.0
+        finally:
+            judge.close()

@@ -79,7 +79,7 @@ class TurnEndJudge:
             doubt = 0.0
             if reading is not None:
                 doubt = self.words_doubt(await reading)
-            if doubt < 1.0 and score is not None and await score < self.threshold:
+            if doubt < 1.0 and score is not None and not await score >= self.threshold:  # NaN: unsure
                 doubt = 1.0
             return doubt
         except Exception:
@@ -88,8 +88,9 @@ class TurnEndJudge:
             return 1.0
 
     def words_doubt(self, probability: float) -> float:
-        """The turn-words model's P(finished) as doubt: 1 below `words_threshold`, falling to 0 at `words_sure`."""
-        if probability < self.words_threshold:
+        """The turn-words model's P(finished) as doubt: 1 below `words_threshold`, falling to 0 at `words_sure` (at or
+        below the threshold: no graded wait)."""
+        if not probability >= self.words_threshold:  # NaN too
             return 1.0
         if probability >= self.words_sure:
             return 0.0
