@@ -15,6 +15,7 @@ from hootkit.engines.registry import build_turn_end
 from hootkit.pipeline.turn_end import TurnEndJudge
 from hootkit.safety.semantic import SentenceEncoder
 from hootkit.settings import Settings
+from hootproto import Audio, Listen
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -102,6 +103,7 @@ async def test_words_read_in_doubt_are_answered_before_the_longest_silence(serve
     finally:
         engines.turn_end.close()
     assert result.transcript == "how many legs" and result.sentences
+    assert result.vtv_ms > 1500  # and not after the short silence: 2.7 s of silence was streamed, in real time
 
 
 class CountingWords:
@@ -253,3 +255,60 @@ async def test_an_unpaired_device_is_not_listened_to_and_its_code_is_said_withou
     assert len(synthesized) == len(set(synthesized))  # each clause of the greeting synthesised once
     assert engines.tts.texts == synthesized  # and said again from what was kept: no TTS for the repeat
 
+
+
+class ReleasedOnSilenceAfterSpeech(EnergyVadStream):
+    """Energy VAD that calls `on_quiet` (once) when a batch of windows ends quiet after speech."""
+
+    def __init__(self, level: float, on_quiet):
+        super().__init__(level)
+        self.on_quiet, self.spoke = on_quiet, False
+
+    def speech_probs(self, windows):
+        probs = super().speech_probs(windows)
+        self.spoke = self.spoke or any(probs)
+        if self.spoke and not probs[-1] and self.on_quiet is not None:
+            self.on_quiet()
+            self.on_quiet = None
+        return probs
+
+
+class FirstVerdictHeld(TurnEndJudge):
+    """Its first verdict ("finished") waits for `release`; every later one is "unfinished"."""
+
+    def __init__(self):
+        super().__init__()
+        self.judging, self.release = asyncio.Event(), asyncio.Event()
+
+    async def doubt(self, transcript, reading, score):
+        if self.judging.is_set():
+            return 1.0
+        self.judging.set()
+        await self.release.wait()
+        return 0.0
+
+
+async def test_a_verdict_on_a_question_left_before_listen_start_does_not_end_the_next_one(serve):
+    """The child half-asks, then the device starts listening afresh; the old question's "finished" verdict arrives
+    in the new question's first silence. It must not end the new question, which is unfinished."""
+    judge = FirstVerdictHeld()
+    engines = fake_engines()
+    engines.turn_end = judge
+    engines.vad = EnergyVad()
+    streams = []
+    loop = asyncio.get_running_loop()
+
+    def new_stream():
+        on_quiet = (lambda: loop.call_soon_threadsafe(judge.release.set)) if len(streams) == 2 else None
+        streams.append(ReleasedOnSilenceAfterSpeech(engines.vad.level, on_quiet))
+        return streams[-1]
+
+    engines.vad.new_stream = new_stream
+    settings = fast_settings(vad={"quiet_ms": 200, "silence_ms": 20000, "speculate_ms": 160})
+    async with serve(engines, settings) as url, DeviceClient(url) as client:
+        await client.send_event(Listen(state="start", mode="auto"))
+        await client.send_event(Audio(np.concatenate([silence(0.2), tone(0.6), silence(0.3)]).tobytes()))
+        await asyncio.wait_for(judge.judging.wait(), 10)
+        with pytest.raises(TimeoutError):  # the new question waits for the longest silence
+            await client.ask(np.concatenate([tone(0.3), silence(0.064)]), timeout_s=2)
+    assert judge.release.is_set()  # the old verdict did arrive, in the new question's silence

@@ -274,6 +274,9 @@ class DeviceSession:
                 await self.send(Alert(status="info", message=f"Your teacher {self.held} me for now.", code=self.held))
             self.mode = event.mode or "auto"
             self.listening = True
+            if self.turn is not None and not self.turn.committed.is_set():
+                self.turn.cancel("cancelled")  # the half-heard words before it are forgotten, and so is their verdict
+                self.turn = None
             self._reset_listening()
         elif event.state == "stop" and self.listening:
             self.listening = False
@@ -368,6 +371,7 @@ class DeviceSession:
         if turn.words_reading is None:  # read once per turn: a silence broken by short noises asks again
             turn.words_reading = self.engines.turn_end.read(turn.transcript, self.device_id)
         doubt = await self.engines.turn_end.doubt(turn.transcript, turn.words_reading, turn.end_score)
+        log.info("turn %s/%d: doubt %.2f that %r is finished", self.session_id, turn.number, doubt, redact(turn.transcript))
         if doubt < 1.0:
             try:
                 self._intake.put_nowait((SoundsFinished(turn, doubt), TurnClock.now()))
