@@ -388,6 +388,8 @@ def graded_wait_table(rows: list[dict]) -> list[dict]:
     from hootkit.settings import Settings
 
     vad = Settings().vad
+    if {row["kind"] for row in rows} != {"finished", "paused"}:
+        return []  # it weighs the one against the other
     table = []
     for sure in sorted({vad.turn_words_threshold, 0.7, 0.8, 0.9, 1.0}):
         judge = TurnEndJudge(words_threshold=vad.turn_words_threshold, words_sure=sure)
