@@ -256,7 +256,6 @@ async def test_an_unpaired_device_is_not_listened_to_and_its_code_is_said_withou
     assert engines.tts.texts == synthesized  # and said again from what was kept: no TTS for the repeat
 
 
-
 class ReleasedOnSilenceAfterSpeech(EnergyVadStream):
     """Energy VAD that calls `on_quiet` (once) when a batch of windows ends quiet after speech."""
 
