@@ -89,7 +89,7 @@ class WhisperStt:
             return_no_speech_prob=True,
         )[0]
         tokens = [token for token in result.sequences_ids[0] if token < tokenizer.eot]
-        text = drop_echo(tokenizer.decode(tokens).strip())
+        text = drop_echo(drop_lead(tokenizer.decode(tokens).strip(), ZH_LEAD if language == "zh" else ""))
         if heard_nothing(result.no_speech_prob, result.scores[0], hinted=bool(hints)):
             text = ""
         return Transcript(text=text, language=language, audio_s=audio_s)
@@ -121,6 +121,14 @@ class WhisperStt:
 def heard_nothing(no_speech_prob: float, score: float, hinted: bool) -> bool:
     """Whisper's "no speech" and its average log-probability together say the audio held no words."""
     return (no_speech_prob > 0.6 and score < -1.0) or (hinted and score < HINTED_NOISE_SCORE)
+
+
+def drop_lead(text: str, lead: str) -> str:
+    """Cut the line given as earlier text when Whisper writes it out again, before or instead of what it heard."""
+    bare = lead.rstrip("。.")
+    if not bare or not text.startswith(bare):
+        return text
+    return text[len(bare):].lstrip("。.，, ")
 
 
 def drop_echo(text: str) -> str:
