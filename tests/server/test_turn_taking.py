@@ -308,6 +308,6 @@ async def test_a_verdict_on_a_question_left_before_listen_start_does_not_end_the
         await client.send_event(Listen(state="start", mode="auto"))
         await client.send_event(Audio(np.concatenate([silence(0.2), tone(0.6), silence(0.3)]).tobytes()))
         await asyncio.wait_for(judge.judging.wait(), 10)
-        with pytest.raises(TimeoutError):  # the new question waits for the longest silence
+        with pytest.raises(TimeoutError, match="no complete reply within 2 s; heard: "):  # it waits the longest silence
             await client.ask(np.concatenate([tone(0.3), silence(0.064)]), timeout_s=2)
     assert judge.release.is_set()  # the old verdict did arrive, in the new question's silence

@@ -39,6 +39,16 @@ class TurnResult:
     def reply(self) -> str:
         return " ".join(self.sentences)
 
+    def heard_so_far(self) -> str:
+        """The trace with repeats counted, e.g. "stt, llm, tts:start, audio x37": what a timeout says it got."""
+        runs: list[list] = []
+        for label in self.trace:
+            if runs and runs[-1][0] == label:
+                runs[-1][1] += 1
+            else:
+                runs.append([label, 1])
+        return ", ".join(label if count == 1 else f"{label} x{count}" for label, count in runs) or "nothing"
+
     def to_json(self) -> dict:
         parts = dict(self.parts)
         # the client's own end-of-speech check is sharper than the server's VAD, which lags a window or two
@@ -165,14 +175,17 @@ class DeviceClient:
             if turn.spoke_until is None and sent > last_voiced:
                 turn.spoke_until = time.monotonic()
             if loop.time() > deadline:
-                raise TimeoutError("no complete reply within %g s" % timeout_s)
+                raise TimeoutError(f"no complete reply within {timeout_s:g} s; heard: {turn.heard_so_far()}")
             delay = start + min(sent, len(samples)) / self.sample_rate / speed + max(0, sent - len(samples)) / self.sample_rate - loop.time()
             if delay > 0:
                 try:
                     await asyncio.wait_for(self._turn_over.wait(), delay)
                 except TimeoutError:
                     pass
-        await asyncio.wait_for(self._turn_over.wait(), max(1.0, deadline - loop.time()))
+        try:
+            await asyncio.wait_for(self._turn_over.wait(), max(1.0, deadline - loop.time()))
+        except TimeoutError:
+            raise TimeoutError(f"no complete reply within {timeout_s:g} s; heard: {turn.heard_so_far()}") from None
         if mode != "manual":
             await self.send_event(Listen(state="stop"))
         self._turn = None
