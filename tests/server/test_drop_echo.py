@@ -22,6 +22,8 @@ def test_a_restart_of_an_earlier_sentence_is_dropped(heard, kept):
 @pytest.mark.parametrize("heard, kept", [
     ("以下是普通话的句子。", ""),  # heard in the development set for the half of a Mandarin question before a pause
     ("以下是普通话的句子", ""),
+    ("以下是普通话的句子？", ""),
+    ("以下是普通話的句子。", ""),  # in traditional characters
     ("以下是普通话的句子。蜘蛛有几条腿？", "蜘蛛有几条腿？"),
     ("蜘蛛有几条腿？", "蜘蛛有几条腿？"),
     ("以下是三个例子。", "以下是三个例子。"),  # a child may say "以下是" themselves

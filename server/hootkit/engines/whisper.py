@@ -29,6 +29,7 @@ HINTED_NOISE_SCORE = -2.0  # hints make Whisper "hear" a hint word in noise, at 
 REPETITION_PENALTY = 1.15  # bench/hearing.py (dev): WER 41.9 -> 34.7 %, keywords unchanged
 # Whisper writes Mandarin in traditional or simplified characters; earlier text in simplified ones tips it.
 ZH_LEAD = "以下是普通话的句子。"
+TRADITIONAL = str.maketrans("话", "話")  # the lead's only character written differently
 
 
 class WhisperStt:
@@ -124,11 +125,15 @@ def heard_nothing(no_speech_prob: float, score: float, hinted: bool) -> bool:
 
 
 def drop_lead(text: str, lead: str) -> str:
-    """Cut the line given as earlier text when Whisper writes it out again, before or instead of what it heard."""
-    bare = lead.rstrip("。.")
-    if not bare or not text.startswith(bare):
+    """Cut the line given as earlier text when Whisper writes it out again (in either script), before or instead of
+    what it heard."""
+    bare = re.sub(r"\W+$", "", lead)
+    if not bare:
         return text
-    return text[len(bare):].lstrip("。.，, ")
+    for written in (bare, bare.translate(TRADITIONAL)):
+        if text.startswith(written):
+            return re.sub(r"^\W+", "", text[len(written):])
+    return text
 
 
 def drop_echo(text: str) -> str:
