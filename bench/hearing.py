@@ -359,6 +359,11 @@ def run_turn_end(utterances: list[dict]) -> tuple[list[dict], list[dict]]:
     return turn_end_table(rows), rows
 
 
+def percent(flags: list[bool]) -> float | None:
+    """The share of true flags in %, None for none (JSON has no NaN)."""
+    return round(100 * float(np.mean(flags)), 1) if flags else None
+
+
 def turn_end_table(rows: list[dict], path: Path | None = None) -> list[dict]:
     """Answered-at-once and cut-off rates for each pair of thresholds (0: that model not asked), with the
     turn-words model at `path` (default: the shipped one); each row gets its `words` score."""
@@ -375,8 +380,8 @@ def turn_end_table(rows: list[dict], path: Path | None = None) -> list[dict]:
                            for r in rows if r["kind"] == kind] for kind in ("finished", "paused")}
             table.append({"words_threshold": words_at, "audio_threshold": audio_at,
                           "n_finished": len(said["finished"]), "n_paused": len(said["paused"]),
-                          "finished_answered_at_once_%": round(100 * np.mean(said["finished"]), 1),
-                          "paused_cut_off_%": round(100 * np.mean(said["paused"]), 1)})
+                          "finished_answered_at_once_%": percent(said["finished"]),
+                          "paused_cut_off_%": percent(said["paused"])})
     return table
 
 
@@ -402,8 +407,8 @@ def graded_wait_table(rows: list[dict]) -> list[dict]:
                   for r in rows if r["kind"] == "paused"]
         table.append({"turn_words_sure": sure, "finished_wait_p50_ms": round(float(np.median(finished))),
                       "finished_wait_mean_ms": round(float(np.mean(finished))),
-                      "finished_answered_at_once_%": round(100 * np.mean([w <= vad.quiet_ms for w in finished]), 1),
-                      "paused_cut_off_%": round(100 * np.mean([w < pause for w, pause in paused]), 1)})
+                      "finished_answered_at_once_%": percent([w <= vad.quiet_ms for w in finished]),
+                      "paused_cut_off_%": percent([w < pause for w, pause in paused])})
     return table
 
 
