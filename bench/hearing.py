@@ -49,6 +49,7 @@ SERVER_CONFIGS = {
     "transcript only (no end-of-turn model)": {"HOOT_VAD__END_OF_TURN_MODEL": "off"},
     "dangling words only (no turn-words model)": {"HOOT_VAD__TURN_WORDS_MODEL": "off"},
     "turn-words model without graded wait": {"HOOT_VAD__TURN_WORDS_SURE": "0.5"},
+    "graded wait with a 1.5 s longest silence": {"HOOT_VAD__SILENCE_MS": "1500"},
     "fixed 320 ms silence (before)": {"HOOT_VAD__QUIET_MS": "320", "HOOT_VAD__SILENCE_MS": "320", "HOOT_VAD__END_OF_TURN_MODEL": "off"},
 }
 NUMBERS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
