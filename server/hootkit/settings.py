@@ -34,7 +34,7 @@ class VadSettings(BaseModel):
     threshold: float = 0.5
     release_threshold: float = 0.35
     quiet_ms: int = 200
-    silence_ms: int = 1200
+    silence_ms: int = 1500
     end_of_turn_model: str = "embedded"
     end_of_turn_threshold: float = Field(0.5, ge=0.0, le=1.0)
     turn_words_model: str = "embedded"
