@@ -209,7 +209,7 @@ def summarise(config: str, rows: list[dict], extra: dict) -> list[dict]:
         table.append({
             "config": config, "group": key, "n": len(group),
             "keyword_acc_%": round(100 * hits / total, 1), "wer_%": round(100 * errors / max(length, 1), 1),
-            "cut_off_%": round(100 * sum(r["cut_off"] for r in cut) / len(cut), 1) if cut else None,
+            "cut_off_%": percent([r["cut_off"] for r in cut]),
             "vtv_p50_ms": pct(vtv, 50), "vtv_p95_ms": pct(vtv, 95),
             "stt_p50_ms": pct([r["stt_ms"] for r in group if r.get("stt_ms") is not None], 50), **extra,
         })

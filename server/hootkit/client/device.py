@@ -3,6 +3,7 @@
 import asyncio
 import time
 from dataclasses import dataclass, field
+from itertools import groupby
 
 import numpy as np
 import websockets
@@ -39,14 +40,12 @@ class TurnResult:
     def reply(self) -> str:
         return " ".join(self.sentences)
 
+    def timed_out(self, timeout_s: float) -> TimeoutError:
+        return TimeoutError(f"no complete reply within {timeout_s:g} s; heard: {self.heard_so_far()}")
+
     def heard_so_far(self) -> str:
         """The trace with repeats counted, e.g. "stt, llm, tts:start, audio x37": what a timeout says it got."""
-        runs: list[list] = []
-        for label in self.trace:
-            if runs and runs[-1][0] == label:
-                runs[-1][1] += 1
-            else:
-                runs.append([label, 1])
+        runs = ((label, len(list(same))) for label, same in groupby(self.trace))
         return ", ".join(label if count == 1 else f"{label} x{count}" for label, count in runs) or "nothing"
 
     def to_json(self) -> dict:
@@ -175,7 +174,7 @@ class DeviceClient:
             if turn.spoke_until is None and sent > last_voiced:
                 turn.spoke_until = time.monotonic()
             if loop.time() > deadline:
-                raise TimeoutError(f"no complete reply within {timeout_s:g} s; heard: {turn.heard_so_far()}")
+                raise turn.timed_out(timeout_s)
             delay = start + min(sent, len(samples)) / self.sample_rate / speed + max(0, sent - len(samples)) / self.sample_rate - loop.time()
             if delay > 0:
                 try:
@@ -185,7 +184,7 @@ class DeviceClient:
         try:
             await asyncio.wait_for(self._turn_over.wait(), max(1.0, deadline - loop.time()))
         except TimeoutError:
-            raise TimeoutError(f"no complete reply within {timeout_s:g} s; heard: {turn.heard_so_far()}") from None
+            raise turn.timed_out(timeout_s) from None
         if mode != "manual":
             await self.send_event(Listen(state="stop"))
         self._turn = None
