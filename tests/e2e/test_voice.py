@@ -1,6 +1,7 @@
 """End to end with the real embedded models over a real websocket: speech in, speech out."""
 
 import asyncio
+import dataclasses
 import re
 
 import numpy as np
@@ -11,6 +12,7 @@ from hootkit.app import create_app
 from hootkit.client.device import DeviceClient
 from hootkit.client.speech import speak
 from hootkit.client.wavio import last_voiced_sample
+from hootkit.engines.fakes import FakeStt
 from hootkit.serving import serve_in_loop
 
 pytestmark = pytest.mark.models
@@ -87,8 +89,12 @@ async def test_a_minute_of_non_stop_speech_is_cut_and_answered(real_engines):
 
 
 async def test_the_spider_answer_says_eight_in_under_thirty_words(real_engines):
-    async with serve(real_engines) as url, DeviceClient(url) as client:
+    # The words heard are given, so this checks the answer alone: whisper's float32 sums differ between CPUs,
+    # and on CI's it once heard "How many likes does a spider have?" (how well it hears: bench/hearing.py).
+    heard_right = dataclasses.replace(real_engines, stt=FakeStt(SPIDER))
+    async with serve(heard_right) as url, DeviceClient(url) as client:
         result = await client.ask(question(SPIDER))
+    assert result.transcript == SPIDER and result.audio
     assert re.search(r"\b(eight|8)\b", result.reply, re.IGNORECASE), result.reply
     assert len(result.reply.split()) <= 30
 
