@@ -106,7 +106,7 @@ async def child(url: str, index: int, pool: list, until: float, counted_from: fl
                 client = DeviceClient(url, device_id=f"cap-{index:03d}")
                 await client.connect()
             turn = await client.ask(audio, speech_end=end, timeout_s=TURN_TIMEOUT_S)
-            cut_off = turn.heard_at is not None and (turn.spoke_until is None or turn.heard_at < turn.spoke_until)
+            cut_off = turn.cut_off
             row.update(failed=False, cut_off=cut_off, vtv_ms=None if cut_off else turn.vtv_ms,
                        transcript=turn.transcript, stt_ms=turn.parts.get("stt"), parts=turn.parts)
         except Exception as error:  # a turn that failed is counted; the device connects again

@@ -42,7 +42,7 @@ async def conversation(url: str, pool: list, order: list[int]) -> list[dict]:
         for number, pick in enumerate(order):
             audio, end, text = pool[pick]
             turn = await client.ask(audio, speech_end=end, timeout_s=60)
-            cut_off = turn.heard_at is not None and (turn.spoke_until is None or turn.heard_at < turn.spoke_until)
+            cut_off = turn.cut_off
             rows.append({"number": number, "question": text, "transcript": turn.transcript, "cut_off": cut_off,
                          "vtv_ms": None if cut_off else turn.vtv_ms, "parts": turn.parts})
             await asyncio.sleep(1.0)  # the reply has been heard; the child asks the next

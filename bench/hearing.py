@@ -46,6 +46,7 @@ STT_CONFIGS = {
 }
 SERVER_CONFIGS = {
     "default": {},
+    "no taking back (stop 31's default)": {"HOOT_VAD__TAKE_BACK": "false"},
     "transcript only (no end-of-turn model)": {"HOOT_VAD__END_OF_TURN_MODEL": "off"},
     "dangling words only (no turn-words model)": {"HOOT_VAD__TURN_WORDS_MODEL": "off"},
     "turn-words model without graded wait": {"HOOT_VAD__TURN_WORDS_SURE": "0.5"},
@@ -304,7 +305,7 @@ async def ask_all(url: str, utterances: list[dict]) -> list[dict]:
             except TimeoutError:
                 rows.append(_scored(u, "", vtv_ms=None, cut_off=False, stt_ms=None, timed_out=True))
                 continue
-        cut_off = turn.heard_at is not None and (turn.spoke_until is None or turn.heard_at < turn.spoke_until)
+        cut_off = turn.cut_off
         rows.append(_scored(u, turn.transcript or "", vtv_ms=None if cut_off else turn.vtv_ms, cut_off=cut_off,
                             stt_ms=turn.parts.get("stt"), endpoint_ms=turn.parts.get("endpoint_wait")))
     return rows

@@ -28,7 +28,8 @@ class VadSettings(BaseModel):
     `turn_words_model` is "embedded" (the shipped turn-words model, read on the transcript) or "off" (dangling
     words alone). Below `turn_words_threshold` its P(finished) waits `silence_ms`; from `turn_words_sure` up the
     turn is answered after `quiet_ms`; in between the wait grows in proportion to the doubt (a `turn_words_sure`
-    at or below the threshold: no graded wait).
+    at or below the threshold: no graded wait). With `take_back`, a turn committed before `silence_ms` is taken
+    back if the child goes on before its reply begins, and the question is heard whole.
     """
 
     threshold: float = 0.5
@@ -40,6 +41,7 @@ class VadSettings(BaseModel):
     turn_words_model: str = "embedded"
     turn_words_threshold: float = Field(0.5, ge=0.0, le=1.0)
     turn_words_sure: float = Field(0.9, ge=0.0, le=1.0)
+    take_back: bool = True
     min_speech_ms: int = 90
     speculate_ms: int = 32
     pre_roll_ms: int = 300

@@ -10,7 +10,7 @@ from conftest import fake_engines, fast_settings, silence, tone
 
 from hootkit.client.device import DeviceClient
 from hootkit.engines.base import STT_RATE, Transcript
-from hootkit.engines.fakes import EnergyVad, EnergyVadStream, FakeStt
+from hootkit.engines.fakes import EnergyVad, EnergyVadStream, FakeLlm, FakeStt
 from hootkit.engines.registry import build_turn_end
 from hootkit.pipeline.turn_end import TurnEndJudge
 from hootkit.safety.semantic import SentenceEncoder
@@ -311,3 +311,46 @@ async def test_a_verdict_on_a_question_left_before_listen_start_does_not_end_the
         with pytest.raises(TimeoutError, match="no complete reply within 2 s; heard: "):  # it waits the longest silence
             await client.ask(np.concatenate([tone(0.3), silence(0.064)]), timeout_s=2)
     assert judge.release.is_set()  # the old verdict did arrive, in the new question's silence
+
+
+class HeldUntilCancelled(FakeLlm):
+    """The first reply waits to be cancelled (or, on code that never cancels it, `patience_s`); later ones are quick."""
+
+    def __init__(self, patience_s: float):
+        super().__init__()
+        self.patience_s = patience_s
+        self.streams = 0
+        self.cancelled = 0
+
+    async def stream(self, messages, key):
+        self.streams += 1
+        if self.streams == 1:
+            try:
+                await asyncio.wait_for(asyncio.Event().wait(), self.patience_s)
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+            except TimeoutError:
+                pass
+        async for piece in super().stream(messages, key):
+            yield piece
+
+
+async def test_a_child_who_goes_on_before_the_reply_sounds_is_heard_whole(serve, caplog):
+    """"how many legs" read as surely finished is committed after the short silence, but its reply is not
+    ready when the child goes on: the turn is taken back, nothing of it reaches the device, and the whole question
+    is answered."""
+    llm = HeldUntilCancelled(patience_s=5.0)
+    engines = fake_engines(stt=HalfHeardStt("how many legs", "how many legs does a spider have"), llm=llm)
+    engines.turn_end = TurnEndJudge(words=FixedWords(0.99), words_threshold=0.5, words_sure=0.9)
+    settings = fast_settings(vad={"quiet_ms": 200, "silence_ms": 1500})
+    caplog.set_level("INFO", logger="hootkit.gateway.session")
+    try:
+        async with serve(engines, settings) as url, DeviceClient(url) as client:
+            result = await client.ask(WHOLE, timeout_s=10)
+    finally:
+        engines.turn_end.close()
+    assert result.transcript == "how many legs does a spider have"
+    assert result.trace.count("stt") == 1 and result.trace.count("tts:start") == 1
+    assert llm.cancelled == 1
+    assert any("taken back" in record.getMessage() for record in caplog.records)

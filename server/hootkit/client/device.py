@@ -30,8 +30,9 @@ class TurnResult:
     abort_sent_at: float | None = None
     last_frame_at: float | None = None
     frames_after_abort: int = 0
-    heard_at: float | None = None  # time.monotonic() when the server said what it heard (it had committed the turn)
+    heard_at: float | None = None  # time.monotonic() when the server said what it heard (just before the reply's first sound)
     spoke_until: float | None = None  # time.monotonic() when the last voiced sample was sent
+    first_audio_at: float | None = None  # time.monotonic() of the first reply frame
     last_audio_at: float | None = None  # time.monotonic() of the last reply frame, and of tts stop
     stop_at: float | None = None
     trace: list[str] = field(default_factory=list)
@@ -39,6 +40,20 @@ class TurnResult:
     @property
     def reply(self) -> str:
         return " ".join(self.sentences)
+
+    @property
+    def committed_at(self) -> float | None:
+        """time.monotonic() when the server settled on the words it answered: the first reply frame less the server's
+        own time from commit to sending it (when it sent its timings), else when it said what it heard."""
+        if self.first_audio_at is not None and {"server_vtv", "endpoint_wait"} <= self.parts.keys():
+            return self.first_audio_at - (self.parts["server_vtv"] - self.parts["endpoint_wait"]) / 1000
+        return self.heard_at
+
+    @property
+    def cut_off(self) -> bool:
+        """The answer was settled before the child had finished speaking: it answers part of the question."""
+        committed = self.committed_at
+        return committed is not None and (self.spoke_until is None or committed < self.spoke_until)
 
     def timed_out(self, timeout_s: float) -> TimeoutError:
         return TimeoutError(f"no complete reply within {timeout_s:g} s; heard: {self.heard_so_far()}")
@@ -274,8 +289,10 @@ class DeviceClient:
             if "stop" in turn.tts_states:
                 self._turn_over.set()
         elif isinstance(event, Audio):
+            if not turn.audio:
+                turn.first_audio_at = time.monotonic()
             if asked and not turn.audio and turn.spoke_until is not None:
-                turn.vtv_ms = (time.monotonic() - turn.spoke_until) * 1000
+                turn.vtv_ms = (turn.first_audio_at - turn.spoke_until) * 1000
             turn.audio.extend(event.data)
             turn.last_audio_at = time.monotonic()
             self.heard_audio.set()

@@ -338,9 +338,13 @@ class DeviceSession:
         elif event == ep.RESUME and self.turn and not self.turn.committed.is_set():
             self.turn.cancel("cancelled")
             self.turn = None
+        elif event == ep.RESUME and self._may_take_back():
+            log.info("turn %s/%d taken back: the child went on before the reply began", self.session_id, self.turn.number)
+            self.turn.take_back()
+            self.turn = None
+            self.activity = "listening"
         elif event == ep.ENDPOINT and not manual:
-            (self.turn or self._begin_turn()).commit()
-            self._listen_over_reply()
+            self._commit_on_silence(self.turn or self._begin_turn())
         elif event == ep.TOO_LONG:
             limit = self.settings.vad.max_utterance_s
             await self.send(
@@ -356,9 +360,17 @@ class DeviceSession:
         return self.turn is not None and self.turn.committed.is_set()
 
     def _deaf(self) -> bool:
-        """While answering, auto and manual modes ignore the microphone; realtime keeps listening.
-        A paused or stopped device ignores it all."""
-        return self.held is not None or (self._busy() and self.mode != "realtime")
+        """While answering, auto and manual modes ignore the microphone (auto only once its turn may no longer be
+        taken back); realtime keeps listening. A paused or stopped device ignores it all."""
+        return self.held is not None or (self._busy() and self.mode != "realtime" and not self._may_take_back())
+
+    def _may_take_back(self) -> bool:
+        """The turn was committed on a silence shorter than the longest, which has not passed yet, and nothing of its
+        reply has been sent: if the child goes on, the turn is taken back and the question heard whole. (An utterance
+        cut at `max_utterance_s` is over.)"""
+        turn, heard = self.turn, self.endpointer
+        return (turn is not None and turn.committed.is_set() and turn.pcm is not None and not turn.audible
+                and self.mode == "auto" and self.settings.vad.take_back and not heard.silence_over and not heard.too_long)
 
     async def _judge_turn_end(self, turn: Turn) -> None:
         """After a short silence, answer at once if the child surely finished; if in doubt, after a longer silence
@@ -383,8 +395,11 @@ class DeviceSession:
             return
         vad = self.settings.vad
         if self.endpointer.end_after(vad.quiet_ms + verdict.doubt * (vad.silence_ms - vad.quiet_ms)):
-            verdict.turn.commit()
-            self._listen_over_reply()
+            self._commit_on_silence(verdict.turn)
+
+    def _commit_on_silence(self, turn: Turn) -> None:
+        turn.commit()
+        self._listen_over_reply()
 
     def _may_commit(self, turn: Turn) -> bool:
         """`turn` is still the one being heard, and the child is still quiet."""

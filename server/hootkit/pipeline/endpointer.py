@@ -4,6 +4,7 @@ A pause of `speculate_ms` below the speech threshold starts a speculative turn; 
 the endpoint cancels it. `quiet_ms` below the release threshold (hysteresis, so a wobbly
 probability near 0.5 does not flap) asks whether the turn sounds finished; the answer may bring the
 endpoint forward (`end_after`) for this silence; otherwise `silence_ms` commits it whatever it sounds like.
+Once a silence has lasted `silence_ms` (`silence_over`), the utterance is over whatever comes after it.
 """
 
 from hootkit.settings import VadSettings
@@ -30,6 +31,7 @@ class Endpointer:
         self.paused = False
         self.voiced = False
         self.too_long = False
+        self.silence_over = False
         self.start_window = None
         self._index = -1
         self._strong_run = 0
@@ -70,6 +72,8 @@ class Endpointer:
             events.append(PAUSE)
         if cfg.quiet_ms < cfg.silence_ms and self._silence_reached(cfg.quiet_ms):
             events.append(QUIET)
+        if self._silence_reached(cfg.silence_ms):
+            self.silence_over = True
         endpoint_ms = cfg.silence_ms if self._end_after_ms is None else min(cfg.silence_ms, self._end_after_ms)
         if self._silence_reached(endpoint_ms):
             events.append(ENDPOINT)

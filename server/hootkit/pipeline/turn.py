@@ -2,12 +2,14 @@
 
 A turn starts when the child pauses. Until the endpoint commits it, it may transcribe, think and
 synthesize, but nothing reaches the device; if the child speaks again it is cancelled and its
-work thrown away. After commit its audio is sent with a short pre-roll, then at real-time pace,
-so an abort stops it within a frame.
+work thrown away. Committed, it still sends nothing until its reply's first sound is ready, so a
+child who goes on before then can be heard whole (`take_back`). Then what it heard and its audio
+are sent, the audio with a short pre-roll, then at real-time pace, so an abort stops it within a frame.
 """
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -69,6 +71,7 @@ class Turn:
         self.ctx = ctx
         self.plan = plan
         self.committed = asyncio.Event()
+        self.audible = False  # something of it has been sent to the device: it can no longer be taken back
         self.heard = asyncio.Event()  # set once the transcript is known (or the turn is over)
         self.end_score: asyncio.Future | None = None  # the end-of-turn model's verdict on what was heard, when asked
         self.words_reading: asyncio.Future | None = None  # the turn-words model's reading of the transcript, when asked
@@ -99,6 +102,12 @@ class Turn:
             if verdict is not None:
                 verdict.cancel()
 
+    def take_back(self) -> None:
+        """The child went on after the commit, before anything was sent: the turn ends as if never committed."""
+        if not self.audible:
+            self.committed.clear()
+            self.cancel("cancelled")
+
     def cancel(self, outcome: str) -> None:
         if self.task and not self.task.done():
             self.outcome = outcome
@@ -114,17 +123,20 @@ class Turn:
             if self.plan is None:
                 await self.committed.wait()
                 self.outcome = "empty"
+                self.audible = True
                 await ctx.send(SttEvent(text=""))
                 await ctx.send(Alert(status="info", message="I didn't catch that. Could you say it again?", code="no_speech"))
                 return
             producer = asyncio.create_task(self._produce(self.plan))
             await self.committed.wait()
             ctx.on_activity("thinking")
+            ready = await self._first_sound()
+            self.audible = True
             if self.pcm is not None:
                 await ctx.send(SttEvent(text=self.transcript))
             await ctx.send(TtsEvent(state="start", turn=self.number))
             started_audio = True
-            await self._play()
+            await self._play(ready)
             await producer
             if self.error:
                 self.outcome = "error"
@@ -327,15 +339,23 @@ class Turn:
             for frame in self._framer.push(self._resampler.process(chunk)):
                 self._frames.put_nowait(Audio(frame.tobytes()))
 
-    async def _play(self) -> None:
-        """Send queued events and frames: the pre-roll at once, then one frame per frame time."""
+    async def _first_sound(self) -> list:
+        """The queued items up to the reply's first audio frame (or its end), taken once they are ready."""
+        ready = [await self._frames.get()]
+        while not isinstance(ready[-1], Audio) and ready[-1] is not _END:
+            ready.append(await self._frames.get())
+        return ready
+
+    async def _play(self, ready: list) -> None:
+        """Send the `ready` items, then queued events and frames: the pre-roll at once, then one frame per frame time."""
         ctx = self.ctx
         loop = asyncio.get_running_loop()
         frame_s = ctx.frame_ms / 1000
         lead_s = ctx.pre_roll_ms / 1000
         start = None
         sent_s = 0.0
-        while (item := await self._frames.get()) is not _END:
+        pending = deque(ready)
+        while (item := pending.popleft() if pending else await self._frames.get()) is not _END:
             if isinstance(item, Audio):
                 if start is None:
                     start = loop.time()
