@@ -314,11 +314,13 @@ async def test_a_verdict_on_a_question_left_before_listen_start_does_not_end_the
 
 
 class HeldUntilCancelled(FakeLlm):
-    """The first reply waits to be cancelled (or, on code that never cancels it, `patience_s`); later ones are quick."""
+    """The first reply waits to be cancelled, or for `release` (on code that never cancels it, at most `patience_s`);
+    later ones are quick."""
 
-    def __init__(self, patience_s: float):
+    def __init__(self, patience_s: float, release: asyncio.Event | None = None):
         super().__init__()
         self.patience_s = patience_s
+        self.release = release or asyncio.Event()
         self.streams = 0
         self.cancelled = 0
 
@@ -326,7 +328,7 @@ class HeldUntilCancelled(FakeLlm):
         self.streams += 1
         if self.streams == 1:
             try:
-                await asyncio.wait_for(asyncio.Event().wait(), self.patience_s)
+                await asyncio.wait_for(self.release.wait(), self.patience_s)
             except asyncio.CancelledError:
                 self.cancelled += 1
                 raise
@@ -354,3 +356,53 @@ async def test_a_child_who_goes_on_before_the_reply_sounds_is_heard_whole(serve,
     assert result.trace.count("stt") == 1 and result.trace.count("tts:start") == 1
     assert llm.cancelled == 1
     assert any("taken back" in record.getMessage() for record in caplog.records)
+
+
+class SureJudge(TurnEndJudge):
+    """Reads every transcript as surely finished, and says when it has."""
+
+    def __init__(self):
+        super().__init__(words=FixedWords(0.99), words_threshold=0.5, words_sure=0.9)
+        self.judged = asyncio.Event()
+
+    async def doubt(self, transcript, reading, score):
+        verdict = await super().doubt(transcript, reading, score)
+        self.judged.set()
+        return verdict
+
+
+async def test_listen_start_before_the_reply_sounds_takes_the_turn_back_and_hears_the_new_question(serve):
+    """The child half-asks, the turn is committed, and before its reply is ready the device starts listening afresh
+    (a button): the old turn says nothing, and the new question alone is answered, once."""
+    llm = HeldUntilCancelled(patience_s=5.0)
+    engines = fake_engines(stt=HalfHeardStt("how many legs", "how many legs does a spider have"), llm=llm)
+    engines.turn_end = judge = SureJudge()
+    try:
+        async with serve(engines, fast_settings(vad={"quiet_ms": 200, "silence_ms": 1500})) as url, DeviceClient(url) as client:
+            await client.send_event(Listen(state="start", mode="auto"))
+            await client.send_event(Audio(np.concatenate([silence(0.2), FIRST_HALF, silence(0.4)]).tobytes()))
+            await asyncio.wait_for(judge.judged.wait(), 10)
+            result = await client.ask(np.concatenate([silence(0.2), tone(1.2)]), timeout_s=10)
+    finally:
+        engines.turn_end.close()
+    assert result.transcript == "how many legs does a spider have"
+    assert result.trace.count("stt") == 1 and result.trace.count("tts:start") == 1
+    assert llm.cancelled == 1 and llm.streams == 2
+
+
+async def test_the_utterance_limit_does_not_cut_a_committed_question_while_its_reply_gets_ready(serve):
+    """The limit on one utterance's length (1.2 s) passes while a committed turn's reply takes 2.5 s to come: the
+    question was already heard whole, so there is no "too long" warning and its answer is not thrown away. (Correct
+    code passes however long the reply takes.)"""
+    llm = HeldUntilCancelled(patience_s=2.5)
+    engines = fake_engines(stt=HalfHeardStt("how many legs", "how many legs"), llm=llm)
+    engines.turn_end = SureJudge()
+    settings = fast_settings(vad={"quiet_ms": 200, "silence_ms": 1500, "max_utterance_s": 1.2})
+    try:
+        async with serve(engines, settings) as url, DeviceClient(url) as client:
+            result = await client.ask(np.concatenate([silence(0.2), FIRST_HALF]), timeout_s=10)
+    finally:
+        engines.turn_end.close()
+    assert "too_long" not in [alert.code for alert in result.alerts]
+    assert result.transcript == "how many legs" and result.trace.count("stt") == 1
+    assert llm.cancelled == 0 and llm.streams == 1

@@ -277,6 +277,8 @@ class DeviceSession:
             if self.turn is not None and not self.turn.committed.is_set():
                 self.turn.cancel("cancelled")  # the half-heard words before it are forgotten, and so is their verdict
                 self.turn = None
+            elif self._unsounded_answer():  # a button before the reply began: the child asks afresh
+                self._take_back("the device listens afresh")
             self._reset_listening()
         elif event.state == "stop" and self.listening:
             self.listening = False
@@ -339,13 +341,10 @@ class DeviceSession:
             self.turn.cancel("cancelled")
             self.turn = None
         elif event == ep.RESUME and self._may_take_back():
-            log.info("turn %s/%d taken back: the child went on before the reply began", self.session_id, self.turn.number)
-            self.turn.take_back()
-            self.turn = None
-            self.activity = "listening"
+            self._take_back("the child went on")
         elif event == ep.ENDPOINT and not manual:
             self._commit_on_silence(self.turn or self._begin_turn())
-        elif event == ep.TOO_LONG:
+        elif event == ep.TOO_LONG and not self._busy():  # a question already committed was heard whole
             limit = self.settings.vad.max_utterance_s
             await self.send(
                 Alert(status="warning", message=f"That was a long one! I listened to the first {limit:g} seconds.", code="too_long")
@@ -364,13 +363,26 @@ class DeviceSession:
         taken back); realtime keeps listening. A paused or stopped device ignores it all."""
         return self.held is not None or (self._busy() and self.mode != "realtime" and not self._may_take_back())
 
-    def _may_take_back(self) -> bool:
-        """The turn was committed on a silence shorter than the longest, which has not passed yet, and nothing of its
-        reply has been sent: if the child goes on, the turn is taken back and the question heard whole. (An utterance
-        cut at `max_utterance_s` is over.)"""
-        turn, heard = self.turn, self.endpointer
+    def _unsounded_answer(self) -> bool:
+        """The turn is a committed answer to the child's words that has sent nothing yet."""
+        turn = self.turn
         return (turn is not None and turn.committed.is_set() and turn.pcm is not None and not turn.audible
-                and self.mode == "auto" and self.settings.vad.take_back and not heard.silence_over and not heard.too_long)
+                and turn.outcome == "running")
+
+    def _may_take_back(self) -> bool:
+        """The turn was committed on a silence of this utterance shorter than the longest, which has not passed yet,
+        and nothing of its reply has been sent: if the child goes on, the turn is taken back and the question heard
+        whole. (An utterance cut at `max_utterance_s` is over.)"""
+        heard = self.endpointer
+        return (self._unsounded_answer() and self.turn is self._committed_on_silence and self.mode == "auto"
+                and self.settings.vad.take_back and not heard.silence_over and not heard.too_long)
+
+    def _take_back(self, why: str) -> None:
+        log.info("turn %s/%d taken back before its reply began: %s", self.session_id, self.turn.number, why)
+        self.metrics.turns.labels("taken_back").inc()
+        self.turn.take_back()
+        self.turn = None
+        self.activity = "listening" if self.listening else "idle"
 
     async def _judge_turn_end(self, turn: Turn) -> None:
         """After a short silence, answer at once if the child surely finished; if in doubt, after a longer silence
@@ -399,6 +411,7 @@ class DeviceSession:
 
     def _commit_on_silence(self, turn: Turn) -> None:
         turn.commit()
+        self._committed_on_silence = turn
         self._listen_over_reply()
 
     def _may_commit(self, turn: Turn) -> bool:
@@ -534,6 +547,7 @@ class DeviceSession:
         self._windows: deque[np.ndarray] = deque(maxlen=self._pre_roll_windows)
         self._partial = np.zeros(0, np.float32)
         self._speech_end_at = None
+        self._committed_on_silence: Turn | None = None  # a turn of this utterance's, which may be taken back
         self._vad_stream = self.engines.vad.new_stream()
 
     def _set_activity(self, activity: str) -> None:

@@ -166,7 +166,7 @@ class Turn:
             if self.committed.is_set() and self.pcm is not None:
                 if not any(flag.stage in ("input", "usage") for flag in self.flags):  # unsafe words never prime the LLM
                     self.forgot = ctx.conversation.remember(redact(self.transcript), " ".join(self.spoken))
-                if self.outcome in ("answered", "aborted"):
+                if self.outcome in ("answered", "aborted") and self.audible:
                     await _quietly(ctx.send(Metrics(turn=self.number, parts=clock.parts())))
 
     async def _listen(self) -> Plan | None:
