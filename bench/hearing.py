@@ -9,7 +9,8 @@ with a 400-1200 ms pause mid-sentence.
 --mode stt compares speech-to-text configurations in this process on the finished utterances
 (model, compute type, beam, vocabulary hints). --mode server runs `hoot serve` per configuration
 (settings as HOOT_* variables) and speaks every utterance through the real websocket at real-time
-pace: a reply that starts before the last voiced sample was sent is a cut-off. --mode turn-end makes
+pace: a reply whose words were settled (the turn committed for good) before the last voiced sample was
+sent is a cut-off, since it answers part of the question. --mode turn-end makes
 the server's "finished?" judgement offline at the first short silence, for each pair of turn-words and
 end-of-turn thresholds, and the silence each judgement then waits (graded by the turn-words model's doubt).
 Prints a table and writes JSON to bench/results/hearing-<set>-<mode>.json.
@@ -292,8 +293,8 @@ def _scored(u: dict, transcript: str, **more) -> dict:
 
 
 async def ask_all(url: str, utterances: list[dict]) -> list[dict]:
-    """Each utterance on a fresh connection, VTV from its true last voiced sample. A cut-off: the server
-    committed the turn (said what it heard) before the child's last word was sent."""
+    """Each utterance on a fresh connection, VTV from its true last voiced sample. A cut-off: the server settled
+    the words it answered before the child's last word was sent (`TurnResult.cut_off`)."""
     from hootkit.client.device import DeviceClient
 
     rows = []
