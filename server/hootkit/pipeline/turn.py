@@ -103,7 +103,8 @@ class Turn:
                 verdict.cancel()
 
     def take_back(self) -> None:
-        """The child went on after the commit, before anything was sent: the turn ends as if never committed."""
+        """The child went on (or asks afresh) after the commit, before anything was sent: the turn ends as if never
+        committed."""
         if not self.audible:
             self.committed.clear()
             self.cancel("cancelled")
