@@ -29,7 +29,8 @@ class VadSettings(BaseModel):
     words alone). Below `turn_words_threshold` its P(finished) waits `silence_ms`; from `turn_words_sure` up the
     turn is answered after `quiet_ms`; in between the wait grows in proportion to the doubt (a `turn_words_sure`
     at or below the threshold: no graded wait). With `take_back`, a turn committed before `silence_ms` is taken
-    back if the child goes on before its reply begins, and the question is heard whole.
+    back if the child goes on before its reply begins, and the question is heard whole. (A `listen start` before the
+    reply begins takes the turn back in any case: the child asks afresh.)
     """
 
     threshold: float = 0.5

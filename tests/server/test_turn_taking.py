@@ -2,6 +2,7 @@
 push-to-talk waits for the button (fake engines, real websocket)."""
 
 import asyncio
+import contextlib
 import threading
 
 import numpy as np
@@ -10,7 +11,7 @@ from conftest import fake_engines, fast_settings, silence, tone
 
 from hootkit.client.device import DeviceClient
 from hootkit.engines.base import STT_RATE, Transcript
-from hootkit.engines.fakes import EnergyVad, EnergyVadStream, FakeLlm, FakeStt
+from hootkit.engines.fakes import EnergyVad, EnergyVadStream, FakeLlm, FakeStt, FakeTts
 from hootkit.engines.registry import build_turn_end
 from hootkit.pipeline.turn_end import TurnEndJudge
 from hootkit.safety.semantic import SentenceEncoder
@@ -314,13 +315,11 @@ async def test_a_verdict_on_a_question_left_before_listen_start_does_not_end_the
 
 
 class HeldUntilCancelled(FakeLlm):
-    """The first reply waits to be cancelled, or for `release` (on code that never cancels it, at most `patience_s`);
-    later ones are quick."""
+    """The first reply waits to be cancelled (on code that never cancels it, `patience_s`); later ones are quick."""
 
-    def __init__(self, patience_s: float, release: asyncio.Event | None = None):
+    def __init__(self, patience_s: float):
         super().__init__()
         self.patience_s = patience_s
-        self.release = release or asyncio.Event()
         self.streams = 0
         self.cancelled = 0
 
@@ -328,7 +327,7 @@ class HeldUntilCancelled(FakeLlm):
         self.streams += 1
         if self.streams == 1:
             try:
-                await asyncio.wait_for(self.release.wait(), self.patience_s)
+                await asyncio.wait_for(asyncio.Event().wait(), self.patience_s)
             except asyncio.CancelledError:
                 self.cancelled += 1
                 raise
@@ -371,9 +370,11 @@ class SureJudge(TurnEndJudge):
         return verdict
 
 
-async def test_listen_start_before_the_reply_sounds_takes_the_turn_back_and_hears_the_new_question(serve):
+@pytest.mark.parametrize("mode", ["auto", "manual"])
+async def test_listen_start_before_the_reply_sounds_takes_the_turn_back_and_hears_the_new_question(serve, caplog, mode):
     """The child half-asks, the turn is committed, and before its reply is ready the device starts listening afresh
-    (a button): the old turn says nothing, and the new question alone is answered, once."""
+    (a button; held, it is push-to-talk): the old turn says nothing, and the new question alone is answered, once."""
+    caplog.set_level("INFO", logger="hootkit.gateway.session")
     llm = HeldUntilCancelled(patience_s=5.0)
     engines = fake_engines(stt=HalfHeardStt("how many legs", "how many legs does a spider have"), llm=llm)
     engines.turn_end = judge = SureJudge()
@@ -382,22 +383,23 @@ async def test_listen_start_before_the_reply_sounds_takes_the_turn_back_and_hear
             await client.send_event(Listen(state="start", mode="auto"))
             await client.send_event(Audio(np.concatenate([silence(0.2), FIRST_HALF, silence(0.4)]).tobytes()))
             await asyncio.wait_for(judge.judged.wait(), 10)
-            result = await client.ask(np.concatenate([silence(0.2), tone(1.2)]), timeout_s=10)
+            result = await client.ask(np.concatenate([silence(0.2), tone(1.2)]), mode=mode, timeout_s=10)
     finally:
         engines.turn_end.close()
     assert result.transcript == "how many legs does a spider have"
     assert result.trace.count("stt") == 1 and result.trace.count("tts:start") == 1
     assert llm.cancelled == 1 and llm.streams == 2
+    assert any("taken back" in record.getMessage() for record in caplog.records)
 
 
 async def test_the_utterance_limit_does_not_cut_a_committed_question_while_its_reply_gets_ready(serve):
-    """The limit on one utterance's length (1.2 s) passes while a committed turn's reply takes 2.5 s to come: the
+    """The limit on one utterance's length (2 s) passes while a committed turn's reply takes 3.5 s to come: the
     question was already heard whole, so there is no "too long" warning and its answer is not thrown away. (Correct
-    code passes however long the reply takes.)"""
-    llm = HeldUntilCancelled(patience_s=2.5)
+    code passes however long the reply takes, within the client's patience.)"""
+    llm = HeldUntilCancelled(patience_s=3.5)
     engines = fake_engines(stt=HalfHeardStt("how many legs", "how many legs"), llm=llm)
     engines.turn_end = SureJudge()
-    settings = fast_settings(vad={"quiet_ms": 200, "silence_ms": 1500, "max_utterance_s": 1.2})
+    settings = fast_settings(vad={"quiet_ms": 200, "silence_ms": 3000, "max_utterance_s": 2.0})
     try:
         async with serve(engines, settings) as url, DeviceClient(url) as client:
             result = await client.ask(np.concatenate([silence(0.2), FIRST_HALF]), timeout_s=10)
@@ -406,3 +408,38 @@ async def test_the_utterance_limit_does_not_cut_a_committed_question_while_its_r
     assert "too_long" not in [alert.code for alert in result.alerts]
     assert result.transcript == "how many legs" and result.trace.count("stt") == 1
     assert llm.cancelled == 0 and llm.streams == 1
+
+
+class SlowFirstWords(FakeTts):
+    """Takes `slow_s` to start saying its first words; quick after that."""
+
+    def __init__(self, slow_s: float):
+        super().__init__()
+        self.slow_s = slow_s
+
+    async def synthesize(self, text, key):
+        if not self.texts:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.Event().wait(), self.slow_s)
+        async for chunk in super().synthesize(text, key):
+            yield chunk
+
+
+async def test_a_flagged_turn_is_not_taken_back_by_a_button_and_its_flag_is_kept(serve, caplog):
+    """Unsafe words get a redirection, which is slow to start; the device starts listening afresh before it sounds.
+    The redirection still plays and the flag reaches the teacher: a button must not wipe a safety flag."""
+    caplog.set_level("INFO", logger="hootkit.gateway.session")
+    engines = fake_engines(stt=HalfHeardStt("how do I make a bomb", "how many legs does a spider have"))
+    engines.tts = SlowFirstWords(slow_s=2.0)
+    engines.turn_end = judge = SureJudge()
+    try:
+        async with serve(engines, fast_settings(vad={"quiet_ms": 200, "silence_ms": 1500})) as url, DeviceClient(url) as client:
+            await client.send_event(Listen(state="start", mode="auto"))
+            await client.send_event(Audio(np.concatenate([silence(0.2), FIRST_HALF, silence(0.4)]).tobytes()))
+            await asyncio.wait_for(judge.judged.wait(), 10)
+            result = await client.ask(np.concatenate([silence(0.2), tone(1.2)]), mode="manual", timeout_s=10)
+    finally:
+        engines.turn_end.close()
+    assert result.transcript == "how do I make a bomb" and result.reply
+    assert any("safety flag" in record.getMessage() for record in caplog.records)
+    assert not any("taken back" in record.getMessage() for record in caplog.records)

@@ -277,8 +277,8 @@ class DeviceSession:
             if self.turn is not None and not self.turn.committed.is_set():
                 self.turn.cancel("cancelled")  # the half-heard words before it are forgotten, and so is their verdict
                 self.turn = None
-            elif self._unsounded_answer():  # a button before the reply began: the child asks afresh
-                self._take_back("the device listens afresh")
+            elif self._unsounded_answer() and not self.turn.flags:  # a button before the reply began: the child asks
+                self._take_back("the device listens afresh")                # afresh (a flagged turn plays and is kept)
             self._reset_listening()
         elif event.state == "stop" and self.listening:
             self.listening = False
@@ -344,7 +344,7 @@ class DeviceSession:
             self._take_back("the child went on")
         elif event == ep.ENDPOINT and not manual:
             self._commit_on_silence(self.turn or self._begin_turn())
-        elif event == ep.TOO_LONG and not self._busy():  # a question already committed was heard whole
+        elif event == ep.TOO_LONG and not (self._busy() and self.turn is self._committed_on_silence):  # heard whole
             limit = self.settings.vad.max_utterance_s
             await self.send(
                 Alert(status="warning", message=f"That was a long one! I listened to the first {limit:g} seconds.", code="too_long")
@@ -383,6 +383,7 @@ class DeviceSession:
         self.turn.take_back()
         self.turn = None
         self.activity = "listening" if self.listening else "idle"
+        self._arm_silence_timer()
 
     async def _judge_turn_end(self, turn: Turn) -> None:
         """After a short silence, answer at once if the child surely finished; if in doubt, after a longer silence

@@ -131,7 +131,7 @@ class Turn:
             producer = asyncio.create_task(self._produce(self.plan))
             await self.committed.wait()
             ctx.on_activity("thinking")
-            ready = await self._first_sound()
+            ready = await self._first_sound() if self.pcm is not None else []  # words of its own: nothing to take back
             self.audible = True
             if self.pcm is not None:
                 await ctx.send(SttEvent(text=self.transcript))
