@@ -277,8 +277,9 @@ class DeviceSession:
             if self.turn is not None and not self.turn.committed.is_set():
                 self.turn.cancel("cancelled")  # the half-heard words before it are forgotten, and so is their verdict
                 self.turn = None
-            elif self._unsounded_answer() and not self.turn.flags:  # a button before the reply began: the child asks
-                self._take_back("the device listens afresh")                # afresh (a flagged turn plays and is kept)
+            elif self._unsounded_answer() and not self.turn.flags:
+                # a button before the reply began: the child asks afresh (a flagged turn plays, and its flag is kept)
+                self._take_back("the device listens afresh")
             self._reset_listening()
         elif event.state == "stop" and self.listening:
             self.listening = False
