@@ -26,6 +26,10 @@ class StockXiaoZhi:
                 event = await self.events.get()
                 if event.get("type") == kind and (state is None or event.get("state") == state):
                     return event
+                if event.get("type") == "websocket" and event.get("state") == "close" and kind != "websocket":
+                    ws = self.client.websocket
+                    raise ConnectionError(f"the connection closed while waiting for {kind!r}: "
+                                          f"code {getattr(ws, 'close_code', None)}, {getattr(ws, 'close_reason', None)!r}")
 
         return await asyncio.wait_for(find(), timeout_s)
 
