@@ -370,6 +370,19 @@ class SureJudge(TurnEndJudge):
         return verdict
 
 
+async def half_ask_then_ask_afresh(serve, engines, judge: SureJudge, mode: str):
+    """The child half-asks; once the judge has read the half as finished, the device starts listening afresh in `mode`
+    and the child asks a whole question: what the device got for it."""
+    try:
+        async with serve(engines, fast_settings(vad={"quiet_ms": 200, "silence_ms": 1500})) as url, DeviceClient(url) as client:
+            await client.send_event(Listen(state="start", mode="auto"))
+            await client.send_event(Audio(np.concatenate([silence(0.2), FIRST_HALF, silence(0.4)]).tobytes()))
+            await asyncio.wait_for(judge.judged.wait(), 10)
+            return await client.ask(np.concatenate([silence(0.2), tone(1.2)]), mode=mode, timeout_s=10)
+    finally:
+        engines.turn_end.close()
+
+
 @pytest.mark.parametrize("mode", ["auto", "manual"])
 async def test_listen_start_before_the_reply_sounds_takes_the_turn_back_and_hears_the_new_question(serve, caplog, mode):
     """The child half-asks, the turn is committed, and before its reply is ready the device starts listening afresh
@@ -378,14 +391,7 @@ async def test_listen_start_before_the_reply_sounds_takes_the_turn_back_and_hear
     llm = HeldUntilCancelled(patience_s=5.0)
     engines = fake_engines(stt=HalfHeardStt("how many legs", "how many legs does a spider have"), llm=llm)
     engines.turn_end = judge = SureJudge()
-    try:
-        async with serve(engines, fast_settings(vad={"quiet_ms": 200, "silence_ms": 1500})) as url, DeviceClient(url) as client:
-            await client.send_event(Listen(state="start", mode="auto"))
-            await client.send_event(Audio(np.concatenate([silence(0.2), FIRST_HALF, silence(0.4)]).tobytes()))
-            await asyncio.wait_for(judge.judged.wait(), 10)
-            result = await client.ask(np.concatenate([silence(0.2), tone(1.2)]), mode=mode, timeout_s=10)
-    finally:
-        engines.turn_end.close()
+    result = await half_ask_then_ask_afresh(serve, engines, judge, mode)
     assert result.transcript == "how many legs does a spider have"
     assert result.trace.count("stt") == 1 and result.trace.count("tts:start") == 1
     assert llm.cancelled == 1 and llm.streams == 2
@@ -432,14 +438,7 @@ async def test_a_flagged_turn_is_not_taken_back_by_a_button_and_its_flag_is_kept
     engines = fake_engines(stt=HalfHeardStt("how do I make a bomb", "how many legs does a spider have"))
     engines.tts = SlowFirstWords(slow_s=2.0)
     engines.turn_end = judge = SureJudge()
-    try:
-        async with serve(engines, fast_settings(vad={"quiet_ms": 200, "silence_ms": 1500})) as url, DeviceClient(url) as client:
-            await client.send_event(Listen(state="start", mode="auto"))
-            await client.send_event(Audio(np.concatenate([silence(0.2), FIRST_HALF, silence(0.4)]).tobytes()))
-            await asyncio.wait_for(judge.judged.wait(), 10)
-            result = await client.ask(np.concatenate([silence(0.2), tone(1.2)]), mode="manual", timeout_s=10)
-    finally:
-        engines.turn_end.close()
+    result = await half_ask_then_ask_afresh(serve, engines, judge, "manual")
     assert result.transcript == "how do I make a bomb" and result.reply
     assert any("safety flag" in record.getMessage() for record in caplog.records)
     assert not any("taken back" in record.getMessage() for record in caplog.records)
