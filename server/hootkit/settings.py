@@ -181,15 +181,20 @@ class Settings(BaseSettings):
     max_pending_pairings_per_address: int = Field(default=20, ge=0)  # unpaired devices saying a code, per address
     warmup: bool = True
     firmware_dir: Path | None = None
-    # a XiaoZhi firmware image staged for XiaoZhi boards: boards running an older version download it from
-    # the URL at their next boot (the board checks the image itself; see README "XiaoZhi")
     # device tools (XiaoZhi MCP) that staff may call; others are listed but refused (a camera, say)
     device_tools: list[str] = Field(default_factory=lambda: ["self.audio_speaker.set_volume", "self.screen.set_brightness",
                                                              "self.screen.set_theme", "self.get_device_status"])
     # unpaired devices waiting with a code, in all (besides the per-address cap)
     max_pending_pairings: int = Field(default=500, ge=0)
+    # a XiaoZhi firmware image staged for XiaoZhi boards: boards running an older version download it from
+    # the URL at their next boot (the board checks the image itself; see README "XiaoZhi")
     xiaozhi_firmware_version: str = ""
     xiaozhi_firmware_url: str = ""
+    # a device reports the wake word it heard (`listen detect`); other detect text is a typed question. Compared
+    # without case, spaces or punctuation. The defaults are the XiaoZhi and Espressif wake words
+    wake_words: list[str] = Field(default_factory=lambda: ["你好小智", "你好小志", "小智", "你好小鑫", "你好小新", "小爱同学",
+                                                           "嘿你好呀", "hi esp", "hi lexin", "hi 乐鑫", "alexa",
+                                                           "jarvis", "hey willow", "hi hootkit", "hey hootkit"])
     lessons_dir: Path = Path("curriculum/lessons")
     # the children's knowledge base; teachers' uploads go to data_dir/knowledge, which is loaded too
     knowledge_dirs: list[Path] = Field(default_factory=lambda: [Path("curriculum/knowledge")])

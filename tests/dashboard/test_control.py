@@ -190,3 +190,20 @@ async def test_one_device_failing_a_class_command_does_not_stop_it_for_the_other
         finally:
             await first.close()
             await second.close()
+
+
+async def test_a_paused_device_answers_no_typed_question(school):
+    llm = FakeLlm()
+    async with school(llm=llm) as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        device = await pair(s, tom, class_id, "owl-3")
+        try:
+            assert (await tom.post("/api/devices/owl-3/control", json={"command": "pause"})).status_code == 200
+            assert (await device.notice()).command == "pause"
+            await device.told()
+            await device.send_event(Listen(state="detect", text="How many legs does a spider have?"))
+            alert = await device.alert("paused")
+        finally:
+            await device.close()
+    assert alert.message == "Your teacher paused me for now."
+    assert llm.requests == []

@@ -62,6 +62,26 @@ async def test_a_spoken_question_gets_a_spoken_answer_through_ota_and_opus(real_
     assert heard_most(" ".join(said), spoken), (said, spoken)
 
 
+@pytest.mark.models
+async def test_a_typed_question_gets_a_spoken_answer(real_engines):
+    async with serve_in_loop(create_app(fast_settings(), real_engines)) as url:
+        device = StockXiaoZhi(http_base(url))
+        assert await device.client.init_connection("aa:bb:cc:00:00:07")
+        try:
+            assert await device.client.send_text(SPIDER)  # the SDK's text input: `listen detect` with the words
+            heard = await device.next("stt")
+            said = []
+            while (event := await device.next("tts"))["state"] != "stop":
+                if event["state"] == "sentence_start":
+                    said.append(event["text"])
+            reply = device.take_reply_audio()
+        finally:
+            await device.client.close()
+    assert heard["text"] == SPIDER
+    assert "eight" in " ".join(said).lower() or "8" in " ".join(said)
+    assert heard_most(" ".join(said), hear_back(real_engines, reply)), said
+
+
 async def test_an_unpaired_client_is_paired_through_its_activation_code(school):
     async with school() as s, s.login("tom") as tom:
         class_id = await s.new_class(tom, "4B")

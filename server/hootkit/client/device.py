@@ -205,6 +205,22 @@ class DeviceClient:
         self._turn = None
         return turn
 
+    async def type_question(self, text: str, timeout_s: float = 60.0) -> TurnResult:
+        """Ask in writing (`listen detect` with words that are no wake word), until the reply ends; its `vtv_ms`
+        counts from the sending."""
+        turn = self._turn = TurnResult(sample_rate=self.conn.downlink["sample_rate"])
+        self._turn_over.clear()
+        self._abort_after_s = None
+        turn.spoke_until = time.monotonic()
+        await self.send_event(Listen(state="detect", text=text))
+        try:
+            await asyncio.wait_for(self._turn_over.wait(), timeout_s)
+        except TimeoutError:
+            raise turn.timed_out(timeout_s) from None
+        finally:
+            self._turn = None
+        return turn
+
     async def told(self, timeout_s: float = 60.0) -> TurnResult:
         """The next thing the server said without being asked, once it has finished saying it."""
         return await asyncio.wait_for(self._told_queue.get(), timeout_s)

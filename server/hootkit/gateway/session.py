@@ -40,6 +40,26 @@ class NotListening:
 NOT_LISTENING = NotListening()
 
 
+class TypedWords:
+    """Speech-to-text for a typed question: it "hears" the words the device sent, which then go the way heard words
+    go (guards, limits, the lesson, the model)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    async def transcribe(self, pcm: np.ndarray, key: str, hints=()) -> Transcript:
+        return Transcript(text=self.text, language="", audio_s=0.0)
+
+
+def is_wake_word(text: str, wake_words: list[str]) -> bool:
+    """`text` is one of `wake_words`, ignoring case, spaces and punctuation."""
+    return _bare(text) in {_bare(word) for word in wake_words}
+
+
+def _bare(text: str) -> str:
+    return "".join(char for char in text.casefold() if char.isalnum())
+
+
 @dataclasses.dataclass
 class SoundsFinished:
     """The end-of-turn verdict on `turn` (0: sure it is finished, up to 1: unsure), queued behind the audio that
@@ -49,6 +69,7 @@ class SoundsFinished:
     doubt: float
 
 WINDOW_MS = VAD_WINDOW * 1000 / STT_RATE
+TYPED_LIMIT = 300  # characters of a typed question that are read
 INTAKE_LIMIT = 256
 FLAGS_KEPT = 50
 HOLDS = {"pause": "paused", "stop": "stopped"}
@@ -281,6 +302,8 @@ class DeviceSession:
                 # a button before the reply began: the child asks afresh (a flagged turn plays, and its flag is kept)
                 self._take_back("the device listens afresh")
             self._reset_listening()
+        elif event.state == "detect":
+            await self._on_detect(event.text or "", received_at)
         elif event.state == "stop" and self.listening:
             self.listening = False
             if self.endpointer.speech_started and not self._busy():
@@ -292,6 +315,23 @@ class DeviceSession:
             elif self.mode == "manual" and not self._busy():
                 await self.send(Alert(status="info", message="I didn't hear anything. Hold the button and talk.", code="no_speech"))
             self.activity = "idle" if not self._busy() else self.activity
+
+    async def _on_detect(self, text: str, received_at: float) -> None:
+        """A wake word: the device woke and will listen (nothing to answer). Other words: a typed question, answered
+        at once as if the child had said it, in place of any reply under way."""
+        words = " ".join(text.split())
+        if not _bare(words) or is_wake_word(words, self.settings.wake_words):
+            return
+        if self.held is not None:
+            await self.send(Alert(status="info", message=f"Your teacher {self.held} me for now.", code=self.held))
+            return
+        if len(words) > TYPED_LIMIT:
+            words = words[:TYPED_LIMIT]
+            await self.send(Alert(status="warning", message=f"That was a long one! I read the first {TYPED_LIMIT} "
+                                  "characters.", code="too_long"))
+        self._reset_listening()  # what the microphone half-heard before it is not part of this question
+        self._speech_end_at = received_at
+        self._start_turn(np.zeros(0, np.float32), None, cancel_running=True, heard_by=TypedWords(words)).commit()
 
     async def _on_audio(self, data: bytes, received_at: float) -> None:
         if not self.listening or self._deaf():
@@ -365,10 +405,10 @@ class DeviceSession:
         return self.held is not None or (self._busy() and self.mode != "realtime" and not self._may_take_back())
 
     def _unsounded_answer(self) -> bool:
-        """The turn is a committed answer to the child's words that has sent nothing yet."""
+        """The turn is a committed answer to the child's spoken words that has sent nothing yet."""
         turn = self.turn
         return (turn is not None and turn.committed.is_set() and turn.pcm is not None and not turn.audible
-                and turn.outcome == "running")
+                and turn.outcome == "running" and not isinstance(turn.ctx.stt, TypedWords))
 
     def _may_take_back(self) -> bool:
         """The turn was committed on a silence of this utterance shorter than the longest, which has not passed yet,
@@ -433,13 +473,16 @@ class DeviceSession:
         """Speak without being asked (a lesson's opening, a nudge, an apology), interrupting any reply."""
         self._start_turn(None, plan, cancel_running=True).commit()
 
-    def _start_turn(self, pcm: np.ndarray | None, plan: Plan | None, cancel_running: bool) -> Turn:
+    def _start_turn(self, pcm: np.ndarray | None, plan: Plan | None, cancel_running: bool,
+                    heard_by: TypedWords | None = None) -> Turn:
         self._cancel_silence_timer()
         if self.turn and (cancel_running or not self.turn.committed.is_set()):
             self.turn.cancel("aborted" if self.turn.committed.is_set() else "cancelled")
         self.turns_started += 1
         clock = TurnClock(speech_end=self._speech_end_at if pcm is not None else None)
         ctx = self._turn_context
+        if heard_by is not None:
+            ctx = dataclasses.replace(ctx, stt=heard_by)
         if self.pairing_code is not None:  # an unpaired device only ever says its code: nothing it says is heard
             ctx = dataclasses.replace(ctx, stt=NOT_LISTENING)
         turn = Turn(self.turns_started, pcm, clock, ctx, plan).start()
