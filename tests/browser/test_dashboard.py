@@ -6,6 +6,7 @@ Screenshots of the main pages are kept in test-artifacts/screenshots/ (look at t
 import asyncio
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -189,3 +190,46 @@ async def test_the_browser_device_speaks_a_wav_to_the_real_server_and_gets_a_spo
     assert "spider" in heard, stats  # tiny.en hears "legs" or, through the browser's resampling, now and then "likes"
     assert stats["said"] and stats["audioBytes"] > 16000, stats  # more than half a second of reply audio
     assert errors == []
+
+
+async def test_a_teacher_sets_a_xiaozhi_boards_volume_from_its_card(browser, data_dir):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "xiaozhi"))
+    from xiaozhi_client import StockXiaoZhi
+
+    volumes = []
+
+    def set_volume(arguments: dict):
+        volumes.append(arguments["volume"])
+        return {"volume": arguments["volume"]}, False
+
+    app = create_app(fast_settings(pairing="remote"), fake_engines())
+    async with serve_in_loop(app) as url:
+        hoot = app.state.hoot
+        await hoot.store.add_account("ada", await hash_password(PASSWORD), "admin")
+        base = url.replace("ws://", "http://").split("/v1/")[0]
+        board = StockXiaoZhi(base)  # xiaozhi-sdk, unchanged, with a volume and a camera tool
+        await board.client.set_mcp_tool([
+            {"name": "self.audio_speaker.set_volume", "description": "Set the volume of the audio speaker.",
+             "inputSchema": {"type": "object", "properties": {"volume": {"type": "integer", "minimum": 0, "maximum": 100}},
+                             "required": ["volume"]}, "tool_func": set_volume},
+            {"name": "self.camera.take_photo", "description": "Take a photo", "inputSchema": {"type": "object", "properties": {}},
+             "tool_func": lambda arguments: ({"photo": "..."}, False)}])
+        assert await board.client.init_connection("aa:bb:cc:00:00:09")
+        try:
+            await hoot.gateway.tools_of("aa:bb:cc:00:00:09").discovery
+            page = await log_in(browser, base, "ada")
+            card = page.locator("article.device-card[data-device-id='aa:bb:cc:00:00:09']")
+            await card.get_by_test_id("device-tools").locator("summary").click()
+            volume = card.locator("form.tool[data-tool='self.audio_speaker.set_volume']")
+            await volume.locator("input[type=range]").fill("30")
+            await volume.get_by_test_id("call-tool").click()
+            await volume.get_by_test_id("tool-result").filter(has_text="30").wait_for()
+            camera = card.locator("form.tool[data-tool='self.camera.take_photo']").get_by_test_id("call-tool")
+            assert await camera.is_disabled()  # listed, but not in the device_tools setting
+            await shot(page, "device-tools")
+        finally:
+            await board.client.close()
+        audit = await hoot.store.audit_log()
+    assert volumes == [30]
+    assert any(event.action == "device tool" and event.actor == "ada" for event in audit)
+    assert page.errors == []

@@ -6,6 +6,7 @@ import {
   state, isRole, loadDevices, loadClasses, loadLessons, lessonOptions, lessonTitle, deviceName, className,
 } from './state.js';
 import { openTranscript } from './transcript.js';
+import { callTool, fillTools, toolsBox } from './device_tools.js';
 
 const DONE = { pause: 'Paused', resume: 'Resumed', stop: 'Stopped' };
 const staff = () => isRole('admin', 'teacher'); // parents watch; they change nothing
@@ -158,7 +159,7 @@ function deviceCard(device) {
       h('span', { class: 'activity', 'data-testid': 'activity' })),
     h('div', { class: 'lesson-progress', 'data-testid': 'lesson-progress' }),
     h('div', { class: 'flags', 'data-testid': 'flags' }),
-    h('p', { class: 'meta device-tools', 'data-testid': 'device-tools', hidden: true }),
+    toolsBox(staff()),
     staff() ? h('div', { class: 'controls' }, button('pause', 'Pause'), button('resume', 'Resume'), button('stop', 'Stop', 'danger')) : null,
     staff() ? h('div', { class: 'assign' },
       h('select', { class: 'assign-lesson', 'data-testid': 'assign-lesson', 'aria-label': `Lesson for ${name}` }, lessonOptions()),
@@ -191,9 +192,7 @@ function fillCard(card, device) {
   card.querySelector('[data-action="pause"]')?.setAttribute('aria-pressed', String(paused));
   fillLesson(card.querySelector('.lesson-progress'), device.lesson);
   fillFlags(card.querySelector('.flags'), device.flags || []);
-  const tools = card.querySelector('.device-tools');
-  tools.hidden = !(device.tools && device.tools.length);
-  tools.textContent = tools.hidden ? '' : `Device tools: ${device.tools.join(', ')}`;
+  fillTools(card.querySelector('.device-tools'), device, staff());
   return card;
 }
 
@@ -257,7 +256,7 @@ async function onClick(event) {
   const classHead = target.closest('.class-head[data-class-id]');
   target.disabled = true;
   try {
-    if (card) await deviceAction(action, card.dataset.deviceId, card);
+    if (card) await deviceAction(action, card.dataset.deviceId, card, target);
     else if (classHead) await classAction(action, classHead.dataset.classId, classHead);
   } catch (error) {
     toast(error.message, 'error');
@@ -266,7 +265,7 @@ async function onClick(event) {
   }
 }
 
-async function deviceAction(action, deviceId, card) {
+async function deviceAction(action, deviceId, card, target) {
   if (action in DONE) {
     const data = await api.post(path`/api/devices/${deviceId}/control`, { command: action });
     applyControlResult(data, action);
@@ -281,6 +280,8 @@ async function deviceAction(action, deviceId, card) {
       refreshCard(device);
     }
     toast(`Ended the lesson on ${deviceName(deviceId)}.`);
+  } else if (action === 'call-tool') {
+    await callTool(deviceId, target);
   } else if (action === 'transcript') {
     await openTranscript(deviceId);
   } else if (action === 'forget') {
