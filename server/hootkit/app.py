@@ -168,10 +168,10 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
 
     @app.websocket("/ws/{device_id}")
     async def echokit_box(ws: WebSocket, device_id: str) -> None:
-        await app.state.hoot.gateway.serve(echokit.EchoKitSocket(ws, device_id))
+        await app.state.hoot.gateway.serve(echokit.EchoKitSocket(ws, device_id, voice=lambda: app.state.hoot.engines.tts))
 
     @app.websocket("/ws/k/{token}/{device_id}")
     async def echokit_box_with_token(ws: WebSocket, token: str, device_id: str) -> None:
-        await app.state.hoot.gateway.serve(echokit.EchoKitSocket(ws, device_id, token))
+        await app.state.hoot.gateway.serve(echokit.EchoKitSocket(ws, device_id, token, voice=lambda: app.state.hoot.engines.tts))
 
     return app

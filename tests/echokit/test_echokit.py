@@ -2,7 +2,9 @@
 EndVad, ASR and Opus audio as MessagePack events; rmp_serde's encoding checked byte for byte."""
 
 import asyncio
+import io
 import json
+import wave
 
 import msgpack
 import numpy as np
@@ -13,7 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from hootkit.app import create_app
-from hootkit.gateway.echokit import event
+from hootkit.gateway.echokit import HELLO_CHUNK, event, greeting_wav
 from hootkit.serving import serve_in_loop
 
 pytestmark = pytest.mark.timeout(60)
@@ -65,6 +67,8 @@ class EchoKitBox:
             frame = await asyncio.wait_for(self.ws.recv(), 30)
             assert isinstance(frame, bytes), "the box reads binary MessagePack only"
             item = msgpack.unpackb(frame)
+            if item in ("HelloStart", "HelloEnd") or isinstance(item, dict) and "HelloChunk" in item:
+                continue  # the greeting, sent once after connecting (test_a_box_is_sent_the_greeting...)
             if isinstance(item, dict) and "AudioChunk" in item:
                 (data,) = item["AudioChunk"]
                 assert isinstance(data, list)  # bytes as an array of ints, as rmp_serde reads Vec<u8>
@@ -86,6 +90,34 @@ async def test_a_box_speaks_and_gets_endvad_asr_and_opus_audio():
     assert names.index("StartAudio") < names.index("audio") < names.index("EndAudio") < names.index("EndResponse")
     assert all(samples == 960 for kind, samples in (e for e in events if isinstance(e, tuple)))  # 60 ms packets
     assert again[-1] == "EndResponse" and any(isinstance(e, tuple) for e in again)
+
+
+def wav_of(frames: list[bytes]) -> tuple[wave.Wave_read, np.ndarray]:
+    reader = wave.open(io.BytesIO(b"".join(frames)))
+    return reader, np.frombuffer(reader.readframes(reader.getnframes()), "<i2")
+
+
+async def test_a_box_is_sent_the_greeting_wav_first_and_is_served_after_it():
+    async with serving() as url, EchoKitBox(url) as box:
+        first = msgpack.unpackb(await asyncio.wait_for(box.ws.recv(), 10))
+        chunks = []
+        while (item := msgpack.unpackb(await asyncio.wait_for(box.ws.recv(), 10))) != "HelloEnd":
+            (data,) = item["HelloChunk"]
+            assert isinstance(data, list) and len(data) <= HELLO_CHUNK  # bytes as an array of ints, in small chunks
+            chunks.append(bytes(data))
+        events = await box.chat(QUESTION)
+    assert first == "HelloStart"
+    reader, samples = wav_of(chunks)
+    assert (reader.getframerate(), reader.getnchannels(), reader.getsampwidth()) == (16000, 1, 2)
+    assert len(samples) > 0.3 * 16000 and np.abs(samples).max() > 1000  # the fake voice's tones, not silence
+    assert events[-1] == "EndResponse"
+
+
+@pytest.mark.models
+async def test_the_greeting_says_it_is_an_ai_helper(real_engines):
+    _, samples = wav_of([await greeting_wav(real_engines.tts)])
+    heard = real_engines.stt.transcribe_now(samples.astype(np.float32) / 32768).text.lower()
+    assert "hootkit" in heard.replace(" ", "") or "helper" in heard, heard
 
 
 async def test_a_reconnect_of_the_same_box_replaces_its_old_connection():

@@ -7,20 +7,32 @@ enters on echokit.dev/setup as `ws://<server>:8765/ws/k/<token>`. Server events 
 Rust's rmp_serde writes them: a unit variant as its name, a struct variant as {name: [fields]}, and bytes
 as an array of integers."""
 
+import io
 import json
+import logging
+import wave
+from collections.abc import Callable
 
 import msgpack
+import numpy as np
 import opuslib_next as opus
 from starlette.datastructures import Headers
 from starlette.websockets import WebSocket
 
 from hootkit.gateway.translating import TranslatingSocket
+from hootkit.pipeline.audio import Resampler
+from hootkit.pipeline.clauses import ClauseSplitter
+from hootkit.pipeline.fixed_words import FIXED_WORDS, pin
 from hootproto import ProtocolError
+
+log = logging.getLogger(__name__)
 
 RATE = 16000  # EchoKit speaks and plays 16 kHz mono
 PACKET_MS = 60  # Opus packets down, at most 120 ms as the box's decoder allows
 HELLO = json.dumps({"type": "hello", "version": 1, "transport": "websocket",
                     "audio_params": {"format": "pcm16", "sample_rate": RATE, "channels": 1, "frame_duration": 40}})
+GREETING = "Hi! I'm Hootkit, an AI helper. What would you like to know?"  # played by the box when it is woken
+HELLO_CHUNK = 2048  # bytes of the greeting a HelloChunk, as echokit_server sends it
 COMMANDS = {"StartChat": {"type": "listen", "state": "start", "mode": "auto"},
             "StartRecord": {"type": "listen", "state": "start", "mode": "manual"},
             "Submit": {"type": "listen", "state": "stop"}}
@@ -31,13 +43,31 @@ def event(name: str, *fields) -> bytes:
     return msgpack.packb({name: list(fields)} if fields else name)
 
 
+async def greeting_wav(tts) -> bytes:
+    """The greeting in the server's voice as a 16 kHz mono 16-bit WAV file: what echokit_server sends (its
+    `hello_wav` file, read as it is) and the box plays when woken. Its audio is kept with the pinned fixed words,
+    so the voice says it once per server."""
+    await pin(tts, GREETING)
+    splitter = ClauseSplitter()
+    spoken = [chunk for clause in splitter.push(GREETING) + splitter.flush() for chunk in FIXED_WORDS.get(tts, clause)]
+    pcm = Resampler(tts.sample_rate, RATE, dtype="int16").process(np.concatenate(spoken), last=True)
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(RATE)
+        wav.writeframes(pcm.astype("<i2").tobytes())
+    return out.getvalue()
+
+
 class EchoKitSocket(TranslatingSocket):
     """An EchoKit box's websocket, seen by the native gateway as a hootproto one."""
 
     can_pair = False  # a code could be said, but the box could not keep the token it earns
 
-    def __init__(self, ws: WebSocket, device_id: str, token: str | None = None):
+    def __init__(self, ws: WebSocket, device_id: str, token: str | None = None, voice: Callable[[], object] | None = None):
         super().__init__(ws)
+        self._voice = voice  # the server's TTS, once it is loaded: it says the greeting
         extra = [(b"device-id", device_id.encode())] + ([(b"authorization", f"Bearer {token}".encode())] if token else [])
         self.headers = Headers(raw=[(k, v) for k, v in ws.headers.raw if k not in (b"device-id", b"authorization")] + extra)
         self._said_hello = False
@@ -76,7 +106,9 @@ class EchoKitSocket(TranslatingSocket):
     async def send_text(self, text: str) -> None:
         data = json.loads(text)
         kind, state = data.get("type"), data.get("state")
-        if kind == "stt":
+        if kind == "hello":
+            await self._greet()
+        elif kind == "stt":
             await self.ws.send_bytes(event("EndVad"))
             await self.ws.send_bytes(event("ASR", data["text"]))
         elif kind == "tts" and state == "sentence_start":
@@ -86,6 +118,20 @@ class EchoKitSocket(TranslatingSocket):
         elif (kind == "tts" and state == "stop") or (kind == "system" and data.get("command") in ("pause", "stop")):
             await self._end_audio()
             await self.ws.send_bytes(event("EndResponse"))
+
+    async def _greet(self) -> None:
+        """HelloStart, the greeting WAV in HelloChunks, HelloEnd: the box keeps it and plays it when woken."""
+        if self._voice is None:
+            return
+        try:
+            wav = await greeting_wav(self._voice())
+        except Exception:  # the box keeps its own greeting; the session goes on
+            log.warning("no greeting for EchoKit boxes: the voice could not say it", exc_info=True)
+            return
+        await self.ws.send_bytes(event("HelloStart"))
+        for start in range(0, len(wav), HELLO_CHUNK):
+            await self.ws.send_bytes(event("HelloChunk", list(wav[start:start + HELLO_CHUNK])))
+        await self.ws.send_bytes(event("HelloEnd"))
 
     async def send_bytes(self, pcm: bytes) -> None:
         if not self._speaking:  # audio outside a sentence (a notice): it still needs its StartAudio
