@@ -1,11 +1,12 @@
 """A stock XiaoZhi client (`xiaozhi-sdk` from PyPI, unchanged) against Hootkit: OTA, Opus speech, pairing, pause."""
 
+import asyncio
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fast_settings, heard_most, silence, tone
+from conftest import QUIZ_LESSON, fast_settings, heard_most, silence, tone
 from xiaozhi_client import StockXiaoZhi
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
@@ -204,3 +205,31 @@ async def test_a_staged_firmware_is_offered_in_the_ota_answer(school):
         answer = (await anyone.post("/xiaozhi/ota/", headers={"Device-Id": "aa:bb:cc:00:00:09"},
                                     json={"application": {"version": "2.4.2"}})).json()
     assert answer["firmware"] == {"version": "2.5.0", "url": "http://school.lan/xiaozhi-2.5.0.bin"}
+
+
+async def test_a_lessons_device_settings_are_set_on_the_board_as_it_starts(school, lessons_dir):
+    (lessons_dir / "quiet.yaml").write_text(QUIZ_LESSON.replace("id: legs", "id: quiet")
+                                            + "device:\n  volume: 40\n  theme: dark\n")
+    async with school(pairing="remote") as s, s.login("ada") as ada:
+        device = StockXiaoZhi(http_base(s.url))
+        volumes, started = [], asyncio.Event()
+
+        def set_volume(arguments: dict):
+            volumes.append(arguments["volume"])
+            started.set()
+            return {"volume": arguments["volume"]}, False
+
+        await device.client.set_mcp_tool([{  # a board with a speaker and no screen: the theme is left alone
+            "name": "self.audio_speaker.set_volume", "description": "Set the speaker volume (0-100)",
+            "inputSchema": {"type": "object", "properties": {"volume": {"type": "integer"}}, "required": ["volume"]},
+            "tool_func": set_volume}])
+        assert await device.client.init_connection("aa:bb:cc:00:00:0a")
+        try:
+            assigned = await ada.post("/api/lessons/quiet/assign", json={"devices": ["aa:bb:cc:00:00:0a"]})
+            assert assigned.status_code == 200, assigned.text
+            await asyncio.wait_for(started.wait(), 20)
+            opening = await device.next("tts", "sentence_start")
+        finally:
+            await device.client.close()
+    assert volumes == [40]
+    assert opening["text"]

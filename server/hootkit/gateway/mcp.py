@@ -24,6 +24,12 @@ def _plausible(tool: object) -> bool:
     return 0 < len(name) <= MAX_NAME and name.isprintable() and len(json.dumps(tool)) <= MAX_TOOL_JSON
 
 
+# a lesson's `device` settings, as the stock XiaoZhi firmware's tools take them: setting -> (tool, argument)
+LESSON_SETTINGS = {"volume": ("self.audio_speaker.set_volume", "volume"),
+                   "brightness": ("self.screen.set_brightness", "brightness"),
+                   "theme": ("self.screen.set_theme", "theme")}
+
+
 class ToolError(Exception):
     """A tool call that failed: the device said so, did not answer, or has no such tool."""
 
@@ -84,6 +90,23 @@ class DeviceTools:
         if not isinstance(result, dict):
             raise ToolError(f"the device's answer to {method} has no result")
         return result
+
+    async def apply(self, settings: dict[str, object], allowed: list[str]) -> list[str]:
+        """Set what a lesson asks for (`LESSON_SETTINGS` names), once the tools are known; a setting the device
+        has no tool for, or this server does not allow, is left as it is. Returns the tools called."""
+        if self.discovery is not None:
+            await asyncio.shield(self.discovery)
+        called = []
+        for setting, value in settings.items():
+            name, argument = LESSON_SETTINGS[setting]
+            if name not in allowed or name not in self.names():
+                continue
+            try:
+                await self.call(name, {argument: value})
+                called.append(name)
+            except ToolError as error:
+                log.info("lesson setting %s=%r not set: %s", setting, value, error)
+        return called
 
     def received(self, payload: object) -> None:
         """A message from the device: the answer to one of our requests (anything else is ignored)."""

@@ -129,7 +129,7 @@ class DeviceGateway:
         hoot = self.hoot
         session = DeviceSession(
             session_id, admission.device_id, hoot.engines, hoot.settings, hoot.metrics, hoot.usage, hoot.languages, send,
-            observer=hoot.recorder,
+            observer=hoot.recorder, device_tools=lambda: getattr(ws, "tools", None),
         )
         self.hoot.metrics.sessions.inc()
         log.info("device %s connected (session %s%s)", session.device_id, session_id,

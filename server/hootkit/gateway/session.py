@@ -13,6 +13,7 @@ from hootkit.engines.base import STT_RATE, VAD_WINDOW, BackendError, Transcript
 from hootkit.engines.languages import Languages
 from hootkit.engines.models import ModelMissing
 from hootkit.engines.registry import Engines
+from hootkit.gateway.mcp import DeviceTools
 from hootkit.gateway.observer import SessionObserver
 from hootkit.knowledge.arithmetic import worked_sum
 from hootkit.lessons.engine import LessonRun
@@ -94,6 +95,7 @@ class DeviceSession:
         languages: Languages,
         send: Callable[[object], Awaitable[None]],
         observer: SessionObserver | None = None,
+        device_tools: Callable[[], DeviceTools | None] = lambda: None,
     ):
         self.session_id = session_id
         self.device_id = device_id
@@ -104,6 +106,7 @@ class DeviceSession:
         self.languages = languages
         self.send = send
         self.observer = observer or SessionObserver()
+        self.device_tools = device_tools  # a XiaoZhi device's MCP tools, once it offered them
         self._activity = "connected"
         self.held: str | None = None  # "paused" or "stopped" by a teacher
         self.pairing_code: str | None = None  # until a teacher pairs the device
@@ -197,10 +200,21 @@ class DeviceSession:
         self._turn_context = dataclasses.replace(self._turn_context, stt=stt, tts=tts, hints=hints)
         self.lesson = run
         self.observer.lesson_changed(self)
+        settings = lesson.device.model_dump(exclude_none=True)
+        tools = self.device_tools()
+        if settings and tools is not None:
+            self.background(self._set_device(tools, settings), "lesson-device")
         if self.held is not None or self.pairing_code is not None:
             return  # it starts when the teacher resumes the device (or pairs it)
         self._say(Plan(run.start(), run, base=run))
         self._read_ahead([{"role": "system", "content": run.system_prompt()}, {"role": "user", "content": ""}])
+
+    async def _set_device(self, tools: DeviceTools, settings: dict[str, object]) -> None:
+        try:
+            called = await tools.apply(settings, self.settings.device_tools)
+        except ConnectionError:
+            return  # the device went
+        log.info("lesson settings on %s: %s", self.device_id, ", ".join(called) or "none of them")
 
     def end_lesson(self, quietly: bool = False) -> LessonRun | None:
         """The teacher ended the lesson: say its closing words (unless `quietly`); back to free talk."""

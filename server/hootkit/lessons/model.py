@@ -98,6 +98,14 @@ class Word(_Strict):
     meaning: str = Field(min_length=1)
 
 
+class DeviceSettings(_Strict):
+    """How the device should be set for the lesson, on devices that offer the settings as tools (XiaoZhi boards)."""
+
+    volume: int | None = Field(default=None, ge=0, le=100, description="Speaker volume, 0 to 100.")
+    brightness: int | None = Field(default=None, ge=0, le=100, description="Screen brightness, 0 to 100.")
+    theme: Literal["light", "dark"] | None = Field(default=None, description="Screen theme.")
+
+
 class Lesson(_Strict):
     """One lesson a teacher wrote: who the companion is, what the child learns, and the steps to get there."""
 
@@ -113,6 +121,7 @@ class Lesson(_Strict):
     vocabulary: list[Word] = Field(default_factory=list)
     steps: list[Step] = Field(min_length=1, max_length=40)
     closing: Spoken
+    device: DeviceSettings = Field(default_factory=DeviceSettings, description="Set on the device as the lesson starts.")
 
     @field_validator("ages")
     @classmethod
