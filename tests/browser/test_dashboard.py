@@ -192,7 +192,7 @@ async def test_the_browser_device_speaks_a_wav_to_the_real_server_and_gets_a_spo
     assert errors == []
 
 
-async def test_a_teacher_sets_a_xiaozhi_boards_volume_from_its_card(browser, data_dir):
+async def test_a_teacher_pairs_a_xiaozhi_board_and_sets_its_volume_for_the_class_and_on_its_card(browser, data_dir):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "xiaozhi"))
     from xiaozhi_client import StockXiaoZhi
 
@@ -202,11 +202,17 @@ async def test_a_teacher_sets_a_xiaozhi_boards_volume_from_its_card(browser, dat
         volumes.append(arguments["volume"])
         return {"volume": arguments["volume"]}, False
 
-    app = create_app(fast_settings(pairing="remote"), fake_engines())
+    app = create_app(fast_settings(pairing="all"), fake_engines())
     async with serve_in_loop(app) as url:
         hoot = app.state.hoot
-        await hoot.store.add_account("ada", await hash_password(PASSWORD), "admin")
+        await hoot.store.add_account("tom", await hash_password(PASSWORD), "teacher")
         base = url.replace("ws://", "http://").split("/v1/")[0]
+        page = await log_in(browser, base, "tom")
+        await page.click("#nav-classes")
+        await page.fill("#class-name", "Class 4B")
+        await page.click("#class-submit")
+        await page.wait_for_selector("#classes-table:has-text('Class 4B')")
+
         board = StockXiaoZhi(base)  # xiaozhi-sdk, unchanged, with a volume and a camera tool
         await board.client.set_mcp_tool([
             {"name": "self.audio_speaker.set_volume", "description": "Set the volume of the audio speaker.",
@@ -216,8 +222,22 @@ async def test_a_teacher_sets_a_xiaozhi_boards_volume_from_its_card(browser, dat
              "tool_func": lambda arguments: ({"photo": "..."}, False)}])
         assert await board.client.init_connection("aa:bb:cc:00:00:09")
         try:
+            code = (await board.next("alert"))["message"].rsplit(" ", 1)[1]  # its screen shows the code
+            await page.click("#nav-pair")
+            await page.select_option("#pair-class", label="Class 4B")
+            await page.fill("#pair-name", "Table 1")
+            await page.fill("#pair-code", code)
+            await page.click("#pair-submit")
+            await page.wait_for_selector("#pair-result:has-text('Table 1')")
+            await board.client.ota_task  # it reconnects with its token
+            await board.next("tts", "stop")
             await hoot.gateway.tools_of("aa:bb:cc:00:00:09").discovery
-            page = await log_in(browser, base, "ada")
+
+            await page.click("#nav-devices")
+            await page.get_by_test_id("class-volume").fill("20")
+            await page.get_by_test_id("class-volume-submit").click()
+            await page.wait_for_selector("#toast .toast-item:has-text('Volume 20 set on 1 device')")
+
             card = page.locator("article.device-card[data-device-id='aa:bb:cc:00:00:09']")
             await card.get_by_test_id("device-tools").locator("summary").click()
             volume = card.locator("form.tool[data-tool='self.audio_speaker.set_volume']")
@@ -230,6 +250,6 @@ async def test_a_teacher_sets_a_xiaozhi_boards_volume_from_its_card(browser, dat
         finally:
             await board.client.close()
         audit = await hoot.store.audit_log()
-    assert volumes == [30]
-    assert any(event.action == "device tool" and event.actor == "ada" for event in audit)
+    assert volumes == [20, 30]
+    assert sorted(event.target for event in audit if event.action == "device tool") == ["aa:bb:cc:00:00:09", "class 1"]
     assert page.errors == []

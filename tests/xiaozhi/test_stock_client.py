@@ -233,3 +233,38 @@ async def test_a_lessons_device_settings_are_set_on_the_board_as_it_starts(schoo
             await device.client.close()
     assert volumes == [40]
     assert opening["text"]
+
+
+async def test_a_teacher_sets_the_volume_for_a_whole_class(school):
+    async with school(pairing="all") as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        volumes = []
+
+        def set_volume(arguments: dict):
+            volumes.append(arguments["volume"])
+            return {"volume": arguments["volume"]}, False
+
+        board = StockXiaoZhi(http_base(s.url))
+        await board.client.set_mcp_tool([{
+            "name": "self.audio_speaker.set_volume", "description": "Set the speaker volume (0-100)",
+            "inputSchema": {"type": "object", "properties": {"volume": {"type": "integer"}}, "required": ["volume"]},
+            "tool_func": set_volume}])
+        assert await board.client.init_connection("aa:bb:cc:00:00:0b")
+        try:
+            code = (await board.next("alert"))["message"].rsplit(" ", 1)[1]
+            paired = await tom.post("/api/pair", json={"code": code, "class_id": class_id, "name": "Table 1"})
+            assert paired.status_code == 201, paired.text
+            await board.client.ota_task  # it reconnects with its token, into the class
+            await board.next("tts", "stop")
+            await s.hoot.gateway.tools_of("aa:bb:cc:00:00:0b").discovery
+            answer = await tom.post(f"/api/classes/{class_id}/tools/self.audio_speaker.set_volume",
+                                    json={"arguments": {"volume": 35}})
+            refused = await tom.post(f"/api/classes/{class_id}/tools/self.camera.take_photo", json={})
+        finally:
+            await board.client.close()
+        audit = await s.audit("device tool")
+    assert answer.status_code == 200, answer.text
+    assert [(item["device_id"], item["called"]) for item in answer.json()["devices"]] == [("aa:bb:cc:00:00:0b", True)]
+    assert volumes == [35]
+    assert refused.status_code == 403
+    assert [(event.actor, event.target) for event in audit] == [("tom", f"class {class_id}")]

@@ -1,5 +1,6 @@
 """The classroom API under /api: devices and what they do, pairing, classes, accounts, and pause/resume/stop."""
 
+import asyncio
 import json
 import logging
 from typing import Literal
@@ -183,6 +184,28 @@ async def call_device_tool(device_id: str, name: str, call: ToolCall, request: R
     except (ToolError, ConnectionError) as error:
         raise HTTPException(502, str(error)) from None
     return {"device_id": device_id, "tool": name, "result": result}
+
+
+@router.post("/classes/{class_id}/tools/{name}")
+async def call_class_tool(class_id: int, name: str, call: ToolCall, request: Request, who: Caller = Depends(staff)) -> dict:
+    """Call a tool on every device of the class that is online here and has it, e.g. set the class's volume."""
+    hoot = request.app.state.hoot
+    device_ids = await class_device_ids(request, who, [class_id])
+    if name not in hoot.settings.device_tools:
+        raise await refuse(request, 403, f"{name!r} is not one of the device tools this server allows (device_tools)", who.name)
+    arguments = json.dumps(call.arguments, ensure_ascii=False)
+    await hoot.store.audit(who.name, "device tool", f"class {class_id}", detail=f"{name} {arguments[:200]}", ip=who.ip)
+
+    async def call_one(device_id: str) -> dict:
+        tools = hoot.gateway.tools_of(device_id)
+        if tools is None or name not in tools.names():
+            return {"device_id": device_id, "called": False, "error": "not online here with this tool"}
+        try:
+            return {"device_id": device_id, "called": True, "result": await tools.call(name, call.arguments)}
+        except (ToolError, ConnectionError) as error:
+            return {"device_id": device_id, "called": False, "error": str(error)}
+
+    return {"tool": name, "devices": await asyncio.gather(*(call_one(device_id) for device_id in device_ids))}
 
 
 @router.post("/pair", status_code=201)

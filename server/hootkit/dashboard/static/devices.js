@@ -9,6 +9,7 @@ import { openTranscript } from './transcript.js';
 import { callTool, fillTools, toolsBox } from './device_tools.js';
 
 const DONE = { pause: 'Paused', resume: 'Resumed', stop: 'Stopped' };
+const VOLUME_TOOL = 'self.audio_speaker.set_volume'; // XiaoZhi boards' speaker volume (an MCP tool)
 const staff = () => isRole('admin', 'teacher'); // parents watch; they change nothing
 const cards = new Map(); // device_id -> its card element
 let reloadTimer = null;
@@ -71,27 +72,31 @@ export function scheduleReload() {
 
 function renderGroups() {
   const root = $('#device-groups');
-  const chosen = chosenLessons(root);
+  const chosen = choicesMade(root);
   clear(root);
   cards.clear();
   if (!state.devices.size) root.append(emptyNote());
   for (const group of groupByClass()) root.append(groupSection(group));
-  for (const [key, value] of chosen) {
-    const select = root.querySelector(`${key} .assign select`);
-    if (select) select.value = value;
+  for (const [selector, value] of chosen) {
+    const input = root.querySelector(selector);
+    if (input) input.value = value;
   }
 }
 
-/** The lessons a teacher had picked but not yet assigned, so a refresh does not lose them. */
-function chosenLessons(root) {
+const KEPT = ['.assign select', '.class-volume input'];
+
+/** What a teacher had picked but not yet sent (a lesson, a class volume), so a refresh does not lose it. */
+function choicesMade(root) {
   const chosen = new Map();
-  for (const select of root.querySelectorAll('.assign select')) {
-    const owner = select.closest('[data-device-id], [data-class-id]');
-    if (!select.value || !owner) continue;
-    const key = owner.dataset.deviceId !== undefined
-      ? `[data-device-id="${CSS.escape(owner.dataset.deviceId)}"]`
-      : `.class-head[data-class-id="${CSS.escape(owner.dataset.classId)}"]`;
-    chosen.set(key, select.value);
+  for (const kept of KEPT) {
+    for (const input of root.querySelectorAll(kept)) {
+      const owner = input.closest('[data-device-id], [data-class-id]');
+      if (!input.value || !owner) continue;
+      const key = owner.dataset.deviceId !== undefined
+        ? `[data-device-id="${CSS.escape(owner.dataset.deviceId)}"]`
+        : `.class-head[data-class-id="${CSS.escape(owner.dataset.classId)}"]`;
+      chosen.set(`${key} ${kept}`, input.value);
+    }
   }
   return chosen;
 }
@@ -141,9 +146,14 @@ function groupSection(group) {
 }
 
 function classControls(group) {
+  const withVolume = group.devices.some((device) => (device.tools || []).includes(VOLUME_TOOL));
   return h('div', { class: 'class-controls' },
     h('div', { class: 'controls' },
       button('pause-class', 'Pause class'), button('resume-class', 'Resume class'), button('stop-class', 'Stop class', 'danger')),
+    withVolume ? h('div', { class: 'class-volume' },
+      h('label', { for: `class-volume-${group.id}` }, 'Volume'),
+      h('input', { type: 'range', id: `class-volume-${group.id}`, min: 0, max: 100, step: 1, value: 50, 'data-testid': 'class-volume' }),
+      button('class-volume', 'Set for class', 'small', 'class-volume-submit')) : null,
     h('div', { class: 'assign' },
       h('select', { 'data-testid': 'assign-class-lesson', class: 'assign-class-lesson', 'aria-label': `Lesson for class ${group.name}` },
         lessonOptions()),
@@ -300,6 +310,11 @@ async function classAction(action, classId, head) {
     const data = await api.post(path`/api/classes/${classId}/control`, { command });
     applyControlResult(data, command);
     toast(`${DONE[command]} ${name} (${(data.devices || []).length} devices).`);
+  } else if (action === 'class-volume') {
+    const volume = parseInt(head.querySelector('[data-testid=class-volume]').value, 10);
+    const data = await api.post(path`/api/classes/${classId}/tools/${VOLUME_TOOL}`, { arguments: { volume } });
+    const set = data.devices.filter((item) => item.called).length;
+    toast(`Volume ${volume} set on ${plural(set, 'device')} of ${name} (${data.devices.length} in the class).`, set ? 'ok' : 'error');
   } else if (action === 'assign-class') {
     await assign(head.querySelector('.assign select').value, { classes: [Number(classId)] });
   }
