@@ -12,8 +12,12 @@ from conftest import QUIZ_LESSON, fake_engines, fast_settings, hoot, silence, to
 from hootkit.app import create_app
 from hootkit.client.device import DeviceClient
 from hootkit.engines.fakes import FakeLlm, FakeStt, FakeTts
+from hootkit.engines.base import BackendError
 from hootkit.engines.languages import Builders
 from hootkit.engines.voices import VoiceMissing
+from hootkit.pipeline.clauses import ClauseSplitter
+from hootkit.pipeline.fixed_words import FIXED_WORDS
+from hootkit.pipeline.turn import apology_in
 from hootkit.serving import serve_in_loop
 
 ANSWER = np.concatenate([silence(0.2), tone(0.6)])
@@ -253,3 +257,29 @@ async def test_the_lesson_vocabulary_reaches_the_speech_model(lessons_dir):
         await device.told()
         await device.ask(ANSWER)
         assert stt.hints == ["arachnid"]
+
+
+class UnreachableStt(FakeStt):
+    """Speech-to-text behind a network that is down."""
+
+    async def transcribe(self, pcm, key, hints=()):
+        raise BackendError("speech-to-text at tcp://10.0.0.9:10300 refused the connection", "speech-to-text is unreachable")
+
+
+async def test_a_mandarin_lessons_child_hears_the_apology_in_mandarin_kept_by_the_lessons_voice(lessons_dir):
+    (lessons_dir / "zh-legs.yaml").write_text(ZH_LESSON)
+    mandarin_tts = FakeTts()
+    async with classroom(lessons_dir, stt=UnreachableStt()) as (url, api, hoot), \
+            DeviceClient(url, device_id="owl-1") as device:
+        hoot.languages.builders = Builders(stt=lambda language: UnreachableStt(), tts=lambda voice: mandarin_tts)
+        await assign(api, "zh-legs", devices=["owl-1"])
+        await device.told()
+        splitter = ClauseSplitter()
+        clauses = splitter.push(apology_in("zh")) + splitter.flush()
+        kept = [FIXED_WORDS.get(mandarin_tts, clause) is not None for clause in clauses]
+        said_before = len(mandarin_tts.texts)
+        answer = await device.ask(ANSWER)
+    assert all(kept), kept  # pinned when the voice was loaded: said even while the voice is down
+    assert answer.reply.replace(" ", "") == apology_in("zh")
+    assert [alert.code for alert in answer.alerts] == ["backend_unavailable"]
+    assert len(mandarin_tts.texts) == said_before  # said from what was kept

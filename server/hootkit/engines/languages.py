@@ -1,6 +1,7 @@
 """Speech engines per lesson language and voice, loaded once on first use."""
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -8,6 +9,8 @@ from hootkit.engines import voices
 from hootkit.engines.base import Stt, Tts
 from hootkit.engines.registry import build_stt, build_tts
 from hootkit.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Builders(NamedTuple):
@@ -35,6 +38,7 @@ class Languages:
             lambda language: build_stt(settings, language), lambda voice: build_tts(settings, priority, voice)
         )
         self._lock = asyncio.Lock()
+        self._apologies: set[tuple[str, int]] = set()  # (language, voice) pairs whose apology is pinned
 
     async def get(self, language: str, voice: str | None = None) -> tuple[Stt, Tts]:
         """STT for `language` and TTS for `voice` (None: the default); raises ModelMissing or VoiceMissing."""
@@ -44,7 +48,22 @@ class Languages:
                     self._stt[language] = await asyncio.to_thread(self.builders.stt, language)
                 if voice not in self._tts:
                     self._tts[voice] = await asyncio.to_thread(self.builders.tts, voice)
-        return self._stt[language], self._tts[voice]
+        tts = self._tts[voice]
+        if (language, id(tts)) not in self._apologies:
+            await self._pin_apology(language, tts)
+        return self._stt[language], tts
+
+    async def _pin_apology(self, language: str, tts: Tts) -> None:
+        """The apology in this language, said by this voice and kept, so a lesson's child hears it even while the
+        TTS is down (the server's own voice pins its apology at warm-up)."""
+        from hootkit.pipeline.fixed_words import pin
+        from hootkit.pipeline.turn import apology_in
+
+        try:
+            await pin(tts, apology_in(language))
+            self._apologies.add((language, id(tts)))
+        except Exception:  # the lesson still starts; the apology is said live if the voice works then
+            log.warning("could not keep the %s apology in a lesson voice", language, exc_info=True)
 
     def close(self) -> None:
         """Close the engines loaded here; the defaults belong to the server's Engines."""

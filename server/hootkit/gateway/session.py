@@ -22,7 +22,7 @@ from hootkit.pipeline.actions import Generate, Plan, Say
 from hootkit.pipeline.audio import Resampler, pcm16_to_float
 from hootkit.pipeline.metrics import ServerMetrics, TurnClock
 from hootkit.pipeline.prompt import Conversation
-from hootkit.pipeline.turn import Turn, TurnContext
+from hootkit.pipeline.turn import FALLBACK, Turn, TurnContext, apology_in
 from hootkit.safety.redact import redact
 from hootkit.safety.usage import UsageLimits
 from hootkit.settings import Settings
@@ -197,7 +197,8 @@ class DeviceSession:
             self._say(Plan([Say("I can't start that lesson yet. Please tell your teacher.")]))
             raise
         hints = tuple(word.word for word in lesson.vocabulary)
-        self._turn_context = dataclasses.replace(self._turn_context, stt=stt, tts=tts, hints=hints)
+        self._turn_context = dataclasses.replace(self._turn_context, stt=stt, tts=tts, hints=hints,
+                                                 apology=apology_in(lesson.language))
         self.lesson = run
         self.observer.lesson_changed(self)
         settings = lesson.device.model_dump(exclude_none=True)
@@ -230,7 +231,7 @@ class DeviceSession:
     def _restore_default_speech(self) -> None:
         """Back to the server's language and voice once a lesson is over (a turn under way keeps its own)."""
         stt, tts = self._default_speech
-        self._turn_context = dataclasses.replace(self._turn_context, stt=stt, tts=tts, hints=())
+        self._turn_context = dataclasses.replace(self._turn_context, stt=stt, tts=tts, hints=(), apology=FALLBACK)
 
     def control(self, command: str) -> None:
         """A teacher pauses, stops or resumes the device: any reply stops at once, then it says so in a few words.

@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 
 _END = object()
 FALLBACK = "Sorry, my thinking part is not working right now. Please tell your teacher."
+APOLOGIES = {"en": FALLBACK, "zh": "对不起，我的思考部分现在出了问题。请告诉你的老师。"}
+
+
+def apology_in(language: str) -> str:
+    """What the child hears when an engine fails, in the language they are talking in (English for others)."""
+    return APOLOGIES.get(language, FALLBACK)
 
 
 @dataclass
@@ -56,6 +62,7 @@ class TurnContext:
     recall: Callable[[str], Awaitable[list[str]]] | None = None
     max_words: int = 30
     hints: tuple[str, ...] = ()  # words the child is likely to say, for the speech model
+    apology: str = FALLBACK  # said when an engine fails, in the voice's language (kept pinned for that voice)
 
 
 class Turn:
@@ -179,7 +186,7 @@ class Turn:
         except BackendError as error:  # nothing was heard: the child hears the apology, the teacher the reason
             self._failed(error)
             self.heard.set()
-            return Plan([Say(FALLBACK)])
+            return Plan([Say(ctx.apology)])
         clock.stt_end = TurnClock.now()
         self.heard.set()
         if not _has_words(self.transcript):
@@ -234,7 +241,7 @@ class Turn:
 
     async def _apologise(self) -> None:
         try:
-            await self._speak_text(FALLBACK)
+            await self._speak_text(self.ctx.apology)
         except BackendError as error:  # the TTS is down and the apology was never kept: the alert still goes out
             log.warning("turn %s/%d: could not say the apology either: %s", self.ctx.key, self.number, error)
 
