@@ -32,7 +32,7 @@ from hootkit.pipeline.prompt import Conversation
 from hootkit.safety.usage import UsageLimits
 from hootkit.settings import Settings
 from hootkit.store.bus import Bus
-from hootkit.store.db import Store
+from hootkit.store.db import Store, StoreBusy
 from hootkit.store.retention import retention_loop
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,12 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
         status = "ok" if all(state == "ok" for state in engines.values()) else "degraded"
         return JSONResponse({"status": status, "sessions": len(hoot.gateway.sessions), **hoot.startup,
                              **({"engines": engines} if engines else {})})
+
+    @app.exception_handler(StoreBusy)
+    async def store_busy(_request, error: StoreBusy) -> Response:
+        log.warning("%s", error)
+        return JSONResponse({"detail": "the classroom database is busy; try again in a moment"}, status_code=503,
+                            headers={"Retry-After": "5"})
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -7,7 +7,7 @@ as "database is locked" when a burst (a login flood's audit rows) outlasts its b
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable
-from contextlib import aclosing, asynccontextmanager, nullcontext
+from contextlib import aclosing, asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -28,8 +28,14 @@ class Conflict(ValueError):
     """The name (or the device id) is taken."""
 
 
+class StoreBusy(TimeoutError):
+    """A write waited longer than WRITE_WAIT_S behind this server's earlier SQLite writes (a very slow disk, or a
+    flood): it was not made. Worth asking again later; the API answers 503."""
+
+
 MAX_AUDIT_DETAIL = 2000  # characters of an audit row's detail that are kept
 BUSY_TIMEOUT_MS = 5000  # how long one SQLite connection waits for another's write
+WRITE_WAIT_S = 30.0  # how long a write waits for this server's earlier SQLite writes before it gives up
 
 
 def _sqlite_pragmas(connection, _record) -> None:
@@ -46,7 +52,7 @@ class Store:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._one_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        self._one_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None  # PostgreSQL locks rows itself
 
     @staticmethod
     def url_for(data_dir: Path) -> str:
@@ -78,9 +84,25 @@ class Store:
 
     @asynccontextmanager
     async def _writing(self):
-        """A transaction that writes: committed at the end, after this server's earlier SQLite writes."""
-        async with self._one_writer, self.sessions.begin() as session:
+        """A transaction that writes: committed at the end, after this server's earlier SQLite writes (raises
+        StoreBusy when those take longer than WRITE_WAIT_S)."""
+        async with self._turn_to_write(), self.sessions.begin() as session:
             yield session
+
+    @asynccontextmanager
+    async def _turn_to_write(self):
+        if self._one_writer is None:
+            yield
+            return
+        try:
+            async with asyncio.timeout(WRITE_WAIT_S):
+                await self._one_writer.acquire()
+        except TimeoutError:
+            raise StoreBusy(f"the database is busy: a write waited {WRITE_WAIT_S:g} s for earlier ones") from None
+        try:
+            yield
+        finally:
+            self._one_writer.release()
 
     async def _add(self, row):
         async with self._writing() as session:
