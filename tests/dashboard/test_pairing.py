@@ -254,4 +254,13 @@ async def test_staff_see_the_devices_waiting_with_a_code_and_turn_away_one_they_
             refused = await tom.post("/api/pair", json={"code": code, "class_id": class_id})
             assert refused.status_code == 404
             assert [w["device_id"] for w in (await tom.get("/api/pairing")).json()["waiting"]] == ["owl-2"]
+
+            with pytest.raises(Refused) as again:  # it asks again at once: no new code
+                await DeviceClient(s.url, device_id="stranger-1").connect()
+            assert (again.value.code, again.value.reason) == (4001, "turned away by a teacher")
+            async with s.anonymous() as anyone:
+                ota = await anyone.post("/xiaozhi/ota/", headers={"Device-Id": "stranger-1"}, content=b"{}")
+            assert ota.status_code == 403 and "turned away" in ota.json()["detail"]
+            async with DeviceClient(s.url, device_id="owl-3") as other:  # turned away by id: others still get codes
+                assert (await other.notice()).code
         assert [event.target for event in await s.audit("turn away")] == ["stranger-1"]

@@ -15,6 +15,7 @@ from hootkit.dashboard.reach import class_device_ids, class_in_reach, device_ids
 from hootkit.gateway.mcp import ToolError
 from hootkit.gateway.elsewhere import MAX_ID, OthersAway
 from hootkit.gateway.pair_device import PairingAsk, PairingFailed, pair_waiting
+from hootkit.gateway.pairing import TURNED_AWAY
 from hootkit.gateway.recorder import device_state
 from hootkit.gateway.session import HOLDS
 from hootkit.dashboard.logins import admin, caller, refuse, staff
@@ -252,7 +253,7 @@ async def turn_away(request: Request, device_id: str | None = None, address: str
     gone = hoot.pairing.turn_away(device_id, address)
     for waiting in gone:
         if waiting.session is not None and waiting.session in hoot.gateway.sessions_of(waiting.device_id):
-            hoot.gateway.end(waiting.device_id, "turned away by a teacher")
+            hoot.gateway.end(waiting.device_id, TURNED_AWAY)
     await hoot.store.audit(who.name, "turn away", device_id or "", ok=True,
                            detail=f"{len(gone)} waiting code(s)" + (f" from {address}" if address else ""), ip=who.ip)
     return {"turned_away": [waiting.shown() for waiting in gone]}

@@ -18,6 +18,7 @@ import hootproto
 from hootkit.engines.models import ModelMissing
 from hootkit.gateway.auth import Admission, admit_device, bearer_token
 from hootkit.gateway.observer import SessionObserver
+from hootkit.gateway.pairing import TURNED_AWAY
 from hootkit.gateway.session import DeviceSession
 from hootproto import Alert, Audio, Hello, LocalProtocolError, ProtocolError, ServerConnection
 
@@ -100,6 +101,9 @@ class DeviceGateway:
             return
         if admission.needs_pairing and not getattr(ws, "can_pair", True):
             await self._refuse(ws, hootproto.CLOSE_UNAUTHORIZED, "unauthorized", CANNOT_PAIR)
+            return
+        if admission.needs_pairing and self.hoot.pairing.turned_away(admission.device_id, link.address):
+            await self._refuse(ws, hootproto.CLOSE_UNAUTHORIZED, "unauthorized", TURNED_AWAY)
             return
         if admission.needs_pairing and (full := self._pairings_full(link.address, admission.device_id)):
             await self._close(ws, CLOSE_TRY_AGAIN, full)

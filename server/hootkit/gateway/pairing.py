@@ -6,6 +6,9 @@ import time
 from dataclasses import dataclass, field
 
 ACTIVATION_IDLE_S = 120.0  # a code from a XiaoZhi OTA answer, unheld by a connection, lives while /activate polls
+TURNED_AWAY_S = 600.0  # a device a teacher turned away gets no new code for this long
+TURNED_AWAY_KEPT = 1000  # turn-aways remembered at once (the oldest are forgotten first)
+TURNED_AWAY = "turned away by a teacher"
 
 
 @dataclass(eq=False)
@@ -34,6 +37,7 @@ class PairingDesk:
 
     def __init__(self):
         self._waiting: dict[str, Waiting] = {}  # code -> who waits with it
+        self._turned_away: dict[tuple[str | None, str | None], float] = {}  # (device id, address) -> until
 
     def _new_code(self, waiting: Waiting) -> str:
         code = f"{secrets.randbelow(10**6):06d}"
@@ -92,13 +96,27 @@ class PairingDesk:
         return sorted(self._waiting.values(), key=lambda waiting: waiting.arrived)
 
     def turn_away(self, device_id: str | None = None, address: str | None = None) -> list[Waiting]:
-        """Drop the codes of `device_id` and/or from `address` (a teacher does not know the device); returns who
-        waited with them."""
+        """Drop the codes of `device_id` and/or from `address` (a teacher does not know the device), and give it
+        none for TURNED_AWAY_S; returns who waited with them."""
         gone = [(code, waiting) for code, waiting in self._waiting.items()
                 if (device_id is None or waiting.device_id == device_id) and (address is None or waiting.address == address)]
         for code, _ in gone:
             del self._waiting[code]
+        self._turned_away.pop((device_id, address), None)
+        self._turned_away[(device_id, address)] = time.monotonic() + TURNED_AWAY_S
+        while len(self._turned_away) > TURNED_AWAY_KEPT:
+            del self._turned_away[next(iter(self._turned_away))]
         return [waiting for _, waiting in gone]
+
+    def turned_away(self, device_id: str, address: str) -> bool:
+        """Whether a teacher turned this device (by id, by address, or both) away less than TURNED_AWAY_S ago."""
+        now = time.monotonic()
+        for (device, where), until in list(self._turned_away.items()):
+            if until <= now:
+                del self._turned_away[(device, where)]
+            elif (device is None or device == device_id) and (where is None or where == address):
+                return True
+        return False
 
     def withdraw(self, session) -> None:
         """`session` is gone: its code goes, but a code from an OTA answer stays for the device's next connection."""

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from hootkit.gateway.auth import MAX_DEVICE_ID, admit_device
 from hootkit.gateway.native import client_address
+from hootkit.gateway.pairing import TURNED_AWAY
 from hootkit.gateway.xiaozhi import PATH
 
 router = APIRouter(prefix="/xiaozhi/ota")
@@ -73,6 +74,8 @@ async def ota(request: Request) -> JSONResponse:
     answer["websocket"]["token"] = ""
     if admission.needs_pairing:
         address = client_address(request)
+        if hoot.pairing.turned_away(device_id, address):
+            raise HTTPException(403, f"{TURNED_AWAY}: ask the teacher, then restart the device later")
         cap, total = hoot.settings.max_pending_pairings_per_address, hoot.settings.max_pending_pairings
         if (cap and hoot.pairing.pending(address) >= cap) or (total and hoot.pairing.total() >= total):
             raise HTTPException(503, "try again later: too many devices from this address are waiting to be paired")

@@ -52,7 +52,7 @@ async function showWaiting() {
 }
 
 async function turnAway(item) {
-  if (!window.confirm(`Turn away ${item.device_id}? Its code stops working and its connection ends.`)) return;
+  if (!window.confirm(`Turn away ${item.device_id}? Its code stops working, its connection ends, and it gets no new code for 10 minutes.`)) return;
   try {
     // the id is the device's own claim: only the one waiting from this address is turned away
     await api.del(`/api/pairing?device_id=${encodeURIComponent(item.device_id)}&address=${encodeURIComponent(item.address)}`);
