@@ -49,11 +49,7 @@ async def test_a_spoken_question_gets_a_spoken_answer_through_ota_and_opus(real_
             assert device.client.url.endswith("/xiaozhi/v1/")  # learnt from the OTA answer
             await device.say(speak(SPIDER))
             heard = await device.next("stt")
-            said = []
-            while (event := await device.next("tts"))["state"] != "stop":
-                if event["state"] == "sentence_start":
-                    said.append(event["text"])
-            reply = device.take_reply_audio()
+            said, reply = await device.reply()
         finally:
             await device.client.close()
     assert "spider" in heard["text"].lower()
@@ -71,11 +67,7 @@ async def test_a_typed_question_gets_a_spoken_answer(real_engines):
         try:
             assert await device.client.send_text(SPIDER)  # the SDK's text input: `listen detect` with the words
             heard = await device.next("stt")
-            said = []
-            while (event := await device.next("tts"))["state"] != "stop":
-                if event["state"] == "sentence_start":
-                    said.append(event["text"])
-            reply = device.take_reply_audio()
+            said, reply = await device.reply()
         finally:
             await device.client.close()
     assert heard["text"] == SPIDER

@@ -33,16 +33,29 @@ class StockXiaoZhi:
 
         return await asyncio.wait_for(find(), timeout_s)
 
-    async def say(self, speech: np.ndarray) -> None:
-        """Stream int16 speech in 60 ms Opus frames at the pace of a microphone, then a second of quiet."""
+    async def say(self, speech: np.ndarray, most_quiet_s: float = 10.0) -> None:
+        """Stream int16 speech in 60 ms Opus frames at the pace of a microphone, then quiet, as a listening board
+        does, until the server answers (`stt`, `tts` or an `alert`; at least 1.2 s, at most `most_quiet_s`)."""
+        before = len(self.events._queue)
         pcm = speech.astype(np.int16).tobytes()
         pcm += bytes(-len(pcm) % FRAME_BYTES)
         for start in range(0, len(pcm), FRAME_BYTES):
             await self.client.send_audio(pcm[start:start + FRAME_BYTES])
             await asyncio.sleep(0.06)
-        for _ in range(20):
+        for frame in range(int(most_quiet_s / 0.06)):
+            answered = any(event.get("type") in ("stt", "tts", "alert") for event in list(self.events._queue)[before:])
+            if frame >= 20 and answered:
+                break
             await self.client.send_audio(bytes(FRAME_BYTES))
             await asyncio.sleep(0.06)
+
+    async def reply(self) -> tuple[list[str], np.ndarray]:
+        """The sentences of the reply under way, up to its `tts stop`, and its audio."""
+        said = []
+        while (event := await self.next("tts"))["state"] != "stop":
+            if event["state"] == "sentence_start":
+                said.append(event["text"])
+        return said, self.take_reply_audio()
 
     def take_reply_audio(self) -> np.ndarray:
         frames = list(self.client.output_audio_queue)
