@@ -23,6 +23,7 @@ from hootkit.pipeline.audio import Resampler, pcm16_to_float
 from hootkit.pipeline.metrics import ServerMetrics, TurnClock
 from hootkit.pipeline.prompt import Conversation
 from hootkit.pipeline.turn import FALLBACK, Turn, TurnContext, apology_in
+from hootkit.safety.normalize import unobfuscated
 from hootkit.safety.redact import redact
 from hootkit.safety.usage import UsageLimits
 from hootkit.settings import Settings
@@ -71,6 +72,8 @@ class SoundsFinished:
 
 WINDOW_MS = VAD_WINDOW * 1000 / STT_RATE
 TYPED_LIMIT = 300  # characters of a typed question that are read
+TYPED_EVERY_S = 2.0  # a device's typed questions are answered at most this often; others are dropped
+TYPED_CHARGE_S = 5.0  # what a typed question counts against the daily talking time, besides its answer
 INTAKE_LIMIT = 256
 FLAGS_KEPT = 50
 HOLDS = {"pause": "paused", "stop": "stopped"}
@@ -124,6 +127,8 @@ class DeviceSession:
         self._intake: asyncio.Queue = asyncio.Queue(maxsize=INTAKE_LIMIT)
         self._intake_task: asyncio.Task | None = None
         self._warned_not_listening = False
+        self._last_typed_at = -TYPED_EVERY_S
+        self._warned_typing_fast = False
         self._background: set[asyncio.Task] = set()
         self.lesson: LessonRun | None = None
         self.flags: deque[dict] = deque(maxlen=FLAGS_KEPT)
@@ -334,12 +339,18 @@ class DeviceSession:
     async def _on_detect(self, text: str, received_at: float) -> None:
         """A wake word: the device woke and will listen (nothing to answer). Other words: a typed question, answered
         at once as if the child had said it, in place of any reply under way."""
-        words = " ".join(text.split())
+        words = " ".join(unobfuscated(text).split())
         if not _bare(words) or is_wake_word(words, self.settings.wake_words):
             return
         if self.held is not None:
             await self.send(Alert(status="info", message=f"Your teacher {self.held} me for now.", code=self.held))
             return
+        if received_at - self._last_typed_at < TYPED_EVERY_S:
+            if not self._warned_typing_fast:
+                self._warned_typing_fast = True
+                await self.send(Alert(status="warning", message="One question at a time, please!", code="too_fast"))
+            return
+        self._last_typed_at, self._warned_typing_fast = received_at, False
         if len(words) > TYPED_LIMIT:
             words = words[:TYPED_LIMIT]
             await self.send(Alert(status="warning", message=f"That was a long one! I read the first {TYPED_LIMIT} "
@@ -420,10 +431,10 @@ class DeviceSession:
         return self.held is not None or (self._busy() and self.mode != "realtime" and not self._may_take_back())
 
     def _unsounded_answer(self) -> bool:
-        """The turn is a committed answer to the child's spoken words that has sent nothing yet."""
+        """The turn is a committed answer to the child's words (spoken or typed) that has sent nothing yet."""
         turn = self.turn
         return (turn is not None and turn.committed.is_set() and turn.pcm is not None and not turn.audible
-                and turn.outcome == "running" and not isinstance(turn.ctx.stt, TypedWords))
+                and turn.outcome == "running")
 
     def _may_take_back(self) -> bool:
         """The turn was committed on a silence of this utterance shorter than the longest, which has not passed yet,
@@ -560,6 +571,8 @@ class DeviceSession:
                     self._restore_default_speech()
                 self.observer.lesson_changed(self)
             heard_s = len(turn.pcm) / STT_RATE if turn.pcm is not None else 0.0
+            if isinstance(turn.ctx.stt, TypedWords):
+                heard_s = TYPED_CHARGE_S  # typing costs the model time a spoken question would
             self.usage.record(self.device_id, heard_s + turn.reply_s)
             self.metrics.turns.labels(turn.outcome).inc()
             if turn.outcome == "answered" and turn.pcm is not None:

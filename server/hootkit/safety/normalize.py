@@ -26,6 +26,26 @@ def _join_spelled(match: re.Match) -> str:
     return "".join(letters)
 
 
+# letters of other scripts drawn like Latin ones, as typed to slip a word past a word list ("bоmb" with a Cyrillic о)
+_LOOK_ALIKES = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t", "у": "y",
+    "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ɡ": "g", "ɩ": "i",
+    "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x",
+    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T", "Х": "X",
+    "І": "I", "Ј": "J", "Ѕ": "S", "Α": "A", "Β": "B", "Ε": "E", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
+    "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "Ζ": "Z", "Η": "H",
+})
+_LATIN_WORD = re.compile(r"\w*[A-Za-z]\w*")
+
+
+def unobfuscated(text: str) -> str:
+    """`text` as it reads: compatibility forms folded (NFKC), invisible characters (zero-width, soft hyphens, other
+    format and control characters) dropped, and look-alike letters in a word with Latin letters made Latin."""
+    folded = unicodedata.normalize("NFKC", text)
+    visible = "".join(char for char in folded if char in "\n\t" or unicodedata.category(char) not in ("Cf", "Cc"))
+    return _LATIN_WORD.sub(lambda word: word.group(0).translate(_LOOK_ALIKES), visible)
+
+
 @dataclass(frozen=True)
 class Views:
     """plain: lower-cased; clean: leetspeak and spelled-out letters undone; squeezed: letters only."""
@@ -36,7 +56,7 @@ class Views:
 
 
 def views(text: str) -> Views:
-    plain = " ".join(unicodedata.normalize("NFKC", text).lower().split())
+    plain = " ".join(unobfuscated(text).lower().split())
     clean = _LEET_WORD.sub(_unleet, plain)
     clean = _SPELLED.sub(_join_spelled, clean)
     clean = re.sub(r"(?<=[a-z])[.*](?=[a-z])", "", clean)
