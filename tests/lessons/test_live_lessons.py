@@ -274,6 +274,7 @@ async def test_a_mandarin_lessons_child_hears_the_apology_in_mandarin_kept_by_th
         hoot.languages.builders = Builders(stt=lambda language: UnreachableStt(), tts=lambda voice: mandarin_tts)
         await assign(api, "zh-legs", devices=["owl-1"])
         await device.told()
+        await hoot.languages.kept()
         splitter = ClauseSplitter()
         clauses = splitter.push(apology_in("zh")) + splitter.flush()
         kept = [FIXED_WORDS.get(mandarin_tts, clause) is not None for clause in clauses]

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -11,6 +12,7 @@ from hootkit.engines.registry import build_stt, build_tts
 from hootkit.settings import Settings
 
 log = logging.getLogger(__name__)
+APOLOGY_RETRY_S = 60.0  # after a voice failed to say the apology, it is not asked again for this long
 
 
 class Builders(NamedTuple):
@@ -38,7 +40,7 @@ class Languages:
             lambda language: build_stt(settings, language), lambda voice: build_tts(settings, priority, voice)
         )
         self._lock = asyncio.Lock()
-        self._apologies: set[tuple[str, int]] = set()  # (language, voice) pairs whose apology is pinned
+        self._apologies: dict[tuple[str, int], tuple[asyncio.Task, float]] = {}  # (language, voice) -> keeping it
 
     async def get(self, language: str, voice: str | None = None) -> tuple[Stt, Tts]:
         """STT for `language` and TTS for `voice` (None: the default); raises ModelMissing or VoiceMissing."""
@@ -49,24 +51,42 @@ class Languages:
                 if voice not in self._tts:
                     self._tts[voice] = await asyncio.to_thread(self.builders.tts, voice)
         tts = self._tts[voice]
-        if (language, id(tts)) not in self._apologies:
-            await self._pin_apology(language, tts)
+        self._keep_apology(language, tts)
         return self._stt[language], tts
 
-    async def _pin_apology(self, language: str, tts: Tts) -> None:
-        """The apology in this language, said by this voice and kept, so a lesson's child hears it even while the
-        TTS is down (the server's own voice pins its apology at warm-up)."""
+    def _keep_apology(self, language: str, tts: Tts) -> None:
+        """Have this voice say the apology in this language, and keep it, in the background: a lesson's child then
+        hears it even while the voice is down (the server's own voice keeps its apology at warm-up). Once per
+        language and voice; after a failure, again at the earliest APOLOGY_RETRY_S later."""
+        key = (language, id(tts))
+        keeping = self._apologies.get(key)
+        if keeping is not None:
+            task, started = keeping
+            if not task.done() or task.result() or time.monotonic() - started < APOLOGY_RETRY_S:
+                return
+        task = asyncio.create_task(self._pin_apology(language, tts), name=f"apology-{language}")
+        self._apologies[key] = (task, time.monotonic())
+
+    @staticmethod
+    async def _pin_apology(language: str, tts: Tts) -> bool:
         from hootkit.pipeline.fixed_words import pin
         from hootkit.pipeline.turn import apology_in
 
         try:
             await pin(tts, apology_in(language))
-            self._apologies.add((language, id(tts)))
-        except Exception:  # the lesson still starts; the apology is said live if the voice works then
+            return True
+        except Exception:  # said live instead, if the voice works then
             log.warning("could not keep the %s apology in a lesson voice", language, exc_info=True)
+            return False
+
+    async def kept(self) -> None:
+        """Waits until the apologies being kept now are kept (or failed)."""
+        await asyncio.gather(*(task for task, _ in self._apologies.values()))
 
     def close(self) -> None:
         """Close the engines loaded here; the defaults belong to the server's Engines."""
+        for task, _ in self._apologies.values():
+            task.cancel()
         for engine in {*self._stt.values(), *self._tts.values()} - set(self._defaults):
             if hasattr(engine, "close"):
                 engine.close()
