@@ -11,6 +11,7 @@ from test_control import pair
 from hootkit.accounts.passwords import token_hash
 from hootkit.client.device import DeviceClient, Refused
 from hootkit.engines.fakes import FakeStt
+from hootkit.store import db
 import hootproto
 from hootproto import Hello, Listen
 
@@ -247,6 +248,7 @@ async def test_staff_see_the_devices_waiting_with_a_code_and_turn_away_one_they_
             assert all(code not in str(w) for w in waiting)  # the code only proves anything if it stays on the device
 
             assert (await tom.delete("/api/pairing")).status_code == 422
+            assert (await tom.delete("/api/pairing", params={"address": "127.0.0.1"})).status_code == 403  # admins only
             gone = await tom.delete("/api/pairing", params={"device_id": "stranger-1"})
             assert [w["device_id"] for w in gone.json()["turned_away"]] == ["stranger-1"]
             await asyncio.wait_for(asyncio.shield(stranger._reader), 10)
@@ -264,3 +266,23 @@ async def test_staff_see_the_devices_waiting_with_a_code_and_turn_away_one_they_
             async with DeviceClient(s.url, device_id="owl-3") as other:  # turned away by id: others still get codes
                 assert (await other.notice()).code
         assert [event.target for event in await s.audit("turn away")] == ["stranger-1"]
+
+
+async def test_a_pairing_the_store_is_too_busy_to_write_leaves_the_device_waiting_with_its_code(school, monkeypatch):
+    async with school() as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        async with DeviceClient(s.url, device_id="owl-9") as owl:
+            code = (await owl.notice()).code
+            monkeypatch.setattr(db, "WRITE_WAIT_S", 0.2)
+            writer = s.hoot.store._one_writer
+            await writer.acquire()  # earlier writes that do not end
+            try:
+                busy = await tom.post("/api/pair", json={"code": code, "class_id": class_id, "name": "Table 9"})
+            finally:
+                writer.release()
+            assert busy.status_code == 503
+            assert await s.hoot.store.device("owl-9") is None  # nothing half written
+            paired = await tom.post("/api/pair", json={"code": code, "class_id": class_id, "name": "Table 9"})
+            assert paired.status_code == 201, paired.text
+            assert (await owl.notice()).state == "paired"
+        assert [event.target for event in await s.audit("pair")] == ["owl-9"]

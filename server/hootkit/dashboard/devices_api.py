@@ -20,7 +20,7 @@ from hootkit.gateway.recorder import device_state
 from hootkit.gateway.session import HOLDS
 from hootkit.dashboard.logins import admin, caller, refuse, staff
 from hootkit.lessons.progress import progress
-from hootkit.store.db import Conflict
+from hootkit.store.db import Conflict, StoreBusy
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api")
@@ -225,6 +225,10 @@ async def pair(body: PairRequest, request: Request, who: Caller = Depends(staff)
             paired = await pair_waiting(hoot, waiting, ask)
         else:  # the device may be connected to another server sharing the store
             paired = await hoot.elsewhere.pair(body.code, ask)
+    except StoreBusy:
+        if waiting is not None:  # nothing was written: the device keeps its code, the teacher types it again
+            hoot.pairing.put_back(body.code, waiting)
+        raise
     except PairingFailed as failure:
         if waiting is not None:  # the code was right here; a refusal from elsewhere keeps the try counted
             hoot.pair_failures.forgive(key)
@@ -249,6 +253,8 @@ async def turn_away(request: Request, device_id: str | None = None, address: str
     """Drop the codes of a device the teacher does not know (by id, by address, or both) and end its connection."""
     if device_id is None and address is None:
         raise HTTPException(422, "name a device_id or an address (or both)")
+    if device_id is None and not who.is_admin:  # an address can be a whole school behind one NAT
+        raise await refuse(request, 403, "only an admin turns away every device from an address", who.name)
     hoot = request.app.state.hoot
     gone = hoot.pairing.turn_away(device_id, address)
     for waiting in gone:

@@ -28,15 +28,16 @@ async def pair_waiting(hoot, waiting: Waiting, ask: PairingAsk) -> dict:
     """Pair the device that waited with a claimed code, on the server that holds its connection or code."""
     token = waiting.token or new_token()  # a XiaoZhi device was handed its token in its OTA answer already
     name = ask.name.strip() or waiting.device_id
+    audit = {"actor": ask.by, "action": "pair", "target": waiting.device_id, "detail": f"class {ask.class_name}",
+             "ip": ask.ip}
     try:
-        await hoot.store.pair_device(waiting.device_id, name, ask.class_id, token_hash(token))
+        await hoot.store.pair_device(waiting.device_id, name, ask.class_id, token_hash(token), audit=audit)
     except Conflict as conflict:  # paired by another connection meanwhile: forgetting it is a separate choice
         raise PairingFailed(str(conflict)) from None
     session = waiting.session
     if waiting.token is None and session not in hoot.gateway.sessions_of(waiting.device_id):  # gone meanwhile
         await hoot.store.forget_device(waiting.device_id)
         raise PairingFailed(f"device {waiting.device_id} disconnected while it was being paired; ask it for a new code")
-    await hoot.store.audit(ask.by, "pair", waiting.device_id, detail=f"class {ask.class_name}", ip=ask.ip)
     hoot.live.publish("paired", waiting.device_id, {"name": name, "class_id": ask.class_id})
     if session is not None and session in hoot.gateway.sessions_of(waiting.device_id):
         session.paired(token, name)

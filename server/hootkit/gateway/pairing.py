@@ -90,6 +90,10 @@ class PairingDesk:
         self._expire()
         return self._waiting.pop(code.strip().replace(" ", ""), None)
 
+    def put_back(self, code: str, waiting: Waiting) -> None:
+        """A claimed code whose pairing could not be written: it waits again, as it did."""
+        self._waiting.setdefault(code.strip().replace(" ", ""), waiting)
+
     def waiting(self) -> list[Waiting]:
         """Everyone waiting with a code now, longest first."""
         self._expire()

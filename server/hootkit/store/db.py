@@ -177,13 +177,19 @@ class Store:
             query = query.where(ClassRoom.teacher_id == teacher_id)
         return await self._all(query)
 
-    async def pair_device(self, device_id: str, name: str, class_id: int | None, token_hash: str) -> Device:
-        """A newly paired device. An id already paired is a Conflict: a teacher forgets it first (`forget_device`)."""
+    async def pair_device(self, device_id: str, name: str, class_id: int | None, token_hash: str,
+                          audit: dict | None = None) -> Device:
+        """A newly paired device, and its `audit` row (`audit_event`'s fields) in the same transaction. An id
+        already paired is a Conflict: a teacher forgets it first (`forget_device`)."""
+        device = Device(id=device_id, name=name, class_id=class_id, token_hash=token_hash, paired_at=now())
         try:
-            return await self._add(Device(id=device_id, name=name, class_id=class_id, token_hash=token_hash,
-                                          paired_at=now()))
+            async with self._writing() as session:
+                session.add(device)
+                if audit is not None:
+                    session.add(audit_event(**audit))
         except IntegrityError:
             raise Conflict(f"device {device_id} is already paired: forget it first to pair it again") from None
+        return device
 
     async def device(self, device_id: str) -> Device | None:
         return await self._one(select(Device).where(Device.id == device_id))
@@ -354,8 +360,7 @@ class Store:
     # -- audit log and settings ------------------------------------------------------------------
 
     async def audit(self, actor: str, action: str, target: str = "", ok: bool = True, detail: str = "", ip: str = "") -> None:
-        await self._add(AuditEvent(actor=actor[:100], action=action[:40], target=target[:200], ok=ok,
-                                   detail=detail[:MAX_AUDIT_DETAIL], ip=ip[:60]))
+        await self._add(audit_event(actor, action, target, ok, detail, ip))
 
     async def audit_log(self, limit: int = 200) -> list[AuditEvent]:
         return await self._all(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))
@@ -367,6 +372,12 @@ class Store:
     async def set_setting(self, key: str, value) -> None:
         async with self._writing() as session:
             await session.merge(Setting(key=key, value=value))
+
+
+def audit_event(actor: str, action: str, target: str = "", ok: bool = True, detail: str = "", ip: str = "") -> AuditEvent:
+    """One audit row, its fields cut to what the table keeps."""
+    return AuditEvent(actor=actor[:100], action=action[:40], target=target[:200], ok=ok,
+                      detail=detail[:MAX_AUDIT_DETAIL], ip=ip[:60])
 
 
 def transcript_entry(turn: TurnRow) -> dict:
