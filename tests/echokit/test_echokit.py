@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from hootkit.app import create_app
-from hootkit.gateway.echokit import HELLO_CHUNK, event, greeting_wav
+from hootkit.gateway.echokit import HELLO_CHUNK, event, greeting, greeting_wav
 from hootkit.serving import serve_in_loop
 
 pytestmark = pytest.mark.timeout(60)
@@ -48,6 +48,7 @@ class EchoKitBox:
         prefix = f"/ws/k/{token}" if token else "/ws"
         self.url = f"{base}{prefix}/{device_id}?opus=true&vowel=true"
         self.decoder = opus.Decoder(16000, 1)
+        self.hello: list = []
 
     async def __aenter__(self):
         self.ws = await connect(self.url, additional_headers={"Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits"})
@@ -68,7 +69,8 @@ class EchoKitBox:
             assert isinstance(frame, bytes), "the box reads binary MessagePack only"
             item = msgpack.unpackb(frame)
             if item in ("HelloStart", "HelloEnd") or isinstance(item, dict) and "HelloChunk" in item:
-                continue  # the greeting, sent once after connecting (test_a_box_is_sent_the_greeting...)
+                self.hello.append(item)  # the greeting, sent once after connecting (test_a_box_is_sent_the_greeting...)
+                continue
             if isinstance(item, dict) and "AudioChunk" in item:
                 (data,) = item["AudioChunk"]
                 assert isinstance(data, list)  # bytes as an array of ints, as rmp_serde reads Vec<u8>
@@ -98,19 +100,30 @@ def wav_of(frames: list[bytes]) -> tuple[wave.Wave_read, np.ndarray]:
 
 
 async def test_a_box_is_sent_the_greeting_wav_first_and_is_served_after_it():
-    async with serving() as url, EchoKitBox(url) as box:
-        first = msgpack.unpackb(await asyncio.wait_for(box.ws.recv(), 10))
-        chunks = []
-        while (item := msgpack.unpackb(await asyncio.wait_for(box.ws.recv(), 10))) != "HelloEnd":
-            (data,) = item["HelloChunk"]
-            assert isinstance(data, list) and len(data) <= HELLO_CHUNK  # bytes as an array of ints, in small chunks
-            chunks.append(bytes(data))
-        events = await box.chat(QUESTION)
+    engines = fake_engines()
+    async with serve_in_loop(create_app(fast_settings(), engines)) as url:
+        async with EchoKitBox(url, "aabbccddee01") as early:  # the first box after a start keeps its own greeting
+            assert (await early.chat(QUESTION))[-1] == "EndResponse"
+            assert not early.hello
+        await greeting(engines.tts)  # said once by then, in the background
+        async with EchoKitBox(url) as box:
+            first, chunks, events = await greeted(box)
     assert first == "HelloStart"
     reader, samples = wav_of(chunks)
     assert (reader.getframerate(), reader.getnchannels(), reader.getsampwidth()) == (16000, 1, 2)
     assert len(samples) > 0.3 * 16000 and np.abs(samples).max() > 1000  # the fake voice's tones, not silence
     assert events[-1] == "EndResponse"
+
+
+async def greeted(box) -> tuple[object, list[bytes], list]:
+    """The first event, the greeting's chunks up to HelloEnd, then a chat's events."""
+    first = msgpack.unpackb(await asyncio.wait_for(box.ws.recv(), 10))
+    chunks = []
+    while (item := msgpack.unpackb(await asyncio.wait_for(box.ws.recv(), 10))) != "HelloEnd":
+        (data,) = item["HelloChunk"]
+        assert isinstance(data, list) and len(data) <= HELLO_CHUNK  # bytes as an array of ints, in small chunks
+        chunks.append(bytes(data))
+    return first, chunks, await box.chat(QUESTION)
 
 
 @pytest.mark.models

@@ -7,10 +7,12 @@ enters on echokit.dev/setup as `ws://<server>:8765/ws/k/<token>`. Server events 
 Rust's rmp_serde writes them: a unit variant as its name, a struct variant as {name: [fields]}, and bytes
 as an array of integers."""
 
+import asyncio
 import io
 import json
 import logging
 import wave
+import weakref
 from collections.abc import Callable
 
 import msgpack
@@ -43,6 +45,23 @@ def event(name: str, *fields) -> bytes:
     return msgpack.packb({name: list(fields)} if fields else name)
 
 
+_GREETINGS: "weakref.WeakKeyDictionary[object, asyncio.Task]" = weakref.WeakKeyDictionary()  # voice -> its greeting
+
+
+def greeting(tts) -> asyncio.Task:
+    """The greeting's HelloChunk events in this voice: made once, in the background (again after a failure)."""
+    task = _GREETINGS.get(tts)
+    if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+        task = _GREETINGS[tts] = asyncio.create_task(_greeting_chunks(tts), name="echokit-greeting")
+        task.add_done_callback(_log_failure)
+    return task
+
+
+async def _greeting_chunks(tts) -> list[bytes]:
+    wav = await greeting_wav(tts)
+    return [event("HelloChunk", list(wav[start:start + HELLO_CHUNK])) for start in range(0, len(wav), HELLO_CHUNK)]
+
+
 async def greeting_wav(tts) -> bytes:
     """The greeting in the server's voice as a 16 kHz mono 16-bit WAV file: what echokit_server sends (its
     `hello_wav` file, read as it is) and the box plays when woken. Its audio is kept with the pinned fixed words,
@@ -58,6 +77,11 @@ async def greeting_wav(tts) -> bytes:
         wav.setframerate(RATE)
         wav.writeframes(pcm.astype("<i2").tobytes())
     return out.getvalue()
+
+
+def _log_failure(made: asyncio.Task) -> None:
+    if not made.cancelled() and made.exception() is not None:
+        log.warning("no greeting for EchoKit boxes: the voice could not say it", exc_info=made.exception())
 
 
 class EchoKitSocket(TranslatingSocket):
@@ -120,17 +144,18 @@ class EchoKitSocket(TranslatingSocket):
             await self.ws.send_bytes(event("EndResponse"))
 
     async def _greet(self) -> None:
-        """HelloStart, the greeting WAV in HelloChunks, HelloEnd: the box keeps it and plays it when woken."""
+        """HelloStart, the greeting WAV in HelloChunks, HelloEnd: the box keeps it and plays it when woken. Until
+        the voice has said it once (the first box after a start), a box keeps its own greeting."""
         if self._voice is None:
             return
-        try:
-            wav = await greeting_wav(self._voice())
-        except Exception:  # the box keeps its own greeting; the session goes on
-            log.warning("no greeting for EchoKit boxes: the voice could not say it", exc_info=True)
+        made = greeting(self._voice())
+        if not made.done():
+            return
+        if made.cancelled() or made.exception() is not None:
             return
         await self.ws.send_bytes(event("HelloStart"))
-        for start in range(0, len(wav), HELLO_CHUNK):
-            await self.ws.send_bytes(event("HelloChunk", list(wav[start:start + HELLO_CHUNK])))
+        for chunk in made.result():
+            await self.ws.send_bytes(chunk)
         await self.ws.send_bytes(event("HelloEnd"))
 
     async def send_bytes(self, pcm: bytes) -> None:

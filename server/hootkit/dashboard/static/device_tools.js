@@ -82,7 +82,8 @@ export async function callTool(deviceId, button) {
   try {
     const data = await api.post(path`/api/devices/${deviceId}/tools/${form.dataset.tool}`, { arguments: argumentsOf });
     const content = (data.result && data.result.content) || [];
-    showResult(result, content.map((part) => part.text).filter(Boolean).join(' ') || 'Done.');
+    const said = content.map((part) => part.text).filter(Boolean).join(' ');
+    showResult(result, said ? `The device says: ${said}` : 'Done.'); // its own words, not the server's
   } catch (error) {
     showResult(result, error.message, 'error');
   }
