@@ -127,7 +127,6 @@ class DeviceSession:
         self._intake: asyncio.Queue = asyncio.Queue(maxsize=INTAKE_LIMIT)
         self._intake_task: asyncio.Task | None = None
         self._warned_not_listening = False
-        self._last_typed_at = -TYPED_EVERY_S
         self._warned_typing_fast = False
         self._background: set[asyncio.Task] = set()
         self.lesson: LessonRun | None = None
@@ -339,18 +338,18 @@ class DeviceSession:
     async def _on_detect(self, text: str, received_at: float) -> None:
         """A wake word: the device woke and will listen (nothing to answer). Other words: a typed question, answered
         at once as if the child had said it, in place of any reply under way."""
-        words = " ".join(unobfuscated(text).split())
-        if not _bare(words) or is_wake_word(words, self.settings.wake_words):
+        words = " ".join(text.split())  # the guard reads through hidden and look-alike letters itself
+        if not _bare(unobfuscated(words)) or is_wake_word(unobfuscated(words), self.settings.wake_words):
             return
         if self.held is not None:
             await self.send(Alert(status="info", message=f"Your teacher {self.held} me for now.", code=self.held))
             return
-        if received_at - self._last_typed_at < TYPED_EVERY_S:
+        if not self.usage.may_type(self.device_id, received_at, TYPED_EVERY_S):
             if not self._warned_typing_fast:
                 self._warned_typing_fast = True
                 await self.send(Alert(status="warning", message="One question at a time, please!", code="too_fast"))
             return
-        self._last_typed_at, self._warned_typing_fast = received_at, False
+        self._warned_typing_fast = False
         if len(words) > TYPED_LIMIT:
             words = words[:TYPED_LIMIT]
             await self.send(Alert(status="warning", message=f"That was a long one! I read the first {TYPED_LIMIT} "
@@ -562,6 +561,8 @@ class DeviceSession:
             self._silence_timer = None
 
     def _turn_finished(self, turn: Turn) -> None:
+        if isinstance(turn.ctx.stt, TypedWords) and not turn.committed.is_set():
+            self.usage.record(self.device_id, TYPED_CHARGE_S)  # taken back: the model's time was spent all the same
         if turn.committed.is_set():
             plan = turn.plan
             if plan is not None and plan.lesson is not None and plan.base is self.lesson and turn.outcome == "answered":

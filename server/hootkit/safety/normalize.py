@@ -33,17 +33,27 @@ _LOOK_ALIKES = str.maketrans({
     "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x",
     "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T", "Х": "X",
     "І": "I", "Ј": "J", "Ѕ": "S", "Α": "A", "Β": "B", "Ε": "E", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
-    "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "Ζ": "Z", "Η": "H",
+    "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "Ζ": "Z", "Η": "H", "ı": "i", "ȷ": "j",
 })
-_LATIN_WORD = re.compile(r"\w*[A-Za-z]\w*")
+_BLANKS = dict.fromkeys(map(ord, "\u034f\u115f\u1160\u3164\uffa0\u2800"), None)  # drawn as nothing
+_BLANKS.update(dict.fromkeys(range(0x0332, 0x0339), None))  # lines struck through or under letters
+_HIDDEN = ("Cf", "Cc", "Me")
+_WORD = re.compile(r"\w+")
+
+
+def _as_latin(match: re.Match) -> str:
+    word = match.group(0)
+    disguised = any("a" <= char.lower() <= "z" for char in word) or all(ord(char) in _LOOK_ALIKES for char in word)
+    return word.translate(_LOOK_ALIKES) if disguised else word
 
 
 def unobfuscated(text: str) -> str:
-    """`text` as it reads: compatibility forms folded (NFKC), invisible characters (zero-width, soft hyphens, other
-    format and control characters) dropped, and look-alike letters in a word with Latin letters made Latin."""
-    folded = unicodedata.normalize("NFKC", text)
-    visible = "".join(char for char in folded if char in "\n\t" or unicodedata.category(char) not in ("Cf", "Cc"))
-    return _LATIN_WORD.sub(lambda word: word.group(0).translate(_LOOK_ALIKES), visible)
+    """`text` as a word list should read it: compatibility forms folded (NFKC); invisible characters (zero-width,
+    soft hyphens, fillers, format and control characters) and lines struck through letters dropped; look-alike
+    letters made Latin in a word with Latin letters or made only of look-alikes. Chinese and accents are kept."""
+    folded = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text))
+    kept = "".join(char for char in folded if char in "\n\t" or unicodedata.category(char) not in _HIDDEN)
+    return _WORD.sub(_as_latin, unicodedata.normalize("NFC", kept).translate(_BLANKS))
 
 
 @dataclass(frozen=True)

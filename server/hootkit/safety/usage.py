@@ -36,9 +36,21 @@ class UsageLimits:
         self.windows = [_window(text) for text in settings.quiet_hours]
         self._day = ""
         self._used: dict[str, float] = {}  # today's seconds per device
+        self._typed_at: dict[str, float] = {}  # when each device's last typed question was taken (monotonic)
 
     def __len__(self) -> int:
         return len(self._used)
+
+    def may_type(self, device_id: str, at: float, every_s: float) -> bool:
+        """Whether a typed question of this device's, at monotonic time `at`, comes `every_s` after its last one
+        (then it is the last one); kept across its connections, so reconnecting does not reset it."""
+        last = self._typed_at.get(device_id)
+        if last is not None and at - last < every_s:
+            return False
+        if device_id not in self._typed_at and len(self._typed_at) >= self.max_devices:
+            del self._typed_at[min(self._typed_at, key=self._typed_at.__getitem__)]
+        self._typed_at[device_id] = at
+        return True
 
     def used_s(self, device_id: str) -> float:
         self._today()
