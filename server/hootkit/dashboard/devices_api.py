@@ -226,7 +226,7 @@ async def pair(body: PairRequest, request: Request, who: Caller = Depends(staff)
         else:  # the device may be connected to another server sharing the store
             paired = await hoot.elsewhere.pair(body.code, ask)
     except StoreBusy:
-        if waiting is not None:  # nothing was written: the device keeps its code, the teacher types it again
+        if waiting is not None and await still_waiting(hoot, waiting):  # the teacher types the same code again
             hoot.pairing.put_back(body.code, waiting)
         raise
     except PairingFailed as failure:
@@ -239,6 +239,13 @@ async def pair(body: PairRequest, request: Request, who: Caller = Depends(staff)
         raise await refuse(request, 404, "no device is waiting with that code; check the 6 digits the device says", who.name)
     hoot.pair_failures.forgive(key)  # a right code takes back its own try, not the wrong guesses before it
     return paired
+
+
+async def still_waiting(hoot, waiting) -> bool:
+    """The device of a claimed code still waits for it: not paired, not turned away, its connection (if any) here."""
+    live = waiting.session is None or waiting.session in hoot.gateway.sessions_of(waiting.device_id)
+    return (live and not hoot.pairing.turned_away(waiting.device_id, waiting.address)
+            and await hoot.store.device(waiting.device_id) is None)
 
 
 @router.get("/pairing")

@@ -61,27 +61,27 @@ class Languages:
         key = (language, id(tts))
         keeping = self._apologies.get(key)
         if keeping is not None:
-            task, started = keeping
-            if not task.done() or task.result() or time.monotonic() - started < APOLOGY_RETRY_S:
+            task, since = keeping
+            if not task.done() or (not task.cancelled() and task.result()) or time.monotonic() - since < APOLOGY_RETRY_S:
                 return
-        task = asyncio.create_task(self._pin_apology(language, tts), name=f"apology-{language}")
+        task = asyncio.create_task(self._pin_apology(key, language, tts), name=f"apology-{language}")
         self._apologies[key] = (task, time.monotonic())
 
-    @staticmethod
-    async def _pin_apology(language: str, tts: Tts) -> bool:
+    async def _pin_apology(self, key: tuple[str, int], language: str, tts: Tts) -> bool:
         from hootkit.pipeline.fixed_words import pin
         from hootkit.pipeline.turn import apology_in
 
         try:
             await pin(tts, apology_in(language))
             return True
-        except Exception:  # said live instead, if the voice works then
+        except Exception:  # said live instead, if the voice works then; asked again a while after this failure
             log.warning("could not keep the %s apology in a lesson voice", language, exc_info=True)
+            self._apologies[key] = (self._apologies[key][0], time.monotonic())
             return False
 
     async def kept(self) -> None:
         """Waits until the apologies being kept now are kept (or failed)."""
-        await asyncio.gather(*(task for task, _ in self._apologies.values()))
+        await asyncio.gather(*(task for task, _ in self._apologies.values()), return_exceptions=True)
 
     def close(self) -> None:
         """Close the engines loaded here; the defaults belong to the server's Engines."""

@@ -11,6 +11,7 @@ import asyncio
 import io
 import json
 import logging
+import time
 import wave
 import weakref
 from collections.abc import Callable
@@ -45,15 +46,23 @@ def event(name: str, *fields) -> bytes:
     return msgpack.packb({name: list(fields)} if fields else name)
 
 
-_GREETINGS: "weakref.WeakKeyDictionary[object, asyncio.Task]" = weakref.WeakKeyDictionary()  # voice -> its greeting
+GREETING_RETRY_S = 60.0  # after the voice failed to say the greeting, it is not asked again for this long
+_GREETINGS: "weakref.WeakKeyDictionary[object, tuple[asyncio.Task, float]]" = weakref.WeakKeyDictionary()
 
 
 def greeting(tts) -> asyncio.Task:
-    """The greeting's HelloChunk events in this voice: made once, in the background (again after a failure)."""
-    task = _GREETINGS.get(tts)
-    if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
-        task = _GREETINGS[tts] = asyncio.create_task(_greeting_chunks(tts), name="echokit-greeting")
-        task.add_done_callback(_log_failure)
+    """The greeting's HelloChunk events in this voice: made once, in the background; after a failure, again at the
+    earliest GREETING_RETRY_S later."""
+    made = _GREETINGS.get(tts)
+    if made is not None:
+        task, since = made
+        failed = task.done() and (task.cancelled() or task.exception() is not None)
+        if not failed or time.monotonic() - since < GREETING_RETRY_S:
+            return task
+    task = asyncio.create_task(_greeting_chunks(tts), name="echokit-greeting")
+    task.add_done_callback(_log_failure)
+    task.add_done_callback(lambda done: _GREETINGS.__setitem__(tts, (done, time.monotonic())))  # retry counts from here
+    _GREETINGS[tts] = (task, time.monotonic())
     return task
 
 
@@ -80,8 +89,9 @@ async def greeting_wav(tts) -> bytes:
 
 
 def _log_failure(made: asyncio.Task) -> None:
-    if not made.cancelled() and made.exception() is not None:
-        log.warning("no greeting for EchoKit boxes: the voice could not say it", exc_info=made.exception())
+    if not made.cancelled() and (error := made.exception()) is not None:
+        log.warning("no greeting for EchoKit boxes: the voice could not say it (%s: %s)", type(error).__name__, error)
+        error.__traceback__ = None  # its frames hold the voice, which the cache must not keep alive
 
 
 class EchoKitSocket(TranslatingSocket):
