@@ -15,7 +15,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from hootkit.app import create_app
-from hootkit.gateway.echokit import HELLO_CHUNK, event, greeting, greeting_wav
+from hootkit.gateway.echokit import GREETING, HELLO_CHUNK, event, greeting_wav
+from hootkit.pipeline.fixed_words import pin_later
 from hootkit.serving import serve_in_loop
 
 pytestmark = pytest.mark.timeout(60)
@@ -105,7 +106,7 @@ async def test_a_box_is_sent_the_greeting_wav_first_and_is_served_after_it():
         async with EchoKitBox(url, "aabbccddee01") as early:  # the first box after a start keeps its own greeting
             assert (await early.chat(QUESTION))[-1] == "EndResponse"
             assert not early.hello
-        await greeting(engines.tts)  # said once by then, in the background
+        await pin_later(engines.tts, GREETING)  # said once by then, in the background
         async with EchoKitBox(url) as box:
             first, chunks, events = await greeted(box)
     assert first == "HelloStart"

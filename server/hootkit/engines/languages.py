@@ -1,8 +1,6 @@
 """Speech engines per lesson language and voice, loaded once on first use."""
 
 import asyncio
-import logging
-import time
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -10,9 +8,6 @@ from hootkit.engines import voices
 from hootkit.engines.base import Stt, Tts
 from hootkit.engines.registry import build_stt, build_tts
 from hootkit.settings import Settings
-
-log = logging.getLogger(__name__)
-APOLOGY_RETRY_S = 60.0  # after a voice failed to say the apology, it is not asked again for this long
 
 
 class Builders(NamedTuple):
@@ -40,7 +35,6 @@ class Languages:
             lambda language: build_stt(settings, language), lambda voice: build_tts(settings, priority, voice)
         )
         self._lock = asyncio.Lock()
-        self._apologies: dict[tuple[str, int], tuple[asyncio.Task, float]] = {}  # (language, voice) -> keeping it
 
     async def get(self, language: str, voice: str | None = None) -> tuple[Stt, Tts]:
         """STT for `language` and TTS for `voice` (None: the default); raises ModelMissing or VoiceMissing."""
@@ -56,37 +50,14 @@ class Languages:
 
     def _keep_apology(self, language: str, tts: Tts) -> None:
         """Have this voice say the apology in this language, and keep it, in the background: a lesson's child then
-        hears it even while the voice is down (the server's own voice keeps its apology at warm-up). Once per
-        language and voice; after a failure, again at the earliest APOLOGY_RETRY_S later."""
-        key = (language, id(tts))
-        keeping = self._apologies.get(key)
-        if keeping is not None:
-            task, since = keeping
-            if not task.done() or (not task.cancelled() and task.result()) or time.monotonic() - since < APOLOGY_RETRY_S:
-                return
-        task = asyncio.create_task(self._pin_apology(key, language, tts), name=f"apology-{language}")
-        self._apologies[key] = (task, time.monotonic())
-
-    async def _pin_apology(self, key: tuple[str, int], language: str, tts: Tts) -> bool:
-        from hootkit.pipeline.fixed_words import pin
+        hears it even while the voice is down (the server's own voice keeps its apology at warm-up)."""
+        from hootkit.pipeline.fixed_words import pin_later
         from hootkit.pipeline.turn import apology_in
 
-        try:
-            await pin(tts, apology_in(language))
-            return True
-        except Exception:  # said live instead, if the voice works then; asked again a while after this failure
-            log.warning("could not keep the %s apology in a lesson voice", language, exc_info=True)
-            self._apologies[key] = (self._apologies[key][0], time.monotonic())
-            return False
-
-    async def kept(self) -> None:
-        """Waits until the apologies being kept now are kept (or failed)."""
-        await asyncio.gather(*(task for task, _ in self._apologies.values()), return_exceptions=True)
+        pin_later(tts, apology_in(language))
 
     def close(self) -> None:
         """Close the engines loaded here; the defaults belong to the server's Engines."""
-        for task, _ in self._apologies.values():
-            task.cancel()
         for engine in {*self._stt.values(), *self._tts.values()} - set(self._defaults):
             if hasattr(engine, "close"):
                 engine.close()

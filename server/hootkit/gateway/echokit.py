@@ -7,11 +7,8 @@ enters on echokit.dev/setup as `ws://<server>:8765/ws/k/<token>`. Server events 
 Rust's rmp_serde writes them: a unit variant as its name, a struct variant as {name: [fields]}, and bytes
 as an array of integers."""
 
-import asyncio
 import io
 import json
-import logging
-import time
 import wave
 import weakref
 from collections.abc import Callable
@@ -25,10 +22,8 @@ from starlette.websockets import WebSocket
 from hootkit.gateway.translating import TranslatingSocket
 from hootkit.pipeline.audio import Resampler
 from hootkit.pipeline.clauses import ClauseSplitter
-from hootkit.pipeline.fixed_words import FIXED_WORDS, pin
+from hootkit.pipeline.fixed_words import FIXED_WORDS, pin_later, pinned
 from hootproto import ProtocolError
-
-log = logging.getLogger(__name__)
 
 RATE = 16000  # EchoKit speaks and plays 16 kHz mono
 PACKET_MS = 60  # Opus packets down, at most 120 ms as the box's decoder allows
@@ -46,36 +41,18 @@ def event(name: str, *fields) -> bytes:
     return msgpack.packb({name: list(fields)} if fields else name)
 
 
-GREETING_RETRY_S = 60.0  # after the voice failed to say the greeting, it is not asked again for this long
-_GREETINGS: "weakref.WeakKeyDictionary[object, tuple[asyncio.Task, float]]" = weakref.WeakKeyDictionary()
-
-
-def greeting(tts) -> asyncio.Task:
-    """The greeting's HelloChunk events in this voice: made once, in the background; after a failure, again at the
-    earliest GREETING_RETRY_S later."""
-    made = _GREETINGS.get(tts)
-    if made is not None:
-        task, since = made
-        failed = task.done() and (task.cancelled() or task.exception() is not None)
-        if not failed or time.monotonic() - since < GREETING_RETRY_S:
-            return task
-    task = asyncio.create_task(_greeting_chunks(tts), name="echokit-greeting")
-    task.add_done_callback(_log_failure)
-    task.add_done_callback(lambda done: _GREETINGS.__setitem__(tts, (done, time.monotonic())))  # retry counts from here
-    _GREETINGS[tts] = (task, time.monotonic())
-    return task
-
-
-async def _greeting_chunks(tts) -> list[bytes]:
-    wav = await greeting_wav(tts)
-    return [event("HelloChunk", list(wav[start:start + HELLO_CHUNK])) for start in range(0, len(wav), HELLO_CHUNK)]
+_GREETINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # voice -> the greeting's HelloChunk events
 
 
 async def greeting_wav(tts) -> bytes:
-    """The greeting in the server's voice as a 16 kHz mono 16-bit WAV file: what echokit_server sends (its
-    `hello_wav` file, read as it is) and the box plays when woken. Its audio is kept with the pinned fixed words,
-    so the voice says it once per server."""
-    await pin(tts, GREETING)
+    """The greeting in the server's voice as a 16 kHz mono 16-bit WAV file (see `greeting_wav_now`)."""
+    await pin_later(tts, GREETING)
+    return greeting_wav_now(tts)
+
+
+def greeting_wav_now(tts) -> bytes:
+    """The greeting as echokit_server sends it (its `hello_wav` file, read as it is) and the box plays it when
+    woken, from the voice's pinned words."""
     splitter = ClauseSplitter()
     spoken = [chunk for clause in splitter.push(GREETING) + splitter.flush() for chunk in FIXED_WORDS.get(tts, clause)]
     pcm = Resampler(tts.sample_rate, RATE, dtype="int16").process(np.concatenate(spoken), last=True)
@@ -88,10 +65,14 @@ async def greeting_wav(tts) -> bytes:
     return out.getvalue()
 
 
-def _log_failure(made: asyncio.Task) -> None:
-    if not made.cancelled() and (error := made.exception()) is not None:
-        log.warning("no greeting for EchoKit boxes: the voice could not say it (%s: %s)", type(error).__name__, error)
-        error.__traceback__ = None  # its frames hold the voice, which the cache must not keep alive
+def greeting_chunks(tts) -> list[bytes] | None:
+    """The greeting's HelloChunk events in this voice, or None until the voice has said it (in the background)."""
+    chunks = _GREETINGS.get(tts)
+    if chunks is None and pinned(pin_later(tts, GREETING)):
+        wav = greeting_wav_now(tts)
+        chunks = _GREETINGS[tts] = [event("HelloChunk", list(wav[start:start + HELLO_CHUNK]))
+                                    for start in range(0, len(wav), HELLO_CHUNK)]
+    return chunks
 
 
 class EchoKitSocket(TranslatingSocket):
@@ -156,15 +137,11 @@ class EchoKitSocket(TranslatingSocket):
     async def _greet(self) -> None:
         """HelloStart, the greeting WAV in HelloChunks, HelloEnd: the box keeps it and plays it when woken. Until
         the voice has said it once (the first box after a start), a box keeps its own greeting."""
-        if self._voice is None:
-            return
-        made = greeting(self._voice())
-        if not made.done():
-            return
-        if made.cancelled() or made.exception() is not None:
+        chunks = greeting_chunks(self._voice()) if self._voice is not None else None
+        if chunks is None:
             return
         await self.ws.send_bytes(event("HelloStart"))
-        for chunk in made.result():
+        for chunk in chunks:
             await self.ws.send_bytes(chunk)
         await self.ws.send_bytes(event("HelloEnd"))
 

@@ -2,6 +2,9 @@
 synthesis, per voice: saying them again costs no model work, which matters most for a device that is not
 paired yet, whose every utterance is answered with its code."""
 
+import asyncio
+import logging
+import time
 import weakref
 from collections import OrderedDict
 
@@ -9,7 +12,9 @@ import numpy as np
 
 from hootkit.pipeline.clauses import ClauseSplitter
 
+log = logging.getLogger(__name__)
 MAX_CLAUSES = 256  # per voice; a clause is a second or three of audio (tens of KB)
+PIN_RETRY_S = 60.0  # after a voice failed to say words to pin, it is not asked again for this long
 
 
 class FixedWords:
@@ -49,3 +54,35 @@ async def pin(tts, text: str) -> None:
     for clause in splitter.push(text) + splitter.flush():
         chunks = FIXED_WORDS.get(tts, clause) or [chunk async for chunk in tts.synthesize(clause, "warmup")]
         FIXED_WORDS.keep(tts, clause, chunks, pinned=True)
+
+
+_PINNING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # voice -> {text: (its pin task, since when)}
+
+
+def pin_later(tts, text: str) -> asyncio.Task:
+    """`pin` in the background, once per voice and text (nothing awaits it but whoever wants to); after a failure,
+    again at the earliest PIN_RETRY_S later. Returns the task that pins (or pinned) it."""
+    tasks = _PINNING.setdefault(tts, {})
+    made = tasks.get(text)
+    if made is not None:
+        task, since = made
+        failed = task.done() and (task.cancelled() or task.exception() is not None)
+        if not failed or time.monotonic() - since < PIN_RETRY_S:
+            return task
+    task = asyncio.create_task(pin(tts, text), name="pin")
+    task.add_done_callback(lambda done: _after_pin(done, tasks, text))  # `tasks`, not the voice: the cache stays weak
+    tasks[text] = (task, time.monotonic())
+    return task
+
+
+def pinned(task: asyncio.Task) -> bool:
+    """Whether a `pin_later` task has pinned its words."""
+    return task.done() and not task.cancelled() and task.exception() is None
+
+
+def _after_pin(task: asyncio.Task, tasks: dict, text: str) -> None:
+    if task.cancelled() or (error := task.exception()) is None:
+        return
+    log.warning("could not keep %r in a voice (%s: %s)", text[:40], type(error).__name__, error)
+    error.__traceback__ = None  # its frames hold the voice, which the cache must not keep alive
+    tasks[text] = (task, time.monotonic())  # the retry counts from the failure
