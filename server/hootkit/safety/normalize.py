@@ -38,6 +38,7 @@ _LOOK_ALIKES = str.maketrans({
 _BLANKS = dict.fromkeys(map(ord, "\u034f\u115f\u1160\u3164\uffa0\u2800"), None)  # drawn as nothing
 _BLANKS.update(dict.fromkeys(range(0x0332, 0x0339), None))  # lines struck through or under letters
 _HIDDEN = ("Cf", "Cc", "Me")
+_ASCII_CONTROLS = dict.fromkeys([*range(0x20), 0x7F], None) | {ord("\n"): "\n", ord("\t"): "\t"}
 _WORD = re.compile(r"\w+")
 
 
@@ -51,6 +52,8 @@ def unobfuscated(text: str) -> str:
     """`text` as a word list should read it: compatibility forms folded (NFKC); invisible characters (zero-width,
     soft hyphens, fillers, format and control characters) and lines struck through letters dropped; look-alike
     letters made Latin in a word with Latin letters or made only of look-alikes. Chinese and accents are kept."""
+    if text.isascii():  # most text, and every clause the model says in English: nothing can hide in it but controls
+        return text.translate(_ASCII_CONTROLS)
     folded = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text))
     kept = "".join(char for char in folded if char in "\n\t" or unicodedata.category(char) not in _HIDDEN)
     return _WORD.sub(_as_latin, unicodedata.normalize("NFC", kept).translate(_BLANKS))
