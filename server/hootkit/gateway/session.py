@@ -339,7 +339,8 @@ class DeviceSession:
         """A wake word: the device woke and will listen (nothing to answer). Other words: a typed question, answered
         at once as if the child had said it, in place of any reply under way."""
         words = " ".join(text.split())  # the guard reads through hidden and look-alike letters itself
-        if not _bare(unobfuscated(words)) or is_wake_word(unobfuscated(words), self.settings.wake_words):
+        seen = unobfuscated(words)
+        if not _bare(seen) or is_wake_word(seen, self.settings.wake_words):
             return
         if self.held is not None:
             await self.send(Alert(status="info", message=f"Your teacher {self.held} me for now.", code=self.held))
@@ -561,8 +562,10 @@ class DeviceSession:
             self._silence_timer = None
 
     def _turn_finished(self, turn: Turn) -> None:
-        if isinstance(turn.ctx.stt, TypedWords) and not turn.committed.is_set():
-            self.usage.record(self.device_id, TYPED_CHARGE_S)  # taken back: the model's time was spent all the same
+        typed = isinstance(turn.ctx.stt, TypedWords)  # typing costs the model time a spoken question would
+        heard_s = TYPED_CHARGE_S if typed else len(turn.pcm) / STT_RATE if turn.pcm is not None else 0.0
+        if typed and not turn.committed.is_set():
+            self.usage.record(self.device_id, heard_s)  # taken back: the model's time was spent all the same
         if turn.committed.is_set():
             plan = turn.plan
             if plan is not None and plan.lesson is not None and plan.base is self.lesson and turn.outcome == "answered":
@@ -571,9 +574,6 @@ class DeviceSession:
                 if self.lesson.finished:
                     self._restore_default_speech()
                 self.observer.lesson_changed(self)
-            heard_s = len(turn.pcm) / STT_RATE if turn.pcm is not None else 0.0
-            if isinstance(turn.ctx.stt, TypedWords):
-                heard_s = TYPED_CHARGE_S  # typing costs the model time a spoken question would
             self.usage.record(self.device_id, heard_s + turn.reply_s)
             self.metrics.turns.labels(turn.outcome).inc()
             if turn.outcome == "answered" and turn.pcm is not None:
