@@ -16,8 +16,11 @@ class StockXiaoZhi:
         self.client = XiaoZhiWebsocket(self._event, ota_url=http_base + "/xiaozhi/ota",
                                        audio_sample_rate=16000, audio_output_sample_rate=16000)
         self.client.mode = mode
+        self.answered = asyncio.Event()  # the server answered what was said (`stt`, `tts` or an `alert`)
 
     async def _event(self, message: dict) -> None:
+        if message.get("type") in ("stt", "tts", "alert"):
+            self.answered.set()
         await self.events.put(message)
 
     async def next(self, kind: str, state: str | None = None, timeout_s: float = 60) -> dict:
@@ -36,18 +39,24 @@ class StockXiaoZhi:
     async def say(self, speech: np.ndarray, most_quiet_s: float = 10.0) -> None:
         """Stream int16 speech in 60 ms Opus frames at the pace of a microphone, then quiet, as a listening board
         does, until the server answers (`stt`, `tts` or an `alert`; at least 1.2 s, at most `most_quiet_s`)."""
-        before = len(self.events._queue)
+        self.answered.clear()
         pcm = speech.astype(np.int16).tobytes()
         pcm += bytes(-len(pcm) % FRAME_BYTES)
-        for start in range(0, len(pcm), FRAME_BYTES):
-            await self.client.send_audio(pcm[start:start + FRAME_BYTES])
-            await asyncio.sleep(0.06)
-        for frame in range(int(most_quiet_s / 0.06)):
-            answered = any(event.get("type") in ("stt", "tts", "alert") for event in list(self.events._queue)[before:])
-            if frame >= 20 and answered:
+        frames = [pcm[start:start + FRAME_BYTES] for start in range(0, len(pcm), FRAME_BYTES)]
+        least = len(frames) + 20  # the speech, then 1.2 s of quiet at the least
+        for number in range(len(frames) + int(most_quiet_s / 0.06)):
+            await self.client.send_audio(frames[number] if number < len(frames) else bytes(FRAME_BYTES))
+            if number < least:
+                await asyncio.sleep(0.06)  # a microphone's pace: the time itself is what is simulated
+            elif await self._answered_within(0.06):
                 break
-            await self.client.send_audio(bytes(FRAME_BYTES))
-            await asyncio.sleep(0.06)
+
+    async def _answered_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self.answered.wait(), seconds)
+            return True
+        except TimeoutError:
+            return False
 
     async def reply(self) -> tuple[list[str], np.ndarray]:
         """The sentences of the reply under way, up to its `tts stop`, and its audio."""
