@@ -168,6 +168,15 @@ async def device_tools(device_id: str, request: Request, who: Caller = Depends(s
     return {"device_id": device_id, "tools": [tool | {"allowed": tool["name"] in allowed} for tool in _tools(hoot, device_id).tools]}
 
 
+async def _allowed_and_audited(request: Request, who: Caller, name: str, call: ToolCall, target: str) -> None:
+    """Refuses a tool the server does not allow (`device_tools`); audits a call to one it does, with its arguments."""
+    hoot = request.app.state.hoot
+    if name not in hoot.settings.device_tools:
+        raise await refuse(request, 403, f"{name!r} is not one of the device tools this server allows (device_tools)", who.name)
+    arguments = json.dumps(call.arguments, ensure_ascii=False)
+    await hoot.store.audit(who.name, "device tool", target, detail=f"{name} {arguments[:200]}", ip=who.ip)
+
+
 @router.post("/devices/{device_id}/tools/{name}")
 async def call_device_tool(device_id: str, name: str, call: ToolCall, request: Request, who: Caller = Depends(staff)) -> dict:
     """Call one of the device's tools, e.g. set the volume for the class; the device's answer comes back."""
@@ -176,10 +185,7 @@ async def call_device_tool(device_id: str, name: str, call: ToolCall, request: R
     tools = _tools(hoot, device_id)
     if name not in tools.names():
         raise HTTPException(404, f"device {device_id!r} has no tool {name!r}")
-    if name not in hoot.settings.device_tools:
-        raise await refuse(request, 403, f"{name!r} is not one of the device tools this server allows (device_tools)", who.name)
-    arguments = json.dumps(call.arguments, ensure_ascii=False)
-    await hoot.store.audit(who.name, "device tool", device_id, detail=f"{name} {arguments[:200]}", ip=who.ip)
+    await _allowed_and_audited(request, who, name, call, device_id)
     try:
         result = await tools.call(name, call.arguments)
     except (ToolError, ConnectionError) as error:
@@ -192,10 +198,7 @@ async def call_class_tool(class_id: int, name: str, call: ToolCall, request: Req
     """Call a tool on every device of the class that is online here and has it, e.g. set the class's volume."""
     hoot = request.app.state.hoot
     device_ids = await class_device_ids(request, who, [class_id])
-    if name not in hoot.settings.device_tools:
-        raise await refuse(request, 403, f"{name!r} is not one of the device tools this server allows (device_tools)", who.name)
-    arguments = json.dumps(call.arguments, ensure_ascii=False)
-    await hoot.store.audit(who.name, "device tool", f"class {class_id}", detail=f"{name} {arguments[:200]}", ip=who.ip)
+    await _allowed_and_audited(request, who, name, call, f"class {class_id}")
 
     async def call_one(device_id: str) -> dict:
         tools = hoot.gateway.tools_of(device_id)
