@@ -88,11 +88,11 @@ class PairingDesk:
     def claim(self, code: str) -> Waiting | None:
         """Who waits with this code (no longer waiting), or None."""
         self._expire()
-        return self._waiting.pop(code.strip().replace(" ", ""), None)
+        return self._waiting.pop(_typed(code), None)
 
     def put_back(self, code: str, waiting: Waiting) -> None:
         """A claimed code whose pairing could not be written: it waits again, as it did."""
-        self._waiting.setdefault(code.strip().replace(" ", ""), waiting)
+        self._waiting.setdefault(_typed(code), waiting)
 
     def waiting(self) -> list[Waiting]:
         """Everyone waiting with a code now, longest first."""
@@ -136,3 +136,8 @@ class PairingDesk:
         for code, waiting in list(self._waiting.items()):
             if waiting.token is not None and waiting.session is None and waiting.since < oldest:
                 del self._waiting[code]
+
+
+def _typed(code: str) -> str:
+    """A code as a teacher may type it ("429 173 "), as the desk keeps it."""
+    return code.strip().replace(" ", "")
