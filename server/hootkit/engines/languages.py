@@ -58,6 +58,10 @@ class Languages:
 
     def close(self) -> None:
         """Close the engines loaded here; the defaults belong to the server's Engines."""
+        from hootkit.pipeline.fixed_words import cancel_pins
+
+        for tts in set(self._tts.values()):
+            cancel_pins(tts)  # an apology still being said must not outlive its voice
         for engine in {*self._stt.values(), *self._tts.values()} - set(self._defaults):
             if hasattr(engine, "close"):
                 engine.close()

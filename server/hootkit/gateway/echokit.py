@@ -7,6 +7,7 @@ enters on echokit.dev/setup as `ws://<server>:8765/ws/k/<token>`. Server events 
 Rust's rmp_serde writes them: a unit variant as its name, a struct variant as {name: [fields]}, and bytes
 as an array of integers."""
 
+import asyncio
 import io
 import json
 import wave
@@ -46,7 +47,7 @@ _GREETINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # voice -> 
 
 async def greeting_wav(tts) -> bytes:
     """The greeting in the server's voice as a 16 kHz mono 16-bit WAV file (see `greeting_wav_now`)."""
-    await pin_later(tts, GREETING)
+    await asyncio.shield(pin_later(tts, GREETING))  # shared: one waiter going away does not stop it
     return greeting_wav_now(tts)
 
 

@@ -61,28 +61,36 @@ _PINNING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # voice -> {t
 
 def pin_later(tts, text: str) -> asyncio.Task:
     """`pin` in the background, once per voice and text (nothing awaits it but whoever wants to); after a failure,
-    again at the earliest PIN_RETRY_S later. Returns the task that pins (or pinned) it."""
+    again at the earliest PIN_RETRY_S later. Returns the task that pins (or pinned) it: its result says whether it
+    did."""
     tasks = _PINNING.setdefault(tts, {})
     made = tasks.get(text)
     if made is not None:
         task, since = made
-        failed = task.done() and (task.cancelled() or task.exception() is not None)
+        failed = task.done() and (task.cancelled() or not task.result())
         if not failed or time.monotonic() - since < PIN_RETRY_S:
             return task
-    task = asyncio.create_task(pin(tts, text), name="pin")
-    task.add_done_callback(lambda done: _after_pin(done, tasks, text))  # `tasks`, not the voice: the cache stays weak
+    task = asyncio.create_task(_pin_or_say_why(tts, text, tasks), name="pin")
     tasks[text] = (task, time.monotonic())
     return task
 
 
 def pinned(task: asyncio.Task) -> bool:
     """Whether a `pin_later` task has pinned its words."""
-    return task.done() and not task.cancelled() and task.exception() is None
+    return task.done() and not task.cancelled() and task.result()
 
 
-def _after_pin(task: asyncio.Task, tasks: dict, text: str) -> None:
-    if task.cancelled() or (error := task.exception()) is None:
-        return
-    log.warning("could not keep %r in a voice (%s: %s)", text[:40], type(error).__name__, error)
-    error.__traceback__ = None  # its frames hold the voice, which the cache must not keep alive
-    tasks[text] = (task, time.monotonic())  # the retry counts from the failure
+def cancel_pins(tts) -> None:
+    """Stop pinning words in this voice (it is being closed)."""
+    for task, _ in _PINNING.pop(tts, {}).values():
+        task.cancel()
+
+
+async def _pin_or_say_why(tts, text: str, tasks: dict) -> bool:
+    try:
+        await pin(tts, text)
+        return True
+    except Exception as error:  # caught here, so no finished task keeps a traceback holding the voice
+        log.warning("could not keep %r in a voice (%s: %s)", text[:40], type(error).__name__, str(error))
+        tasks[text] = (tasks[text][0], time.monotonic())  # the retry counts from the failure
+        return False
