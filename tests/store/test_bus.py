@@ -1,9 +1,13 @@
 """The bus's messages: what fits in a NOTIFY, and what a server does with messages that are not ours or its own."""
 
+import asyncio
 import json
+import time
+
+import pytest
 
 from hootkit.gateway.elsewhere import COMMANDS, MOST_WAITING
-from hootkit.store.bus import MAX_COMMANDS, MAX_PAYLOAD, TRIM_CHARS, Bus, encode
+from hootkit.store.bus import MAX_AGE_S, MAX_COMMANDS, MAX_PAYLOAD, TRIM_CHARS, Bus, encode
 
 
 def test_long_texts_are_cut_to_fit_a_notify_and_what_still_does_not_fit_is_not_sent():
@@ -33,17 +37,74 @@ def test_sqlalchemys_ssl_is_asyncpgs_sslmode():
         "postgresql://hoot:pw@db:5432/hootkit?sslmode=require"
 
 
-def test_a_server_ignores_its_own_messages_and_ones_that_are_not_ours():
+KEY = bytes(range(32))
+
+
+def listening_bus(key: bytes = KEY) -> tuple[Bus, list]:
+    """A bus as `start` leaves it (its key set, its listener given), without PostgreSQL."""
     bus = Bus("postgresql+asyncpg://hoot:secret@db/hootkit")
-    assert bus.shared and bus.dsn == "postgresql://hoot:secret@db/hootkit"
+    bus.key = key
     heard = []
     bus._hear = lambda kind, data, sender: heard.append((kind, data, sender))
-    bus._heard(None, 1, "hootkit", encode(bus.server_id, "control", {"device_id": "owl-1", "command": "stop"}))
+    return bus, heard
+
+
+def test_a_server_ignores_its_own_messages_and_ones_that_are_not_ours():
+    bus, heard = listening_bus()
+    assert bus.shared and bus.dsn == "postgresql://hoot:secret@db/hootkit"
+    bus._heard(None, 1, "hootkit", bus.sealed(encode(bus.server_id, "control", {"device_id": "owl-1", "command": "stop"})))
     for junk in ("not json", "[]", '{"from": "b"}', '{"from": "b", "kind": 1, "data": {}}',
                  '{"from": "b", "kind": "control", "data": "stop"}', '{"from": "b", "kind": "x", "data": {"x": ' + "[" * 5000 + "]" * 5000 + "}}"):
         bus._heard(None, 1, "hootkit", junk)
-    bus._heard(None, 1, "hootkit", encode("b", "control", {"device_id": "owl-1", "command": "stop"}))
+        bus._heard(None, 1, "hootkit", bus.sealed(junk))  # signed, and still not a message
+    bus._heard(None, 1, "hootkit", bus.sealed(encode("b", "control", {"device_id": "owl-1", "command": "stop"})))
     assert heard == [("control", {"device_id": "owl-1", "command": "stop"}, "b")]
+
+
+def test_a_message_not_signed_with_the_stores_key_is_ignored_however_well_formed():
+    """Any role that may connect to the database can NOTIFY on the channel; only Hootkit's servers know the key."""
+    bus, heard = listening_bus()
+    stranger, _ = listening_bus(key=b"k" * 32)
+    body = encode("b", "control", {"device_id": "owl-1", "command": "stop"})
+    signed = bus.sealed(body)
+    signature, _, stamped = signed.partition(".")
+    for forged in (body, stranger.sealed(body), "0" * 64 + "." + stamped, signature + "." + stamped.replace("stop", "pause"),
+                   signature.upper() + "." + stamped, signature + ".", "." + stamped):
+        bus._heard(None, 1, "hootkit", forged)
+    assert heard == []
+    bus._heard(None, 1, "hootkit", signed)
+    assert heard == [("control", {"device_id": "owl-1", "command": "stop"}, "b")]
+
+
+def test_a_signed_message_is_taken_once_and_only_while_it_is_fresh(monkeypatch):
+    bus, heard = listening_bus()
+    body = encode("b", "control", {"device_id": "owl-1", "command": "pause"})
+    signed = bus.sealed(body)
+    bus._heard(None, 1, "hootkit", signed)
+    bus._heard(None, 1, "hootkit", signed)  # sent again by someone who saw it
+    assert len(heard) == 1
+    assert bus.sealed(body) != signed  # the same command sent twice by a server is two messages
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now - MAX_AGE_S - 1)
+    old = bus.sealed(body)
+    monkeypatch.setattr(time, "time", lambda: now + MAX_AGE_S + 1)
+    early = bus.sealed(body)
+    monkeypatch.setattr(time, "time", lambda: now)
+    bus._heard(None, 1, "hootkit", old)
+    bus._heard(None, 1, "hootkit", early)
+    assert len(heard) == 1
+
+
+def test_a_bus_is_not_started_without_a_key_of_32_bytes():
+    bus = Bus("postgresql+asyncpg://hoot:secret@db/hootkit")
+    with pytest.raises(ValueError, match="signing key"):
+        asyncio.run(bus.start(lambda kind, data, sender: None, b"short"))
+
+
+def test_a_signed_message_at_the_size_limit_fits_a_notify():
+    bus, _ = listening_bus()
+    body = encode("a" * 32, "news", {"device_id": "owl-1", "transcript": "为什么" * 3000})
+    assert len(bus.sealed(body).encode()) < MAX_PAYLOAD
 
 
 def test_on_sqlite_there_is_nobody_to_tell():

@@ -27,6 +27,7 @@ MAX_LIMIT_KEYS, MAX_KEY_CHARS = 4, 300
 PAIR_WAIT_S = 3.0  # how long a code no server here knows waits for another server's answer
 PAIR_MARGIN_S = 1.0  # a request with less time left than this is not taken up: its answer would come too late
 MAX_FIELD_CHARS = 300
+BUS_KEY = "bus signing key"  # the name of the servers' shared key in the store
 MAX_ID = 2**63 - 1  # the largest id PostgreSQL and SQLite store
 
 
@@ -59,7 +60,7 @@ class Elsewhere:
         for name, limit in self._limits().items():
             limit.share = lambda change, keys, name=name: hoot.bus.send("limit", {"limit": name, "change": change,
                                                                                  "keys": keys})
-        await hoot.bus.start(self.hear)
+        await hoot.bus.start(self.hear, await hoot.store.shared_key(BUS_KEY))
 
     def _limits(self) -> dict:
         return {"login": self.hoot.login_failures, "pair": self.hoot.pair_failures}

@@ -4,6 +4,11 @@ A teacher logged in on one server pauses a device held by another; a turn finish
 server's live transcript. Each message says which server sent it; a server ignores its own. With SQLite there
 is one server, and the bus tells nobody.
 
+Every message is signed (HMAC-SHA256) with a key kept in the store, which only roles that can read Hootkit's
+tables can learn: a role that may merely connect to the database can NOTIFY, but a server ignores what it did not
+sign. A message carries when it was sent and is taken once, within MAX_AGE_S, so an old one sent again is ignored
+too.
+
 Teachers' commands and dashboard news go out in two queues: commands first, never dropped, and tried again
 while PostgreSQL is away (for up to COMMAND_KEEP_S); news is dropped when its queue is full or cannot be sent.
 A kind of command that anyone can cause (a wrong login's limit change) can be given a smaller share of the
@@ -11,6 +16,9 @@ command queue, so it never crowds out a teacher's.
 """
 
 import asyncio
+import hashlib
+import hmac
+import itertools
 import json
 import logging
 import time
@@ -24,6 +32,12 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "hootkit"
 MAX_PAYLOAD = 7900  # bytes; PostgreSQL refuses a NOTIFY payload of 8000 or more
+SIGNATURE_CHARS = 64  # the hex HMAC-SHA256 in front of each message, and a "." after it
+STAMP_CHARS = 60  # room kept for when a message is sent and its number, added as it goes out
+MAX_BODY = MAX_PAYLOAD - SIGNATURE_CHARS - 1 - STAMP_CHARS
+MAX_AGE_S = 60.0  # a message sent longer ago (or later, by the sender's clock) is ignored; servers keep NTP time
+MAX_REMEMBERED = 200_000  # signatures of messages taken within 2 * MAX_AGE_S (a replay is one of these)
+REFUSAL_LOG_S = 10.0  # messages ignored are logged at most this often, with how many there were
 NEWS_QUEUE = 1000  # news waiting to go out; past this, news is dropped (and logged), never waited for
 MAX_COMMANDS = 10_000  # commands waiting (a teacher cannot make more in the time PostgreSQL may be away)
 COMMAND_KEEP_S = 120.0  # a command that could not be sent for this long is given up (and logged)
@@ -40,6 +54,12 @@ class Bus:
 
     def __init__(self, store_url, commands: tuple[str, ...] = (), most_waiting: dict[str, int] | None = None):
         url = make_url(store_url)
+        self.key: bytes | None = None  # the servers' shared signing key, from the store at start
+        self._sent = itertools.count()  # each message's number, so no two are alike
+        self._taken: set[str] = set()  # signatures of the messages taken lately
+        self._taken_order: deque[tuple[float, str]] = deque()  # (when taken, signature), oldest first
+        self._ignored = 0
+        self._ignored_logged = 0.0
         self.dsn = _asyncpg_dsn(url) if url.get_backend_name() == "postgresql" else None
         self.commands = commands  # the kinds that are never dropped
         self.most_waiting = most_waiting or {}  # commands of these kinds beyond this many waiting are dropped
@@ -59,12 +79,15 @@ class Bus:
         """Whether other servers may share the store (PostgreSQL)."""
         return self.dsn is not None
 
-    async def start(self, hear: Callable[[str, dict, str], None]) -> None:
-        """Listen (and keep listening, across lost connections) until `close`; returns once listening, or at
-        once on SQLite."""
+    async def start(self, hear: Callable[[str, dict, str], None], key: bytes = b"") -> None:
+        """Listen (and keep listening, across lost connections) until `close`, with `key` signing and checking
+        every message; returns once listening, or at once on SQLite."""
         self._hear = hear
         if not self.shared:
             return
+        if len(key) < 32:
+            raise ValueError("the bus needs a signing key of at least 32 bytes")
+        self.key = key
         self._tasks = [asyncio.create_task(self._listen(), name="bus-listen"),
                        asyncio.create_task(self._send_all(), name="bus-send")]
         try:
@@ -102,20 +125,47 @@ class Bus:
             tries += 1
 
     def _heard(self, _connection, _pid, _channel, payload: str) -> None:
+        message = self._opened(payload)
+        if message is None or message["from"] == self.server_id or self._hear is None:
+            return
         try:
-            message = json.loads(payload)
-            sender, kind, data = message["from"], message["kind"], message["data"]
-            if not (isinstance(sender, str) and isinstance(kind, str) and isinstance(data, dict)):
+            self._hear(message["kind"], message["data"], message["from"])
+        except Exception:  # one bad message never stops the bus
+            log.exception("bus: handling %s failed", message["kind"])
+
+    def _opened(self, payload: str) -> dict | None:
+        """The message in `payload` if a server sharing the key signed it, less than MAX_AGE_S ago, and it was
+        not taken before; else None (and counted for the log)."""
+        signature, _, body = payload.partition(".")
+        if self.key is None or len(signature) != SIGNATURE_CHARS or not hmac.compare_digest(signature, _signature(self.key, body)):
+            return self._ignore("not signed with this store's key", payload)
+        try:
+            message = json.loads(body)
+            sender, kind, data, sent = message["from"], message["kind"], message["data"], message["at"]
+            if not (isinstance(sender, str) and isinstance(kind, str) and isinstance(data, dict)
+                    and type(sent) is float):
                 raise TypeError("wrong types")
         except (ValueError, KeyError, TypeError, RecursionError) as error:
-            log.warning("bus: ignored a message that is not ours (%r): %.100r", error, payload)
-            return
-        if sender == self.server_id or self._hear is None:
-            return
-        try:
-            self._hear(kind, data, sender)
-        except Exception:  # one bad message never stops the bus
-            log.exception("bus: handling %s failed", kind)
+            return self._ignore(f"signed but not understood ({error!r})", payload)
+        now = time.monotonic()
+        while self._taken_order and now - self._taken_order[0][0] > 2 * MAX_AGE_S:  # past any sender's clock
+            self._taken.discard(self._taken_order.popleft()[1])
+        if abs(time.time() - sent) > MAX_AGE_S:
+            return self._ignore(f"sent {time.time() - sent:.0f} s from now", payload)
+        if signature in self._taken or len(self._taken) >= MAX_REMEMBERED:
+            return self._ignore("already taken", payload)
+        self._taken.add(signature)
+        self._taken_order.append((now, signature))
+        return message
+
+    def _ignore(self, why: str, payload: str) -> None:
+        """Count a message that is not taken; say so in the log, at most every REFUSAL_LOG_S."""
+        self._ignored += 1
+        now = time.monotonic()
+        if now - self._ignored_logged >= REFUSAL_LOG_S:
+            log.warning("bus: ignored %d message(s) that are not ours; the last %s: %.100r", self._ignored, why, payload)
+            self._ignored, self._ignored_logged = 0, now
+        return None
 
     def send(self, kind: str, data: dict) -> None:
         """Queue a message for the other servers (nothing on SQLite); never waits, never raises."""
@@ -175,6 +225,12 @@ class Bus:
             else:
                 self._news.popleft()
 
+    def sealed(self, body: str) -> str:
+        """The NOTIFY payload for an encoded message going out now: the message stamped with the time and its
+        number (so no two are alike), after its signature and a "."."""
+        body = f'{body[:-1]}, "at": {time.time()!r}, "n": {next(self._sent)}}}'
+        return f"{_signature(self.key, body)}.{body}"
+
     def _sent_command(self) -> None:
         """The first command waiting is done with (sent, or given up)."""
         _queued, kind, _payload = self._commands.popleft()
@@ -185,7 +241,7 @@ class Bus:
 
         if self._teller is None or self._teller.is_closed():
             self._teller = await asyncpg.connect(self.dsn, timeout=5)
-        await self._teller.execute("SELECT pg_notify($1, $2)", CHANNEL, payload, timeout=5)
+        await self._teller.execute("SELECT pg_notify($1, $2)", CHANNEL, self.sealed(payload), timeout=5)
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -207,21 +263,26 @@ def _asyncpg_dsn(url) -> str:
     return url.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
 
 
+def _signature(key: bytes, body: str) -> str:
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
+
+
 def encode(server_id: str, kind: str, data: dict) -> str | None:
-    """The NOTIFY payload; long texts in the data (or in the news it carries) are cut until it fits; None if it
-    still does not. Raises ValueError for text that cannot be sent (a lone surrogate)."""
+    """A message as JSON; long texts in the data (or in the news it carries) are cut until it fits a NOTIFY with
+    its stamp and signature; None if it still does not. Raises ValueError for text that cannot be sent (a lone
+    surrogate)."""
 
     def dump(data: dict) -> str:
-        payload = json.dumps({"from": server_id, "kind": kind, "data": data}, ensure_ascii=False)
-        return payload if len(payload.encode()) < MAX_PAYLOAD else ""
+        body = json.dumps({"from": server_id, "kind": kind, "data": data}, ensure_ascii=False)
+        return body if len(body.encode()) <= MAX_BODY else ""
 
-    payload = dump(data)
+    body = dump(data)
     for field in TRIMMED_FIELDS:
-        if payload:
+        if body:
             break
         data = _trimmed(data, field)
-        payload = dump(data)
-    return payload or None
+        body = dump(data)
+    return body or None
 
 
 def _trimmed(data: dict, field: str) -> dict:

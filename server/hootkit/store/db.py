@@ -6,6 +6,7 @@ as "database is locked" when a burst (a login flood's audit rows) outlasts its b
 """
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import aclosing, asynccontextmanager
 from datetime import datetime, timedelta
@@ -372,6 +373,15 @@ class Store:
     async def set_setting(self, key: str, value) -> None:
         async with self._writing() as session:
             await session.merge(Setting(key=key, value=value))
+
+    async def shared_key(self, name: str) -> bytes:
+        """A random 32-byte key kept in the store under `name`: made by the first server that asks, the same for
+        every server after it (and after restarts)."""
+        insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        made = {"hex": secrets.token_hex(32)}
+        async with self._writing() as session:
+            await session.execute(insert(Setting).values(key=name, value=made).on_conflict_do_nothing(index_elements=["key"]))
+        return bytes.fromhex((await self.get_setting(name))["hex"])
 
 
 def audit_event(actor: str, action: str, target: str = "", ok: bool = True, detail: str = "", ip: str = "") -> AuditEvent:
