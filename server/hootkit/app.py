@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
         hoot.recorder.keep_audio = (await records_api.retention(hoot))["keep_audio"]
         for assignment in await hoot.store.open_assignments():
             hoot.classroom.resume(assignment.device_id, assignment.lesson_id, assignment.step, assignment.quiz)
+        hoot.classroom.held.update(await hoot.store.holds())
         async def retention_days() -> float:
             return (await records_api.retention(hoot))["days"]
 

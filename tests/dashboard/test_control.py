@@ -96,6 +96,27 @@ async def test_a_paused_device_is_paused_again_when_it_reconnects(school):
 
 
 
+async def test_a_pause_outlives_a_server_restart_and_a_resume_does_too(school):
+    """Holds are kept in the store: a restarted server (or one that starts later) holds the device as well."""
+    async with school() as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        device = await pair(s, tom, class_id, "owl-1")
+        await tom.post("/api/devices/owl-1/control", json={"command": "pause"})
+        await device.notice()
+        await device.close()
+    async with school(create_accounts=False) as s, s.login("tom") as tom:
+        [listed] = (await tom.get("/api/devices")).json()["devices"]
+        assert (listed["online"], listed["activity"], listed["paused"]) == (False, "paused", True)
+        async with DeviceClient(s.url, token=device.token, device_id="owl-1") as again:
+            assert (await again.notice()).command == "pause"
+            assert (await tom.post("/api/devices/owl-1/control", json={"command": "resume"})).status_code == 200
+            assert (await again.notice()).command == "resume"
+    async with school(create_accounts=False) as s, s.login("tom") as tom:
+        async with DeviceClient(s.url, token=device.token, device_id="owl-1") as again:
+            [listed] = (await tom.get("/api/devices")).json()["devices"]
+            assert (listed["online"], listed["activity"], listed["paused"]) == (True, "idle", False)
+
+
 async def test_a_parent_can_change_nothing_on_their_childs_device(school):
     async with school() as s, s.login("tom") as tom, s.login("ada") as ada, s.login("pat") as pat:
         class_id = await s.new_class(tom, "4B")

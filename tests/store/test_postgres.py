@@ -69,3 +69,22 @@ async def test_report_and_export_pick_the_flagged_turns_and_keep_the_order(pg_st
     assert [(row["device_id"], row["session_id"], row["number"]) for row in rows] == [
         ("a", "s-a1", 1), ("a", "s-a1", 2), ("a", "s-a1", 3), ("a", "s-a2", 1), ("a", "s-a2", 2),
         ("b", "s-b", 1), ("b", "s-b", 2), ("b", "s-b", 3)]
+
+
+async def test_the_bus_key_is_made_once_and_shared_by_every_server(postgres_url):
+    first, second = await Store.open(postgres_url), await Store.open(postgres_url)
+    try:
+        keys = [await first.shared_key("a key"), await second.shared_key("a key"), await first.shared_key("a key")]
+        assert len(keys[0]) == 32 and keys.count(keys[0]) == 3
+        assert await second.shared_key("another key") != keys[0]
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_holds_are_kept_replaced_and_let_go(pg_store):
+    await pg_store.hold(["owl-1", "owl-2"], "pause", "tom")
+    await pg_store.hold(["owl-2"], "stop", "tom")
+    assert await pg_store.holds() == {"owl-1": "pause", "owl-2": "stop"}
+    await pg_store.hold(["owl-1", "owl-3"], "resume", "tom")
+    assert await pg_store.holds() == {"owl-2": "stop"}

@@ -130,6 +130,7 @@ async def control_class(class_id: int, control: Control, request: Request, who: 
 async def _control(request: Request, who: Caller, device_ids: list[str], command: str, target: str) -> dict:
     """Pause, resume or stop devices now (online ones stop talking at once) and when they next connect."""
     hoot = request.app.state.hoot
+    await hoot.store.hold(device_ids, command, who.name)
     results = []
     for device_id in device_ids:
         hoot.classroom.control(device_id, command)

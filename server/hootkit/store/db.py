@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from hootkit.store.low_priority import LowPriority
 from hootkit.store.migrate import upgrade
 from hootkit.store.tables import (
-    Account, Assignment, AuditEvent, ClassRoom, Device, DeviceSessionRow, Login, Setting, TurnRow, now,
+    Account, Assignment, AuditEvent, ClassRoom, Device, DeviceSessionRow, Hold, Login, Setting, TurnRow, now,
 )
 
 
@@ -260,6 +260,17 @@ class Store:
                 row_id = (await session.execute(select(table.id).where(
                     *(getattr(table, key) == values[key] for key in keys)))).scalar_one()
         return row_id
+
+    async def hold(self, device_ids: list[str], command: str, by: str) -> None:
+        """Keep a teacher's "pause" or "stop" on these devices, replacing any earlier one; "resume" lets them go."""
+        async with self._writing() as session:
+            await session.execute(delete(Hold).where(Hold.device_id.in_(device_ids)))
+            if command != "resume":
+                session.add_all(Hold(device_id=device_id, command=command, held_by=by[:100]) for device_id in device_ids)
+
+    async def holds(self) -> dict[str, str]:
+        """Every device held now: its id and the command that holds it."""
+        return {hold.device_id: hold.command for hold in await self._all(select(Hold))}
 
     async def start_session(self, session_id: str, device_id: str) -> None:
         await self._insert_once(DeviceSessionRow, {"id": session_id, "device_id": device_id}, ["id"])

@@ -93,6 +93,16 @@ class Assignment(Base):
     quiz: Mapped[list] = mapped_column(default=list)
 
 
+class Hold(Base):
+    """A teacher's pause or stop on a device, until resumed: applied again whenever and wherever it connects."""
+
+    __tablename__ = "holds"
+    device_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    command: Mapped[str] = mapped_column(String(10))
+    held_by: Mapped[str] = mapped_column(String(100))
+    held_at: Mapped[datetime] = mapped_column(default=now)
+
+
 class DeviceSessionRow(Base):
     """One connection of a device, from hello to goodbye."""
 
@@ -142,7 +152,7 @@ class AuditEvent(Base):
 
 
 class Setting(Base):
-    """A setting changed from the dashboard (e.g. retention), as JSON."""
+    """A setting changed from the dashboard (e.g. retention), or a key the servers share (the bus's), as JSON."""
 
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
