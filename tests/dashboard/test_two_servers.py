@@ -2,7 +2,9 @@
 other, through PostgreSQL's LISTEN/NOTIFY (skipped where PostgreSQL is not installed; a failure under CI=true)."""
 
 import asyncio
+import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ from test_control import pair
 from hootkit.accounts.passwords import hash_password
 from hootkit.client.device import DeviceClient
 from hootkit.engines.fakes import FakeStt
+from hootkit.gateway.elsewhere import GONE_S
+from hootkit.store.bus import CHANNEL, _asyncpg_dsn
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "store"))
 from store_fixtures import postgres_url  # noqa: E402, F401 (a fixture)
@@ -64,14 +68,16 @@ async def test_a_teacher_on_one_server_watches_teaches_and_pauses_a_device_held_
 
 
 def messages_heard(server) -> asyncio.Queue:
-    """The kinds of the bus messages `server` hears from now on, as they are handled."""
+    """The kinds of the bus messages `server` hears from now on, as they are handled (not the servers' own
+    heartbeats and hellos)."""
     heard: asyncio.Queue[str] = asyncio.Queue()
     bus = server.hoot.bus
     handle = bus._hear
 
     def hear(kind: str, data: dict, sender: str) -> None:
         handle(kind, data, sender)
-        heard.put_nowait(kind)
+        if kind not in ("alive", "hello"):
+            heard.put_nowait(kind)
 
     bus._hear = hear
     return heard
@@ -137,3 +143,64 @@ async def test_wrong_codes_sent_at_once_are_each_counted_before_the_other_server
 
 def other_than(code: str) -> str:
     return f"{(int(code) + 1) % 10**6:06d}"
+
+
+async def test_a_server_started_later_learns_which_devices_the_others_hold(school, postgres_url, tmp_path):
+    async with school(store_url=postgres_url, data_dir=tmp_path / "a", create_accounts=False) as a:
+        await a.hoot.store.add_account("uma", await hash_password(PASSWORD), "teacher")
+        async with a.login("uma") as uma_on_a:
+            device = await pair(a, uma_on_a, await a.new_class(uma_on_a, "2D"), "owl-9")
+            try:
+                async with school(store_url=postgres_url, data_dir=tmp_path / "c", create_accounts=False) as c:
+                    heard_on_c = messages_heard(c)
+                    while "owl-9" not in c.hoot.elsewhere.online:  # A answers C's hello; the device did nothing
+                        await asyncio.wait_for(heard_on_c.get(), 10)
+                    async with c.login("uma") as uma_on_c:
+                        [listed] = (await uma_on_c.get("/api/devices")).json()["devices"]
+            finally:
+                await device.close()
+    assert (listed["device_id"], listed["online"], listed["activity"]) == ("owl-9", True, "idle")
+
+
+async def test_the_devices_of_a_server_not_heard_from_are_shown_offline(school, postgres_url, tmp_path):
+    async with school(store_url=postgres_url, data_dir=tmp_path / "a", create_accounts=False) as a, \
+            school(store_url=postgres_url, data_dir=tmp_path / "b", create_accounts=False) as b:
+        await a.hoot.store.add_account("vic", await hash_password(PASSWORD), "teacher")
+        async with a.login("vic") as vic_on_a, b.login("vic") as vic_on_b, LiveNews(vic_on_b) as live_on_b:
+            device = await pair(a, vic_on_a, await a.new_class(vic_on_a, "3E"), "owl-10")
+            try:
+                await live_on_b.next("device", lambda data: data["device_id"] == "owl-10" and data["activity"] == "idle")
+                b.hoot.elsewhere.sweep(time.monotonic() + GONE_S / 2)  # heard from lately: kept
+                assert "owl-10" in b.hoot.elsewhere.online
+                b.hoot.elsewhere.sweep(time.monotonic() + GONE_S + 1)  # A silent since (as if it had crashed)
+                gone = await live_on_b.next("device", lambda data: data["device_id"] == "owl-10" and not data["online"])
+                [listed] = (await vic_on_b.get("/api/devices")).json()["devices"]
+            finally:
+                await device.close()
+    assert gone["activity"] == "offline"
+    assert (listed["online"], listed["activity"]) == (False, "offline")
+
+
+async def test_a_well_formed_message_from_a_role_without_the_key_changes_nothing(school, postgres_url, tmp_path):
+    """Anyone who may connect to the database can NOTIFY on Hootkit's channel; a server takes only signed news."""
+    import asyncpg
+
+    async with school(store_url=postgres_url, data_dir=tmp_path / "a", create_accounts=False) as a, \
+            school(store_url=postgres_url, data_dir=tmp_path / "b", create_accounts=False) as b:
+        await a.hoot.store.add_account("wes", await hash_password(PASSWORD), "teacher")
+        async with a.login("wes") as wes_on_a, b.login("wes") as wes_on_b:
+            device = await pair(a, wes_on_a, await a.new_class(wes_on_a, "1F"), "owl-11")
+            try:
+                forged = {"from": "x" * 32, "kind": "control", "data": {"device_id": "owl-11", "command": "stop"},
+                          "at": time.time(), "n": 0}
+                intruder = await asyncpg.connect(_asyncpg_dsn(a.hoot.store.engine.url))
+                try:
+                    await intruder.execute("SELECT pg_notify($1, $2)", CHANNEL, json.dumps(forged))
+                    await intruder.execute("SELECT pg_notify($1, $2)", CHANNEL, "0" * 64 + "." + json.dumps(forged))
+                finally:
+                    await intruder.close()
+                assert (await wes_on_b.post("/api/devices/owl-11/control", json={"command": "pause"})).status_code == 200
+                first = await device.notice()  # NOTIFYs arrive in the order they were sent: the forged ones first
+            finally:
+                await device.close()
+    assert first.command == "pause"

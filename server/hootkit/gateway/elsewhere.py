@@ -5,6 +5,10 @@ devices that may connect to it later; dashboard news made anywhere shows on ever
 server knows which devices are online on the others, for its device list; and a wrong password or pairing code
 counts against the limits on every server. A pairing code typed on one server pairs a device that waits on
 another: the code goes to every server, and the one whose device says it answers.
+
+Each server says it is alive every ALIVE_S; the devices of a server not heard for GONE_S (it crashed, or lost
+PostgreSQL) are shown offline. A server that starts listening (at start, or after losing PostgreSQL) says hello,
+and the others tell it which devices they hold.
 """
 
 import asyncio
@@ -15,6 +19,7 @@ import uuid
 from dataclasses import asdict, fields
 
 from hootkit.gateway.pair_device import PairingAsk, PairingFailed, pair_waiting
+from hootkit.gateway.recorder import device_state
 from hootkit.lessons.classroom import UnknownName
 
 log = logging.getLogger(__name__)
@@ -24,6 +29,8 @@ COMMANDS = ("control", "assign", "end lesson", "forget", "pair", "pair answer", 
 MOST_WAITING = {"limit": 1000}  # a wrong login anyone can make changes a limit: those never crowd out teachers' commands
 LIMIT_CHANGES = ("failed", "forgive", "succeeded")
 MAX_LIMIT_KEYS, MAX_KEY_CHARS = 4, 300
+ALIVE_S = 10.0  # each server says it is alive this often
+GONE_S = 35.0  # a server not heard from for this long is gone, and so are its devices
 PAIR_WAIT_S = 3.0  # how long a code no server here knows waits for another server's answer
 PAIR_MARGIN_S = 1.0  # a request with less time left than this is not taken up: its answer would come too late
 MAX_FIELD_CHARS = 300
@@ -50,6 +57,7 @@ class Elsewhere:
         self._held_by: dict[str, str] = {}  # device id -> that server's id
         self._tasks: set[asyncio.Task] = set()
         self._asked: dict[str, asyncio.Future] = {}  # pairing request id -> the answer it waits for
+        self._last_heard: dict[str, float] = {}  # server id -> when it was last heard from (monotonic)
 
     async def start(self) -> None:
         hoot = self.hoot
@@ -60,7 +68,14 @@ class Elsewhere:
         for name, limit in self._limits().items():
             limit.share = lambda change, keys, name=name: hoot.bus.send("limit", {"limit": name, "change": change,
                                                                                  "keys": keys})
+        hoot.bus.on_listening = lambda: hoot.bus.send("hello", {})
         await hoot.bus.start(self.hear, await hoot.store.shared_key(BUS_KEY))
+        self._spawn(self._beat())
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _limits(self) -> dict:
         return {"login": self.hoot.login_failures, "pair": self.hoot.pair_failures}
@@ -102,8 +117,32 @@ class Elsewhere:
 
     # -- what the others tell this one ----------------------------------------------------------
 
+    async def _beat(self) -> None:
+        while True:
+            self.hoot.bus.send("alive", {})
+            self.sweep(time.monotonic())
+            await asyncio.sleep(ALIVE_S)
+
+    def sweep(self, now: float) -> None:
+        """Show offline the devices of the servers not heard from for GONE_S, and forget those servers."""
+        for device_id, holder in list(self._held_by.items()):
+            if now - self._last_heard.get(holder, 0.0) > GONE_S:
+                del self.online[device_id], self._held_by[device_id]
+                log.warning("bus: server %s not heard from for %g s; %s shown offline", holder[:8], GONE_S, device_id)
+                self.hoot.live.publish_here("device", device_id, {"online": False, "activity": "offline", "paused": False})
+        for server, heard in list(self._last_heard.items()):
+            if now - heard > GONE_S:
+                del self._last_heard[server]
+
+    def _hello(self, _data: dict) -> None:
+        """A server started listening: tell it which devices this one holds."""
+        for session in list(self.hoot.gateway.sessions.values()):
+            self.hoot.bus.send("news", {"kind": "device", "device_id": session.device_id, "data": device_state(session)})
+
     def hear(self, kind: str, data: dict, sender: str) -> None:
-        about_no_device = {"limit": self._limit, "pair": self._pair, "pair answer": self._pair_answer}.get(kind)
+        self._last_heard[sender] = time.monotonic()
+        about_no_device = {"limit": self._limit, "pair": self._pair, "pair answer": self._pair_answer,
+                           "hello": self._hello, "alive": lambda _data: None}.get(kind)
         if about_no_device is not None:
             about_no_device(data)
             return

@@ -73,6 +73,7 @@ class Bus:
         self._waiting = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.listening = asyncio.Event()
+        self.on_listening: Callable[[], None] | None = None  # called each time listening starts (again)
 
     @property
     def shared(self) -> bool:
@@ -107,6 +108,8 @@ class Bus:
                 await self._listener.add_listener(CHANNEL, self._heard)
                 tries = 0
                 self.listening.set()
+                if self.on_listening is not None:
+                    self.on_listening()
                 while not lost.is_set():
                     try:
                         await asyncio.wait_for(lost.wait(), PING_S)
