@@ -17,9 +17,9 @@ class SentBus:
         self.sent.append((kind, data))
 
 
-def test_pairing_messages_that_are_not_ours_claim_no_code_and_answer_nothing():
+async def test_pairing_messages_that_are_not_ours_claim_no_code_and_answer_nothing():
     desk = PairingDesk()
-    code = desk.offer(SimpleNamespace(device_id="owl-1"), "10.0.0.7")
+    code = await desk.offer(SimpleNamespace(device_id="owl-1"), "10.0.0.7")
     elsewhere = Elsewhere(SimpleNamespace(pairing=desk, bus=SentBus()))
     good = {"request": "r1", "code": code, "class_id": 1, "class_name": "4B", "name": "", "by": "tom", "ip": "",
             "until": time.time() + 3.0}

@@ -204,3 +204,27 @@ async def test_a_well_formed_message_from_a_role_without_the_key_changes_nothing
             finally:
                 await device.close()
     assert first.command == "pause"
+
+
+async def test_no_two_servers_show_the_same_pairing_code(school, postgres_url, tmp_path, monkeypatch):
+    """The second server's first choice is the code the first one shows: it takes another, and a teacher typing
+    the first code on the second server pairs the device that shows it."""
+    choices = iter([111111, 111111, 222222])
+    monkeypatch.setattr("hootkit.gateway.pairing.secrets.randbelow", lambda _n: next(choices))
+    async with school(store_url=postgres_url, data_dir=tmp_path / "a", create_accounts=False) as a, \
+            school(store_url=postgres_url, data_dir=tmp_path / "b", create_accounts=False) as b:
+        await a.hoot.store.add_account("xia", await hash_password(PASSWORD), "teacher")
+        on_a, on_b = DeviceClient(a.url, device_id="owl-12"), DeviceClient(b.url, device_id="owl-13")
+        await on_a.connect()
+        await on_b.connect()
+        try:
+            codes = [(await on_a.notice()).code, (await on_b.notice()).code]
+            async with b.login("xia") as xia_on_b:
+                class_id = await b.new_class(xia_on_b, "7G")
+                paired = await xia_on_b.post("/api/pair", json={"code": "111111", "class_id": class_id, "name": "A's"})
+            assert (await on_a.notice()).state == "paired"
+        finally:
+            await on_a.close()
+            await on_b.close()
+    assert codes == ["111111", "222222"]
+    assert paired.json()["device_id"] == "owl-12"

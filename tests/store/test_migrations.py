@@ -7,7 +7,8 @@ from store_helpers import head_revision, schema_state
 
 from hootkit.store.db import Store
 
-TABLES = {"accounts", "logins", "classes", "devices", "assignments", "sessions", "turns", "audit", "settings", "holds"}
+TABLES = {"accounts", "logins", "classes", "devices", "assignments", "sessions", "turns", "audit", "settings", "holds",
+          "pairing_codes"}
 
 
 async def test_open_migrates_to_head_and_creates_every_table(store, data_dir):

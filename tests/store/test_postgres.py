@@ -88,3 +88,13 @@ async def test_holds_are_kept_replaced_and_let_go(pg_store):
     assert await pg_store.holds() == {"owl-1": "pause", "owl-2": "stop"}
     await pg_store.hold(["owl-1", "owl-3"], "resume", "tom")
     assert await pg_store.holds() == {"owl-2": "stop"}
+
+
+async def test_a_pairing_code_is_shown_by_one_server_at_a_time_until_it_lets_go_or_goes_silent(pg_store):
+    assert await pg_store.reserve_code("123456", "server-a", 35.0)
+    assert await pg_store.reserve_code("654321", "server-a", 35.0)
+    assert not await pg_store.reserve_code("123456", "server-b", 35.0)  # A shows it
+    await pg_store.keep_codes("server-a", ["654321"])  # A's device with 123456 is gone
+    assert await pg_store.reserve_code("123456", "server-b", 35.0)
+    assert not await pg_store.reserve_code("654321", "server-b", 35.0)  # still A's, renewed
+    assert await pg_store.reserve_code("654321", "server-c", 0.0)  # as if A had not renewed it for too long

@@ -51,14 +51,14 @@ async def test_a_stranger_claiming_a_boards_id_gets_neither_its_code_nor_its_tok
     assert (await s.hoot.store.device_by_token(token_hash(board_token))).id == BOARD  # the board's own token
 
 
-def test_another_address_cannot_cancel_a_boards_code_but_the_board_asking_again_replaces_its_own():
+async def test_another_address_cannot_cancel_a_boards_code_but_the_board_asking_again_replaces_its_own():
     desk = PairingDesk()
-    board_code = desk.offer_activation(BOARD, "board-token", "192.168.1.20")
-    desk.offer_activation(BOARD, "stranger-token", "192.168.1.66")  # someone else asks with the board's MAC
-    again = desk.offer_activation(BOARD, "board-token-2", "192.168.1.20")  # the board reboots and asks again
+    board_code = await desk.offer_activation(BOARD, "board-token", "192.168.1.20")
+    await desk.offer_activation(BOARD, "stranger-token", "192.168.1.66")  # someone else asks with the board's MAC
+    again = await desk.offer_activation(BOARD, "board-token-2", "192.168.1.20")  # the board reboots and asks again
     assert desk.claim(board_code) is None and desk.claim(again).token == "board-token-2"
-    first = desk.offer_activation("aa:bb:cc:00:00:21", "t1", "192.168.1.21")
-    desk.offer_activation("aa:bb:cc:00:00:21", "t2", "192.168.1.66")
+    first = await desk.offer_activation("aa:bb:cc:00:00:21", "t1", "192.168.1.21")
+    await desk.offer_activation("aa:bb:cc:00:00:21", "t2", "192.168.1.66")
     assert desk.claim(first).token == "t1"  # the stranger's call left it alone
 
 

@@ -69,6 +69,7 @@ class Elsewhere:
             limit.share = lambda change, keys, name=name: hoot.bus.send("limit", {"limit": name, "change": change,
                                                                                  "keys": keys})
         hoot.bus.on_listening = lambda: hoot.bus.send("hello", {})
+        hoot.pairing.reserve = lambda code: hoot.store.reserve_code(code, hoot.bus.server_id, GONE_S)
         await hoot.bus.start(self.hear, await hoot.store.shared_key(BUS_KEY))
         self._spawn(self._beat())
 
@@ -76,6 +77,11 @@ class Elsewhere:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.hoot.bus.shared:  # this server's codes are free at once, not after GONE_S
+            try:
+                await asyncio.wait_for(self.hoot.store.keep_codes(self.hoot.bus.server_id, []), 2)
+            except Exception as error:
+                log.warning("pairing: this server's codes are left to expire (%r)", error)
 
     def _limits(self) -> dict:
         return {"login": self.hoot.login_failures, "pair": self.hoot.pair_failures}
@@ -118,9 +124,14 @@ class Elsewhere:
     # -- what the others tell this one ----------------------------------------------------------
 
     async def _beat(self) -> None:
+        """Say this server is alive, show the silent servers' devices offline, renew this server's codes."""
         while True:
             self.hoot.bus.send("alive", {})
             self.sweep(time.monotonic())
+            try:
+                await self.hoot.store.keep_codes(self.hoot.bus.server_id, self.hoot.pairing.codes())
+            except Exception as error:  # PostgreSQL away: tried again at the next beat
+                log.warning("pairing: this server's codes could not be renewed in the store (%r)", error)
             await asyncio.sleep(ALIVE_S)
 
     def sweep(self, now: float) -> None:

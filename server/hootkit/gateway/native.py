@@ -280,7 +280,7 @@ class DeviceGateway:
                     session.start(event)
                     await send(self._server_hello(event, session))
                     if admission.needs_pairing:
-                        session.await_pairing(self.hoot.pairing.offer(session, link.address, bearer_token(ws)))
+                        session.await_pairing(await self.hoot.pairing.offer(session, link.address, bearer_token(ws)))
                     else:
                         self.welcome(session)
                 else:

@@ -1,14 +1,23 @@
-"""Pairing desk: each unpaired device gets a 6-digit code to show or say; a teacher's typed code finds it."""
+"""Pairing desk: each unpaired device gets a 6-digit code to show or say; a teacher's typed code finds it.
+
+Where several servers share a store, a new code is also reserved there (`reserve`), so no two servers show the
+same code at once.
+"""
 
 import hmac
+import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
 
 ACTIVATION_IDLE_S = 120.0  # a code from a XiaoZhi OTA answer, unheld by a connection, lives while /activate polls
 TURNED_AWAY_S = 600.0  # a device a teacher turned away gets no new code for this long
 TURNED_AWAY_KEPT = 1000  # turn-aways remembered at once (the oldest are forgotten first)
 TURNED_AWAY = "turned away by a teacher"
+RESERVE_TRIES = 5  # codes tried in the shared store before one is shown unreserved (it is unique on this server)
 
 
 @dataclass(eq=False)
@@ -38,15 +47,39 @@ class PairingDesk:
     def __init__(self):
         self._waiting: dict[str, Waiting] = {}  # code -> who waits with it
         self._turned_away: dict[tuple[str | None, str | None], float] = {}  # (device id, address) -> until
+        self.reserve: Callable[[str], Awaitable[bool]] | None = None  # takes a code in the shared store, if any
 
-    def _new_code(self, waiting: Waiting) -> str:
-        code = f"{secrets.randbelow(10**6):06d}"
-        while code in self._waiting:
+    async def _new_code(self, waiting: Waiting) -> str:
+        """A code no one waits with here, nor (where servers share a store) on another server. The device waits
+        with it while it is reserved, so the caps count it."""
+        for _ in range(RESERVE_TRIES):
             code = f"{secrets.randbelow(10**6):06d}"
+            while code in self._waiting:
+                code = f"{secrets.randbelow(10**6):06d}"
+            self._waiting[code] = waiting
+            if await self._reserved(code):
+                return code
+            if self._waiting.get(code) is waiting:
+                del self._waiting[code]
+        log.warning("pairing: %d codes in a row were taken on other servers; this one is unique here only", RESERVE_TRIES)
         self._waiting[code] = waiting
         return code
 
-    def offer(self, session, address: str = "", token: str | None = None) -> str:
+    async def _reserved(self, code: str) -> bool:
+        if self.reserve is None:
+            return True
+        try:
+            return await self.reserve(code)
+        except Exception as error:  # the store is away: the code is unique on this server, as with one server
+            log.warning("pairing: code not reserved in the store (%r); it is unique on this server only", error)
+            return True
+
+    def codes(self) -> list[str]:
+        """The codes devices wait with here now."""
+        self._expire()
+        return list(self._waiting)
+
+    async def offer(self, session, address: str = "", token: str | None = None) -> str:
         """The code `session`'s device says: the one its OTA answer showed, when the connection presents the
         token that answer handed out (only the board that was given it can), else a new one."""
         self._expire()
@@ -55,16 +88,16 @@ class PairingDesk:
                     and hmac.compare_digest(waiting.token, token)):
                 waiting.session = session
                 return code
-        return self._new_code(Waiting(session.device_id, address, session=session))
+        return await self._new_code(Waiting(session.device_id, address, session=session))
 
-    def offer_activation(self, device_id: str, token: str, address: str) -> str:
+    async def offer_activation(self, device_id: str, token: str, address: str) -> str:
         """A code for a XiaoZhi OTA answer that hands the device `token`. It replaces the device's older one
         from the same address (the board asked again); codes another address got for the id stay."""
         self._expire()
         for code, waiting in list(self._waiting.items()):
             if waiting.token is not None and waiting.device_id == device_id and waiting.address == address and waiting.session is None:
                 del self._waiting[code]
-        return self._new_code(Waiting(device_id, address, token=token, since=time.monotonic()))
+        return await self._new_code(Waiting(device_id, address, token=token, since=time.monotonic()))
 
     def activating(self, device_id: str) -> bool:
         """Whether a XiaoZhi device announced by an OTA answer still waits to be paired (it asks again and again,

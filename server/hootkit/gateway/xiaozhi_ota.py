@@ -80,7 +80,7 @@ async def ota(request: Request) -> JSONResponse:
         if (cap and hoot.pairing.pending(address) >= cap) or (total and hoot.pairing.total() >= total):
             raise HTTPException(503, "try again later: too many devices from this address are waiting to be paired")
         token = secrets.token_urlsafe(24)
-        code = hoot.pairing.offer_activation(device_id, token, address)
+        code = await hoot.pairing.offer_activation(device_id, token, address)
         answer["websocket"]["token"] = token
         answer["activation"] = {"code": code, "message": f"Hootkit pairing code {code}",
                                 "challenge": secrets.token_hex(16), "timeout_ms": 30000}

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from hootkit.store.low_priority import LowPriority
 from hootkit.store.migrate import upgrade
 from hootkit.store.tables import (
-    Account, Assignment, AuditEvent, ClassRoom, Device, DeviceSessionRow, Hold, Login, Setting, TurnRow, now,
+    Account, Assignment, AuditEvent, ClassRoom, Device, DeviceSessionRow, Hold, Login, PairingCode, Setting, TurnRow,
+    now,
 )
 
 
@@ -249,11 +250,14 @@ class Store:
 
     # -- sessions and turns ----------------------------------------------------------------------
 
+    def _insert(self, table):
+        """An INSERT that can skip a row already there (ON CONFLICT), in this database's dialect."""
+        return (postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)(table)
+
     async def _insert_once(self, table, values: dict, keys: list[str]) -> int:
         """Insert a row unless one with the same `keys` is there; the row's id either way. A write the recorder
         tries again because its commit's acknowledgement was lost (a dropped PostgreSQL connection) finds its row."""
-        insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys).returning(table.id)
+        statement = self._insert(table).values(**values).on_conflict_do_nothing(index_elements=keys).returning(table.id)
         async with self._writing() as session:
             row_id = (await session.execute(statement)).scalar()
             if row_id is None:
@@ -271,6 +275,22 @@ class Store:
     async def holds(self) -> dict[str, str]:
         """Every device held now: its id and the command that holds it."""
         return {hold.device_id: hold.command for hold in await self._all(select(Hold))}
+
+    async def reserve_code(self, code: str, server_id: str, stale_after_s: float) -> bool:
+        """Take a pairing code for `server_id`, unless another server shows it; a code its server has not renewed
+        for `stale_after_s` is free again."""
+        async with self._writing() as session:
+            await session.execute(delete(PairingCode).where(PairingCode.seen_at < now() - timedelta(seconds=stale_after_s)))
+            taken = await session.execute(self._insert(PairingCode).values(code=code, server_id=server_id, seen_at=now())
+                                          .on_conflict_do_nothing(index_elements=["code"]).returning(PairingCode.code))
+            return taken.scalar() is not None
+
+    async def keep_codes(self, server_id: str, codes: list[str]) -> None:
+        """`server_id` shows exactly these codes now: they are renewed, the others it had are let go."""
+        async with self._writing() as session:
+            await session.execute(delete(PairingCode).where(PairingCode.server_id == server_id,
+                                                            PairingCode.code.not_in(codes)))
+            await session.execute(update(PairingCode).where(PairingCode.server_id == server_id).values(seen_at=now()))
 
     async def start_session(self, session_id: str, device_id: str) -> None:
         await self._insert_once(DeviceSessionRow, {"id": session_id, "device_id": device_id}, ["id"])
@@ -388,10 +408,9 @@ class Store:
     async def shared_key(self, name: str) -> bytes:
         """A random 32-byte key kept in the store under `name`: made by the first server that asks, the same for
         every server after it (and after restarts)."""
-        insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         made = {"hex": secrets.token_hex(32)}
         async with self._writing() as session:
-            await session.execute(insert(Setting).values(key=name, value=made).on_conflict_do_nothing(index_elements=["key"]))
+            await session.execute(self._insert(Setting).values(key=name, value=made).on_conflict_do_nothing(index_elements=["key"]))
         return bytes.fromhex((await self.get_setting(name))["hex"])
 
 

@@ -103,6 +103,16 @@ class Hold(Base):
     held_at: Mapped[datetime] = mapped_column(default=now)
 
 
+class PairingCode(Base):
+    """A pairing code a server shows now (kept where several servers share the store), until that server stops
+    renewing it."""
+
+    __tablename__ = "pairing_codes"
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    server_id: Mapped[str] = mapped_column(String(32), index=True)
+    seen_at: Mapped[datetime] = mapped_column(default=now)
+
+
 class DeviceSessionRow(Base):
     """One connection of a device, from hello to goodbye."""
 
