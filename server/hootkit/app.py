@@ -4,6 +4,7 @@ import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import hootproto
+from hootkit.accounts.known_addresses import KEEP_S, KnownAddresses
 from hootkit.accounts.limits import FailureLimit
 from hootkit.engines.languages import Languages
 from hootkit.engines.registry import Engines, load_engines_async
@@ -58,6 +60,7 @@ class Hoot:
         self.recorder = Recorder(self.live, settings.data_dir / "audio")
         self.pairing = PairingDesk()
         self.login_failures = FailureLimit(max_failures=5, window_s=300)
+        self.known_addresses = KnownAddresses()
         self.pair_failures = FailureLimit(max_failures=10, window_s=600)
         self.languages: Languages | None = None
         self.ready = asyncio.Event()
@@ -101,6 +104,9 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
         for assignment in await hoot.store.open_assignments():
             hoot.classroom.resume(assignment.device_id, assignment.lesson_id, assignment.step, assignment.quiz)
         hoot.classroom.held.update(await hoot.store.holds())
+        since = datetime.now(UTC) - timedelta(seconds=KEEP_S)
+        for address, at in reversed(await hoot.store.login_addresses(since)):
+            hoot.known_addresses.add(address, at.timestamp())
         async def retention_days() -> float:
             return (await records_api.retention(hoot))["days"]
 

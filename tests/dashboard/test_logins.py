@@ -11,6 +11,7 @@ from conftest import fake_engines, fast_settings
 from school import PASSWORD, lessons_dir, school  # noqa: F401 (fixtures)
 
 from hootkit.accounts import passwords
+from hootkit.accounts.known_addresses import KEEP_S, MAX_ADDRESSES, KnownAddresses
 from hootkit.accounts.passwords import HashingBusy, check_password, hash_password
 from hootkit.app import create_app
 from hootkit.serving import serve_in_loop
@@ -170,6 +171,56 @@ async def test_password_hashes_run_at_the_lowest_cpu_priority_so_a_login_flood_c
     queue = passwords.HashingQueue()
     assert await queue.run(priorities) == (passwords.BACKGROUND_NICENESS, passwords.BACKGROUND_NICENESS)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < passwords.BACKGROUND_NICENESS  # the loop's own
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread CPU priority is a Linux feature")
+async def test_the_known_addresses_lane_keeps_the_servers_own_priority():
+    """A teacher's login is not kept waiting behind the models at the lowest priority (review L6)."""
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    queue = passwords.HashingQueue(background=False)
+    assert await queue.run(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())) == own
+
+
+def lanes() -> tuple[int, int]:
+    """How many hashes each lane has run so far: (the lowest priority, known addresses)."""
+    return passwords.hashing.ran, passwords.known_hashing.ran
+
+
+async def test_a_login_from_an_address_that_logged_in_lately_is_hashed_in_its_own_lane_until_a_wrong_try(school):
+    async with school() as s, s.anonymous() as api:
+        async def log_in(password: str) -> tuple[int, int, int]:
+            before = lanes()
+            status = (await api.post("/api/login", json={"username": "tom", "password": password})).status_code
+            after = lanes()
+            return status, after[0] - before[0], after[1] - before[1]
+
+        assert await log_in(PASSWORD) == (200, 1, 0)  # a new address: the lowest priority
+        assert await log_in(PASSWORD) == (200, 0, 1)  # it logged in: its own lane
+        assert await log_in("guess-guess") == (401, 0, 1)  # one wrong try there, at most
+        assert await log_in("guess-guess") == (401, 1, 0)
+        assert await log_in(PASSWORD) == (200, 1, 0)  # back in its lane after a right password
+        assert await log_in(PASSWORD) == (200, 0, 1)
+        async with s.anonymous() as other:
+            before = lanes()  # the lane is chosen by address, never by name (its speed would say which exist)
+            await other.post("/api/login", json={"username": "nobody-here", "password": "guess-guess"})
+            assert lanes()[1] - before[1] == 1
+    async with school(create_accounts=False) as s, s.anonymous() as api:  # known from the audit log after a restart
+        before = lanes()
+        assert (await api.post("/api/login", json={"username": "tom", "password": PASSWORD})).status_code == 200
+        assert lanes()[1] - before[1] == 1
+
+
+def test_known_addresses_are_forgotten_after_30_days_and_past_10000():
+    now = [1_000_000.0]
+    known = KnownAddresses(clock=lambda: now[0])
+    known.add("10.0.0.1")
+    known.add("")  # no address: never known
+    assert "10.0.0.1" in known and "" not in known
+    now[0] += KEEP_S + 1
+    assert "10.0.0.1" not in known
+    for n in range(MAX_ADDRESSES + 1):
+        known.add(f"10.1.{n // 256}.{n % 256}")
+    assert "10.1.0.0" not in known and f"10.1.{MAX_ADDRESSES // 256}.{MAX_ADDRESSES % 256}" in known
 
 
 async def test_logout_ends_the_login(school):

@@ -35,6 +35,10 @@ class FailureLimit:
                 longest = max(longest, failures[0] + self.window_s - now)
         return longest
 
+    def tries(self, key: str) -> int:
+        """How many tries count against `key` now."""
+        return len(self._recent(key, self.clock()))
+
     def attempt(self, *keys: str) -> float:
         """0, with a try counted against every key; or, with nothing counted, the seconds to wait."""
         wait = self.wait_s(*keys)

@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 BACKGROUND_NICENESS = 19  # the lowest CPU priority: a child's reply always runs first
 
 
+def keep_this_threads_priority() -> None:
+    """For the lane of logins from known addresses: the thread keeps the server's own priority."""
+
+
 def lower_this_threads_priority() -> None:
     """Make the calling thread (and the threads it starts, such as argon2's lanes) yield the CPU to everything else.
 
@@ -45,10 +49,11 @@ class HashingQueue:
     default thread pool that the semantic guard, knowledge lookups and audio saving share with a child's reply,
     or taking the CPU from it."""
 
-    def __init__(self, max_waiting: int = 16, threads: int = 1):
+    def __init__(self, max_waiting: int = 16, threads: int = 1, background: bool = True):
         self.max_waiting = max_waiting
+        self.ran = 0  # hashes run so far
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hoot-argon2",
-                                        initializer=lower_this_threads_priority)
+                                        initializer=lower_this_threads_priority if background else keep_this_threads_priority)
         self._lock = threading.Lock()
         self._waiting = 0
 
@@ -74,9 +79,14 @@ class HashingQueue:
     def _release(self, _job: Future | None = None) -> None:
         with self._lock:
             self._waiting -= 1
+            self.ran += 1
 
 
 hashing = HashingQueue()
+# A login from an address someone logged in from lately, with no wrong try since: at the server's own priority,
+# so a teacher is not kept waiting seconds while the models fill the cores. Each wrong try sends that address
+# back to `hashing`, so a flood gets at most one hash here per address between two right passwords.
+known_hashing = HashingQueue(max_waiting=4, background=False)
 
 
 def weakness(password: str) -> str | None:
@@ -93,8 +103,9 @@ async def hash_password(password: str) -> str:
     return await hashing.run(_hasher.hash, password, refuse_when_busy=False)
 
 
-async def check_password(password_hash: str, password: str) -> bool:
-    """True when `password` matches; raises HashingBusy when too many hashes are waiting."""
+async def check_password(password_hash: str, password: str, known: bool = False) -> bool:
+    """True when `password` matches (checked on `known_hashing` for a `known` address); raises HashingBusy when
+    too many hashes are waiting."""
 
     def verify() -> bool:
         try:
@@ -102,7 +113,7 @@ async def check_password(password_hash: str, password: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    return await hashing.run(verify)
+    return await (known_hashing if known else hashing).run(verify)
 
 
 def new_token() -> str:

@@ -84,6 +84,8 @@ async def login(credentials: Credentials, request: Request, response: Response) 
     hoot = request.app.state.hoot
     ip = client_ip(request)
     keys = (f"ip:{ip}", f"user:{credentials.username.lower()}")
+    # by address alone (not by name, which would tell by its speed whether an account exists)
+    known = ip in hoot.known_addresses and not hoot.login_failures.tries(keys[0])
     # the try counts before anything is awaited, so parallel tries cannot all get past the limit
     wait = hoot.login_failures.attempt(*keys)
     if wait:
@@ -92,7 +94,8 @@ async def login(credentials: Credentials, request: Request, response: Response) 
     locks_the_name = hoot.login_failures.wait_s(keys[1]) > 0  # this try, if wrong, is the one that reaches the limit
     try:
         account = await hoot.store.account_named(credentials.username)
-        right = await check_password(account.password_hash if account else _UNKNOWN_USER_HASH, credentials.password)
+        right = await check_password(account.password_hash if account else _UNKNOWN_USER_HASH, credentials.password,
+                                     known=known)
     except HashingBusy:
         hoot.login_failures.forgive(*keys)  # never judged: no wrong try
         raise await refuse(request, 503, "the server is busy checking other logins; try again in a moment",
@@ -105,6 +108,7 @@ async def login(credentials: Credentials, request: Request, response: Response) 
                                           "logins with this name wait")
         raise await refuse(request, 401, "wrong user name or password", credentials.username)
     hoot.login_failures.succeeded(*keys)
+    hoot.known_addresses.add(ip)
     token, csrf = new_token(), new_token()
     hours = hoot.settings.login_hours
     await hoot.store.add_login(token_hash(token), account.id, csrf, datetime.now(UTC) + timedelta(hours=hours))

@@ -9,7 +9,7 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import aclosing, asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Text, cast, delete, event, func, select, update
@@ -114,6 +114,10 @@ class Store:
     async def _all(self, query) -> list:
         async with self.sessions() as session:
             return list((await session.scalars(query)).all())
+
+    async def _all_rows(self, query) -> list:
+        async with self.sessions() as session:
+            return list((await session.execute(query)).all())
 
     async def _one(self, query):
         async with self.sessions() as session:
@@ -393,6 +397,14 @@ class Store:
 
     async def audit(self, actor: str, action: str, target: str = "", ok: bool = True, detail: str = "", ip: str = "") -> None:
         await self._add(audit_event(actor, action, target, ok, detail, ip))
+
+    async def login_addresses(self, since: datetime, limit: int = 10_000) -> list[tuple[str, datetime]]:
+        """The addresses right passwords came from since `since`, each with its latest, latest first."""
+        latest = func.max(AuditEvent.at)
+        rows = await self._all_rows(select(AuditEvent.ip, latest).where(
+            AuditEvent.action == "login", AuditEvent.ok.is_(True), AuditEvent.at >= since, AuditEvent.ip != "")
+            .group_by(AuditEvent.ip).order_by(latest.desc()).limit(limit))
+        return [(ip, at if at.tzinfo else at.replace(tzinfo=UTC)) for ip, at in rows]
 
     async def audit_log(self, limit: int = 200) -> list[AuditEvent]:
         return await self._all(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))

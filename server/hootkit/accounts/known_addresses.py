@@ -1,0 +1,28 @@
+"""Addresses someone logged in from lately: a login from one of them is checked at the server's own priority."""
+
+import time
+from collections.abc import Callable
+
+KEEP_S = 30 * 24 * 3600.0  # an address is known for 30 days after its last right password
+MAX_ADDRESSES = 10_000  # past this, the address whose last login is oldest is forgotten first
+
+
+class KnownAddresses:
+    """`address in known` after a login from it succeeded within KEEP_S."""
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self.clock = clock
+        self._last_login: dict[str, float] = {}  # address -> when it last logged in, oldest first
+
+    def add(self, address: str, at: float | None = None) -> None:
+        if not address:
+            return
+        at = self.clock() if at is None else at
+        at = max(at, self._last_login.pop(address, at))
+        self._last_login[address] = at
+        while len(self._last_login) > MAX_ADDRESSES:
+            del self._last_login[next(iter(self._last_login))]
+
+    def __contains__(self, address: str) -> bool:
+        last = self._last_login.get(address)
+        return last is not None and self.clock() - last < KEEP_S
