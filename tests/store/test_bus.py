@@ -69,7 +69,8 @@ def test_a_message_not_signed_with_the_stores_key_is_ignored_however_well_formed
     signed = bus.sealed(body)
     signature, _, stamped = signed.partition(".")
     for forged in (body, stranger.sealed(body), "0" * 64 + "." + stamped, signature + "." + stamped.replace("stop", "pause"),
-                   signature.upper() + "." + stamped, signature + ".", "." + stamped):
+                   signature.upper() + "." + stamped, signature + ".", "." + stamped, "é" * 64 + "." + stamped,
+                   "\ud800" * 64 + "." + stamped):
         bus._heard(None, 1, "hootkit", forged)
     assert heard == []
     bus._heard(None, 1, "hootkit", signed)
@@ -93,6 +94,17 @@ def test_a_signed_message_is_taken_once_and_only_while_it_is_fresh(monkeypatch):
     bus._heard(None, 1, "hootkit", old)
     bus._heard(None, 1, "hootkit", early)
     assert len(heard) == 1
+    first, second = bus.sealed(body), bus.sealed(body)
+    bus._heard(None, 1, "hootkit", second)
+    bus._heard(None, 1, "hootkit", first)  # an older message of the same sender, held back and sent later
+    assert len(heard) == 2
+
+
+def test_a_flood_of_a_servers_own_messages_leaves_no_memory_behind():
+    bus, heard = listening_bus()
+    for _ in range(1000):
+        bus._heard(None, 1, "hootkit", bus.sealed(encode(bus.server_id, "limit", {"keys": ["ip:1"]})))
+    assert heard == [] and bus._last_number == {}
 
 
 def test_a_bus_is_not_started_without_a_key_of_32_bytes():

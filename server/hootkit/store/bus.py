@@ -6,8 +6,9 @@ is one server, and the bus tells nobody.
 
 Every message is signed (HMAC-SHA256) with a key kept in the store, which only roles that can read Hootkit's
 tables can learn: a role that may merely connect to the database can NOTIFY, but a server ignores what it did not
-sign. A message carries when it was sent and is taken once, within MAX_AGE_S, so an old one sent again is ignored
-too.
+sign. A message carries when it was sent and its number from its sender (each server numbers what it sends, in
+order, on one connection); it is taken within MAX_AGE_S, and only after a lower number from that sender, so an
+old message sent again is ignored too.
 
 Teachers' commands and dashboard news go out in two queues: commands first, never dropped, and tried again
 while PostgreSQL is away (for up to COMMAND_KEEP_S); news is dropped when its queue is full or cannot be sent.
@@ -36,7 +37,7 @@ SIGNATURE_CHARS = 64  # the hex HMAC-SHA256 in front of each message, and a "." 
 STAMP_CHARS = 60  # room kept for when a message is sent and its number, added as it goes out
 MAX_BODY = MAX_PAYLOAD - SIGNATURE_CHARS - 1 - STAMP_CHARS
 MAX_AGE_S = 60.0  # a message sent longer ago (or later, by the sender's clock) is ignored; servers keep NTP time
-MAX_REMEMBERED = 200_000  # signatures of messages taken within 2 * MAX_AGE_S (a replay is one of these)
+MAX_SENDERS = 1000  # servers whose last message number is remembered (the longest silent forgotten first)
 REFUSAL_LOG_S = 10.0  # messages ignored are logged at most this often, with how many there were
 NEWS_QUEUE = 1000  # news waiting to go out; past this, news is dropped (and logged), never waited for
 MAX_COMMANDS = 10_000  # commands waiting (a teacher cannot make more in the time PostgreSQL may be away)
@@ -56,8 +57,7 @@ class Bus:
         url = make_url(store_url)
         self.key: bytes | None = None  # the servers' shared signing key, from the store at start
         self._sent = itertools.count()  # each message's number, so no two are alike
-        self._taken: set[str] = set()  # signatures of the messages taken lately
-        self._taken_order: deque[tuple[float, str]] = deque()  # (when taken, signature), oldest first
+        self._last_number: dict[str, int] = {}  # sender -> the number of its last message taken, longest silent first
         self._ignored = 0
         self._ignored_logged = 0.0
         self.dsn = _asyncpg_dsn(url) if url.get_backend_name() == "postgresql" else None
@@ -137,28 +137,31 @@ class Bus:
             log.exception("bus: handling %s failed", message["kind"])
 
     def _opened(self, payload: str) -> dict | None:
-        """The message in `payload` if a server sharing the key signed it, less than MAX_AGE_S ago, and it was
-        not taken before; else None (and counted for the log)."""
-        signature, _, body = payload.partition(".")
-        if self.key is None or len(signature) != SIGNATURE_CHARS or not hmac.compare_digest(signature, _signature(self.key, body)):
-            return self._ignore("not signed with this store's key", payload)
+        """The message in `payload` if a server sharing the key signed it, less than MAX_AGE_S ago, and it comes
+        after the last one taken from its sender; else None (and counted for the log)."""
         try:
+            signature, _, body = payload.partition(".")
+            if self.key is None or not hmac.compare_digest(signature.encode(), _signature(self.key, body).encode()):
+                return self._ignore("not signed with this store's key", payload)
             message = json.loads(body)
-            sender, kind, data, sent = message["from"], message["kind"], message["data"], message["at"]
+            sender, kind, data, sent, number = (message["from"], message["kind"], message["data"], message["at"],
+                                                message["n"])
             if not (isinstance(sender, str) and isinstance(kind, str) and isinstance(data, dict)
-                    and type(sent) is float):
+                    and type(sent) is float and type(number) is int):
                 raise TypeError("wrong types")
-        except (ValueError, KeyError, TypeError, RecursionError) as error:
-            return self._ignore(f"signed but not understood ({error!r})", payload)
-        now = time.monotonic()
-        while self._taken_order and now - self._taken_order[0][0] > 2 * MAX_AGE_S:  # past any sender's clock
-            self._taken.discard(self._taken_order.popleft()[1])
+        except (ValueError, KeyError, TypeError, RecursionError) as error:  # UnicodeError is a ValueError
+            return self._ignore(f"not understood ({error!r})", payload)
+        if sender == self.server_id:
+            return message
         if abs(time.time() - sent) > MAX_AGE_S:
             return self._ignore(f"sent {time.time() - sent:.0f} s from now", payload)
-        if signature in self._taken or len(self._taken) >= MAX_REMEMBERED:
+        last = self._last_number.pop(sender, None)
+        if last is not None and number <= last:
+            self._last_number[sender] = last
             return self._ignore("already taken", payload)
-        self._taken.add(signature)
-        self._taken_order.append((now, signature))
+        self._last_number[sender] = number
+        if len(self._last_number) > MAX_SENDERS:
+            del self._last_number[next(iter(self._last_number))]
         return message
 
     def _ignore(self, why: str, payload: str) -> None:
