@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
             hoot.library.listeners.append(lambda: _index_lesson_facts(hoot))
         hoot.library.reload()
         hoot.store = await Store.from_settings(settings)
+        hoot.classroom.held.update(await hoot.store.holds())  # before the bus: a resume heard meanwhile stands
         hoot.bus = Bus(hoot.store.engine.url, commands=COMMANDS, most_waiting=MOST_WAITING)
         await hoot.elsewhere.start()
         hoot.refusals = RefusalLog(hoot.store)
@@ -103,7 +104,6 @@ def create_app(settings: Settings | None = None, engines: Engines | None = None)
         hoot.recorder.keep_audio = (await records_api.retention(hoot))["keep_audio"]
         for assignment in await hoot.store.open_assignments():
             hoot.classroom.resume(assignment.device_id, assignment.lesson_id, assignment.step, assignment.quiz)
-        hoot.classroom.held.update(await hoot.store.holds())
         since = datetime.now(UTC) - timedelta(seconds=KEEP_S)
         for address, at in reversed(await hoot.store.login_addresses(since)):
             hoot.known_addresses.add(address, at.timestamp())

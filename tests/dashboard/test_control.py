@@ -117,6 +117,34 @@ async def test_a_pause_outlives_a_server_restart_and_a_resume_does_too(school):
             assert (listed["online"], listed["activity"], listed["paused"]) == (True, "idle", False)
 
 
+async def test_a_forgotten_device_paired_again_is_not_held_by_its_old_pause(school):
+    async with school() as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        device = await pair(s, tom, class_id, "owl-1")
+        await tom.post("/api/devices/owl-1/control", json={"command": "stop"})
+        await device.notice()
+        assert (await tom.delete("/api/devices/owl-1")).status_code == 200
+        await device.close()
+        again = await pair(s, tom, class_id, "owl-1")  # its welcome said, not a teacher's hold
+        await again.close()
+        assert await s.hoot.store.holds() == {} and "owl-1" not in s.hoot.classroom.held
+
+
+async def test_a_pause_the_store_cannot_keep_still_holds_the_device_now(school):
+    async with school() as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        device = await pair(s, tom, class_id, "owl-1")
+
+        async def store_away(*_args):
+            raise ConnectionError("PostgreSQL is restarting")
+
+        s.hoot.store.hold = store_away
+        paused = await tom.post("/api/devices/owl-1/control", json={"command": "pause"})
+        assert paused.status_code == 200, paused.text
+        assert (await device.notice()).command == "pause"
+        await device.close()
+
+
 async def test_a_parent_can_change_nothing_on_their_childs_device(school):
     async with school() as s, s.login("tom") as tom, s.login("ada") as ada, s.login("pat") as pat:
         class_id = await s.new_class(tom, "4B")

@@ -34,7 +34,7 @@ async def test_pairing_messages_that_are_not_ours_claim_no_code_and_answer_nothi
         elsewhere.hear("pair answer", junk, "b")
     elsewhere.hear("pair", {**good, "code": other(code)}, "b")  # a code another server holds: not answered here
     assert [waiting.device_id for waiting in desk.waiting()] == ["owl-1"]
-    assert elsewhere.hoot.bus.sent == []
+    assert elsewhere.hoot.bus.sent == [("hello", {})]  # only asked the new server "b" for its devices, once
 
 
 def other(code: str) -> str:

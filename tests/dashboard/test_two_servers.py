@@ -14,7 +14,7 @@ from test_control import pair
 from hootkit.accounts.passwords import hash_password
 from hootkit.client.device import DeviceClient
 from hootkit.engines.fakes import FakeStt
-from hootkit.gateway.elsewhere import GONE_S
+from hootkit.gateway import elsewhere
 from hootkit.store.bus import CHANNEL, _asyncpg_dsn
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "store"))
@@ -67,16 +67,16 @@ async def test_a_teacher_on_one_server_watches_teaches_and_pauses_a_device_held_
         assert (await tom_on_b.get("/api/devices")).json()["devices"] == []
 
 
-def messages_heard(server) -> asyncio.Queue:
-    """The kinds of the bus messages `server` hears from now on, as they are handled (not the servers' own
-    heartbeats and hellos)."""
+def messages_heard(server, everything: bool = False) -> asyncio.Queue:
+    """The kinds of the bus messages `server` hears from now on, as they are handled (not the servers' heartbeats,
+    hellos and lists of devices, unless `everything`)."""
     heard: asyncio.Queue[str] = asyncio.Queue()
     bus = server.hoot.bus
     handle = bus._hear
 
     def hear(kind: str, data: dict, sender: str) -> None:
         handle(kind, data, sender)
-        if kind not in ("alive", "hello"):
+        if everything or kind not in ("alive", "hello", "devices"):
             heard.put_nowait(kind)
 
     bus._hear = hear
@@ -152,7 +152,7 @@ async def test_a_server_started_later_learns_which_devices_the_others_hold(schoo
             device = await pair(a, uma_on_a, await a.new_class(uma_on_a, "2D"), "owl-9")
             try:
                 async with school(store_url=postgres_url, data_dir=tmp_path / "c", create_accounts=False) as c:
-                    heard_on_c = messages_heard(c)
+                    heard_on_c = messages_heard(c, everything=True)
                     while "owl-9" not in c.hoot.elsewhere.online:  # A answers C's hello; the device did nothing
                         await asyncio.wait_for(heard_on_c.get(), 10)
                     async with c.login("uma") as uma_on_c:
@@ -162,23 +162,50 @@ async def test_a_server_started_later_learns_which_devices_the_others_hold(schoo
     assert (listed["device_id"], listed["online"], listed["activity"]) == ("owl-9", True, "idle")
 
 
-async def test_the_devices_of_a_server_not_heard_from_are_shown_offline(school, postgres_url, tmp_path):
+async def test_the_devices_of_a_server_gone_silent_are_shown_offline(school, postgres_url, tmp_path, monkeypatch):
+    """Heartbeats every 0.2 s here (10 s in service): once A stops sending (as if it had crashed), B shows its
+    device offline after GONE_S."""
+    monkeypatch.setattr(elsewhere, "ALIVE_S", 0.2)
+    monkeypatch.setattr(elsewhere, "GONE_S", 3.0)
     async with school(store_url=postgres_url, data_dir=tmp_path / "a", create_accounts=False) as a, \
             school(store_url=postgres_url, data_dir=tmp_path / "b", create_accounts=False) as b:
         await a.hoot.store.add_account("vic", await hash_password(PASSWORD), "teacher")
         async with a.login("vic") as vic_on_a, b.login("vic") as vic_on_b, LiveNews(vic_on_b) as live_on_b:
+            heard_on_b = messages_heard(b, everything=True)
             device = await pair(a, vic_on_a, await a.new_class(vic_on_a, "3E"), "owl-10")
             try:
-                await live_on_b.next("device", lambda data: data["device_id"] == "owl-10" and data["activity"] == "idle")
-                b.hoot.elsewhere.sweep(time.monotonic() + GONE_S / 2)  # heard from lately: kept
-                assert "owl-10" in b.hoot.elsewhere.online
-                b.hoot.elsewhere.sweep(time.monotonic() + GONE_S + 1)  # A silent since (as if it had crashed)
+                await live_on_b.next("device", lambda data: data["device_id"] == "owl-10" and data["online"])
+                while await asyncio.wait_for(heard_on_b.get(), 10) != "alive":  # A's heartbeat reaches B
+                    pass
+                for task in a.hoot.bus._tasks:  # A can tell nobody anything from now on
+                    task.cancel()
                 gone = await live_on_b.next("device", lambda data: data["device_id"] == "owl-10" and not data["online"])
                 [listed] = (await vic_on_b.get("/api/devices")).json()["devices"]
             finally:
                 await device.close()
     assert gone["activity"] == "offline"
     assert (listed["online"], listed["activity"]) == (False, "offline")
+
+
+async def test_a_servers_list_of_its_devices_replaces_what_the_others_knew(school, postgres_url, tmp_path):
+    """B missed A's news that a device went offline (B had lost PostgreSQL a moment): B's hello puts it right."""
+    async with school(store_url=postgres_url, data_dir=tmp_path / "a", create_accounts=False) as a, \
+            school(store_url=postgres_url, data_dir=tmp_path / "b", create_accounts=False) as b:
+        await a.hoot.store.add_account("zoe", await hash_password(PASSWORD), "teacher")
+        async with a.login("zoe") as zoe_on_a, b.login("zoe") as zoe_on_b, LiveNews(zoe_on_b) as live_on_b:
+            device = await pair(a, zoe_on_a, await a.new_class(zoe_on_a, "8H"), "owl-14")
+            try:
+                await live_on_b.next("device", lambda data: data["device_id"] == "owl-14" and data["online"])
+                b.hoot.elsewhere.online["owl-ghost"] = {"online": True, "activity": "idle", "paused": False}
+                b.hoot.elsewhere._held_by["owl-ghost"] = a.hoot.bus.server_id
+                heard_on_b = messages_heard(b, everything=True)
+                b.hoot.bus.send("hello", {})
+                while "owl-ghost" in b.hoot.elsewhere.online:  # until A's list has come
+                    await asyncio.wait_for(heard_on_b.get(), 10)
+                [listed] = (await zoe_on_b.get("/api/devices")).json()["devices"]
+            finally:
+                await device.close()
+    assert (listed["device_id"], listed["online"]) == ("owl-14", True)
 
 
 async def test_a_well_formed_message_from_a_role_without_the_key_changes_nothing(school, postgres_url, tmp_path):

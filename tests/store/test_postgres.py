@@ -1,5 +1,6 @@
 """The same store on PostgreSQL (asyncpg), on a throwaway cluster; skipped where PostgreSQL is not installed (a failure under CI=true)."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -80,6 +81,13 @@ async def test_the_bus_key_is_made_once_and_shared_by_every_server(postgres_url)
     finally:
         await first.close()
         await second.close()
+
+
+async def test_holds_given_at_once_on_one_device_all_succeed(pg_store):
+    """A class pause and a device stop by two teachers, or a double click: each is kept, the last one wins."""
+    commands = ["pause", "stop"] * 10
+    await asyncio.gather(*(pg_store.hold(["owl-1", "owl-2"], command, "tom") for command in commands))
+    assert set((await pg_store.holds()).values()) <= {"pause", "stop"} and len(await pg_store.holds()) == 2
 
 
 async def test_holds_are_kept_replaced_and_let_go(pg_store):

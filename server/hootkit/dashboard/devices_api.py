@@ -128,9 +128,9 @@ async def control_class(class_id: int, control: Control, request: Request, who: 
 
 
 async def _control(request: Request, who: Caller, device_ids: list[str], command: str, target: str) -> dict:
-    """Pause, resume or stop devices now (online ones stop talking at once) and when they next connect."""
+    """Pause, resume or stop devices now (online ones stop talking at once) and when they next connect: applied
+    here and sent to the other servers first, then kept in the store."""
     hoot = request.app.state.hoot
-    await hoot.store.hold(device_ids, command, who.name)
     results = []
     for device_id in device_ids:
         hoot.classroom.control(device_id, command)
@@ -141,10 +141,15 @@ async def _control(request: Request, who: Caller, device_ids: list[str], command
             except Exception:  # one device that fails does not leave the rest of the class half done
                 log.exception("%s on %s failed", command, device_id)
         hoot.elsewhere.control(device_id, command)
-        if command == "stop":
-            await hoot.store.end_assignment(device_id)
         results.append({"device_id": device_id, "online": bool(sessions) or device_id in hoot.elsewhere.online,
                         "activity": sessions[0].activity if sessions else HOLDS.get(command, "offline")})
+    try:
+        await hoot.store.hold(device_ids, command, who.name)
+    except Exception:  # it holds on the servers running now; one started later will not know of it
+        log.exception("%s of %s is not kept in the store", command, target)
+    if command == "stop":
+        for device_id in device_ids:
+            await hoot.store.end_assignment(device_id)
     await hoot.store.audit(who.name, command, target, ip=who.ip)
     return {"devices": results}
 
@@ -310,6 +315,7 @@ async def forget_device(device_id: str, request: Request, who: Caller = Depends(
         raise HTTPException(404, f"device {device_id!r} is not paired")
     await hoot.store.audit(who.name, "forget device", device_id, ip=who.ip)
     reason = "this device was forgotten by a teacher: pair it again"
+    hoot.classroom.held.pop(device_id, None)
     hoot.gateway.end(device_id, reason)
     hoot.elsewhere.forget(device_id, reason)
     hoot.live.publish("forgotten", device_id, {})

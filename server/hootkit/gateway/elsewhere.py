@@ -7,8 +7,10 @@ counts against the limits on every server. A pairing code typed on one server pa
 another: the code goes to every server, and the one whose device says it answers.
 
 Each server says it is alive every ALIVE_S; the devices of a server not heard for GONE_S (it crashed, or lost
-PostgreSQL) are shown offline. A server that starts listening (at start, or after losing PostgreSQL) says hello,
-and the others tell it which devices they hold.
+PostgreSQL) are shown offline. A server that starts listening (at start, or after losing PostgreSQL), or hears
+from a server it does not know, says hello; each server answers with the whole list of the devices it holds
+(in parts), which replaces what the others knew of it. A server that starts listening also reads the teachers'
+holds again from the store, in case it missed one meanwhile.
 """
 
 import asyncio
@@ -25,8 +27,12 @@ from hootkit.lessons.classroom import UnknownName
 log = logging.getLogger(__name__)
 
 CONTROLS = ("pause", "resume", "stop")
-COMMANDS = ("control", "assign", "end lesson", "forget", "pair", "pair answer", "limit")  # never dropped (news may be)
-MOST_WAITING = {"limit": 1000}  # a wrong login anyone can make changes a limit: those never crowd out teachers' commands
+COMMANDS = ("control", "assign", "end lesson", "forget", "pair", "pair answer", "limit", "alive", "hello",
+            "devices")  # never dropped (news may be), and sent before news
+# a wrong login anyone can make changes a limit: those never crowd out teachers' commands; one heartbeat or hello
+# waiting is enough; a server's list of its devices goes in parts of SNAPSHOT_PART
+MOST_WAITING = {"limit": 1000, "alive": 1, "hello": 1, "devices": 200}
+SNAPSHOT_PART = 25  # devices per "devices" message (ids of up to 100 characters keep it within a NOTIFY)
 LIMIT_CHANGES = ("failed", "forgive", "succeeded")
 MAX_LIMIT_KEYS, MAX_KEY_CHARS = 4, 300
 ALIVE_S = 10.0  # each server says it is alive this often
@@ -58,6 +64,7 @@ class Elsewhere:
         self._tasks: set[asyncio.Task] = set()
         self._asked: dict[str, asyncio.Future] = {}  # pairing request id -> the answer it waits for
         self._last_heard: dict[str, float] = {}  # server id -> when it was last heard from (monotonic)
+        self._snapshots: dict[str, tuple[str, set[str], set[int]]] = {}  # server -> (list id, devices, parts heard)
 
     async def start(self) -> None:
         hoot = self.hoot
@@ -68,7 +75,7 @@ class Elsewhere:
         for name, limit in self._limits().items():
             limit.share = lambda change, keys, name=name: hoot.bus.send("limit", {"limit": name, "change": change,
                                                                                  "keys": keys})
-        hoot.bus.on_listening = lambda: hoot.bus.send("hello", {})
+        hoot.bus.on_listening = self._listening
         hoot.pairing.reserve = lambda code: hoot.store.reserve_code(code, hoot.bus.server_id, GONE_S)
         await hoot.bus.start(self.hear, await hoot.store.shared_key(BUS_KEY))
         self._spawn(self._beat())
@@ -129,8 +136,9 @@ class Elsewhere:
             self.hoot.bus.send("alive", {})
             self.sweep(time.monotonic())
             try:
-                await self.hoot.store.keep_codes(self.hoot.bus.server_id, self.hoot.pairing.codes())
-            except Exception as error:  # PostgreSQL away: tried again at the next beat
+                await asyncio.wait_for(self.hoot.store.keep_codes(self.hoot.bus.server_id, self.hoot.pairing.codes()),
+                                       ALIVE_S / 2)
+            except Exception as error:  # PostgreSQL away or slow: tried again at the next beat
                 log.warning("pairing: this server's codes could not be renewed in the store (%r)", error)
             await asyncio.sleep(ALIVE_S)
 
@@ -138,20 +146,71 @@ class Elsewhere:
         """Show offline the devices of the servers not heard from for GONE_S, and forget those servers."""
         for device_id, holder in list(self._held_by.items()):
             if now - self._last_heard.get(holder, 0.0) > GONE_S:
-                del self.online[device_id], self._held_by[device_id]
                 log.warning("bus: server %s not heard from for %g s; %s shown offline", holder[:8], GONE_S, device_id)
-                self.hoot.live.publish_here("device", device_id, {"online": False, "activity": "offline", "paused": False})
+                self._gone(device_id)
         for server, heard in list(self._last_heard.items()):
             if now - heard > GONE_S:
                 del self._last_heard[server]
+                self._snapshots.pop(server, None)
+
+    def _gone(self, device_id: str) -> None:
+        del self.online[device_id], self._held_by[device_id]
+        self.hoot.live.publish_here("device", device_id, {"online": False, "activity": "offline", "paused": False})
+
+    def _listening(self) -> None:
+        """This server listens (again): ask the others for their devices, and read the holds it may have missed."""
+        self.hoot.bus.send("hello", {})
+        self._spawn(self._reload_holds())
+
+    async def _reload_holds(self) -> None:
+        try:
+            holds = await self.hoot.store.holds()
+        except Exception as error:  # the store is away: the holds this server heard of stand
+            log.warning("bus: the teachers' holds could not be read again (%r)", error)
+            return
+        for device_id in set(self.hoot.classroom.held) | set(holds):
+            if self.hoot.classroom.held.get(device_id) != holds.get(device_id):
+                command = holds.get(device_id, "resume")
+                self.hoot.classroom.control(device_id, command)
+                for session in self.hoot.gateway.sessions_of(device_id):
+                    session.control(command)
 
     def _hello(self, _data: dict) -> None:
-        """A server started listening: tell it which devices this one holds."""
-        for session in list(self.hoot.gateway.sessions.values()):
-            self.hoot.bus.send("news", {"kind": "device", "device_id": session.device_id, "data": device_state(session)})
+        """Another server asks which devices this one holds: all of them, in parts, under one list id."""
+        states = [(session.device_id, device_state(session)) for session in list(self.hoot.gateway.sessions.values())]
+        parts = [states[start:start + SNAPSHOT_PART] for start in range(0, len(states), SNAPSHOT_PART)] or [[]]
+        snapshot = uuid.uuid4().hex
+        for number, part in enumerate(parts):
+            self.hoot.bus.send("devices", {"snapshot": snapshot, "part": number, "parts": len(parts),
+                                           "devices": dict(part)})
+
+    def _devices(self, data: dict, sender: str) -> None:
+        """A part of `sender`'s list of its devices; once every part is in, its devices not listed are gone."""
+        snapshot, number, parts, devices = data.get("snapshot"), data.get("part"), data.get("parts"), data.get("devices")
+        if not (isinstance(snapshot, str) and type(number) is int and type(parts) is int and 0 <= number < parts
+                and isinstance(devices, dict) and all(isinstance(state, dict) for state in devices.values())):
+            log.warning("bus: ignored a list of devices that is not ours")
+            return
+        if self._snapshots.get(sender, ("",))[0] != snapshot:
+            self._snapshots[sender] = (snapshot, set(), set())
+        _, listed, heard = self._snapshots[sender]
+        listed.update(devices)
+        heard.add(number)
+        for device_id, state in devices.items():
+            self._news(device_id, {"kind": "device", "data": state}, sender)
+        if len(heard) == parts:
+            del self._snapshots[sender]
+            for device_id, holder in list(self._held_by.items()):
+                if holder == sender and device_id not in listed:
+                    self._gone(device_id)
 
     def hear(self, kind: str, data: dict, sender: str) -> None:
+        if sender not in self._last_heard and kind != "hello":  # new here, or back after going silent
+            self.hoot.bus.send("hello", {})
         self._last_heard[sender] = time.monotonic()
+        if kind == "devices":
+            self._devices(data, sender)
+            return
         about_no_device = {"limit": self._limit, "pair": self._pair, "pair answer": self._pair_answer,
                            "hello": self._hello, "alive": lambda _data: None}.get(kind)
         if about_no_device is not None:
@@ -174,6 +233,7 @@ class Elsewhere:
             for session in self.hoot.gateway.sessions_of(device_id):
                 session.end_lesson()
         elif kind == "forget" and isinstance(data.get("reason"), str):
+            self.hoot.classroom.held.pop(device_id, None)
             self.hoot.gateway.end(device_id, data["reason"][:120])
         else:
             log.warning("bus: ignored %r about %s", kind, device_id)

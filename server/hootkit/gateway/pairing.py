@@ -61,7 +61,10 @@ class PairingDesk:
                 return code
             if self._waiting.get(code) is waiting:
                 del self._waiting[code]
-        log.warning("pairing: %d codes in a row were taken on other servers; this one is unique here only", RESERVE_TRIES)
+            taken = code
+        log.warning("pairing: %d codes in a row were taken on other servers; one more, not reserved", RESERVE_TRIES)
+        while code in self._waiting or code == taken:
+            code = f"{secrets.randbelow(10**6):06d}"
         self._waiting[code] = waiting
         return code
 

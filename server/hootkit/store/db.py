@@ -219,9 +219,11 @@ class Store:
         await self._run(update(Device).where(Device.id == device_id).values(last_seen=now()))
 
     async def forget_device(self, device_id: str) -> bool:
-        """Unpair: the token stops working and the id may be paired again; its turns and sessions stay. False if
-        it was not paired."""
-        return (await self._run(delete(Device).where(Device.id == device_id)))[0] > 0
+        """Unpair: the token stops working and the id may be paired again, with no teacher's hold left on it; its
+        turns and sessions stay. False if it was not paired."""
+        forgotten, _holds = await self._run(delete(Device).where(Device.id == device_id),
+                                            delete(Hold).where(Hold.device_id == device_id))
+        return forgotten > 0
 
     # -- lesson assignments ----------------------------------------------------------------------
 
@@ -272,9 +274,13 @@ class Store:
     async def hold(self, device_ids: list[str], command: str, by: str) -> None:
         """Keep a teacher's "pause" or "stop" on these devices, replacing any earlier one; "resume" lets them go."""
         async with self._writing() as session:
-            await session.execute(delete(Hold).where(Hold.device_id.in_(device_ids)))
-            if command != "resume":
-                session.add_all(Hold(device_id=device_id, command=command, held_by=by[:100]) for device_id in device_ids)
+            if command == "resume":
+                await session.execute(delete(Hold).where(Hold.device_id.in_(device_ids)))
+            elif device_ids:
+                held = self._insert(Hold).values([{"device_id": device_id, "command": command, "held_by": by[:100],
+                                                   "held_at": now()} for device_id in device_ids])
+                await session.execute(held.on_conflict_do_update(index_elements=["device_id"], set_={
+                    "command": held.excluded.command, "held_by": held.excluded.held_by, "held_at": held.excluded.held_at}))
 
     async def holds(self) -> dict[str, str]:
         """Every device held now: its id and the command that holds it."""
@@ -290,11 +296,18 @@ class Store:
             return taken.scalar() is not None
 
     async def keep_codes(self, server_id: str, codes: list[str]) -> None:
-        """`server_id` shows exactly these codes now: they are renewed, the others it had are let go."""
+        """`server_id` shows exactly these codes now: they are renewed (and taken again if their row went), the
+        others it had before this call are let go."""
+        started = now()
         async with self._writing() as session:
-            await session.execute(delete(PairingCode).where(PairingCode.server_id == server_id,
-                                                            PairingCode.code.not_in(codes)))
-            await session.execute(update(PairingCode).where(PairingCode.server_id == server_id).values(seen_at=now()))
+            await session.execute(delete(PairingCode).where(
+                PairingCode.server_id == server_id, PairingCode.code.not_in(codes), PairingCode.seen_at < started))
+            if codes:
+                kept = self._insert(PairingCode).values([{"code": code, "server_id": server_id, "seen_at": started}
+                                                        for code in codes])
+                await session.execute(kept.on_conflict_do_update(
+                    index_elements=["code"], set_={"seen_at": kept.excluded.seen_at},
+                    where=PairingCode.server_id == server_id))
 
     async def start_session(self, session_id: str, device_id: str) -> None:
         await self._insert_once(DeviceSessionRow, {"id": session_id, "device_id": device_id}, ["id"])
