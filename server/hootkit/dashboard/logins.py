@@ -84,8 +84,9 @@ async def login(credentials: Credentials, request: Request, response: Response) 
     hoot = request.app.state.hoot
     ip = client_ip(request)
     keys = (f"ip:{ip}", f"user:{credentials.username.lower()}")
-    # by address alone (not by name, which would tell by its speed whether an account exists)
-    known = ip in hoot.known_addresses and not hoot.login_failures.tries(keys[0])
+    # by address and the name typed, never by whether the account exists (its speed would tell)
+    known = ip in hoot.known_addresses and not hoot.login_failures.tries(keys[0]) \
+        and hoot.known_addresses.fast_lane(ip, credentials.username)
     # the try counts before anything is awaited, so parallel tries cannot all get past the limit
     wait = hoot.login_failures.attempt(*keys)
     if wait:
