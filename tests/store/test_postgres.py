@@ -106,3 +106,28 @@ async def test_a_pairing_code_is_shown_by_one_server_at_a_time_until_it_lets_go_
     assert await pg_store.reserve_code("123456", "server-b", 35.0)
     assert not await pg_store.reserve_code("654321", "server-b", 35.0)  # still A's, renewed
     assert await pg_store.reserve_code("654321", "server-c", 0.0)  # as if A had not renewed it for too long
+
+
+@pytest.mark.timeout(60)
+async def test_servers_starting_together_migrate_a_new_database_once(postgres_url):
+    """Every `hoot serve` of a compose file starts at once, on an empty database."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from hootkit.store.bus import _asyncpg_dsn
+
+    url = make_url(postgres_url)
+    admin = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        await admin.execute("CREATE DATABASE started_together")
+    finally:
+        await admin.close()
+    fresh = url.set(database="started_together").render_as_string(hide_password=False)
+    stores = await asyncio.gather(*(Store.open(fresh) for _ in range(3)), return_exceptions=True)
+    try:
+        assert not [store for store in stores if isinstance(store, BaseException)], stores
+        assert (await schema_state(stores[0]))[0] == head_revision()
+    finally:
+        for store in stores:
+            if not isinstance(store, BaseException):
+                await store.close()

@@ -12,7 +12,7 @@ from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Text, cast, delete, event, func, select, update
+from sqlalchemy import Text, cast, delete, event, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,9 @@ from hootkit.store.tables import (
     Account, Assignment, AuditEvent, ClassRoom, Device, DeviceSessionRow, Hold, Login, PairingCode, Setting, TurnRow,
     now,
 )
+
+
+MIGRATION_LOCK = 0x486F6F746B6974  # "Hootkit": the PostgreSQL advisory lock held while a server migrates
 
 
 class Conflict(ValueError):
@@ -75,6 +78,8 @@ class Store:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         try:
             async with engine.begin() as connection:
+                if engine.dialect.name == "postgresql":  # servers starting together migrate one after another
+                    await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
                 await connection.run_sync(upgrade)
         except BaseException:
             await engine.dispose()
