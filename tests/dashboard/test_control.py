@@ -82,28 +82,28 @@ async def test_stop_ends_the_lesson_and_a_class_command_reaches_every_device(sch
             await second.close()
 
 
+async def held_then_dropped(s, api, command: str) -> DeviceClient:
+    """A device "owl-1" paired into a new class, held by `command`, then disconnected; its client (and token)."""
+    device = await pair(s, api, await s.new_class(api, "4B"), "owl-1")
+    await api.post("/api/devices/owl-1/control", json={"command": command})
+    await device.notice()
+    await device.close()
+    return device
+
+
 async def test_a_paused_device_is_paused_again_when_it_reconnects(school):
     async with school() as s, s.login("tom") as tom:
-        class_id = await s.new_class(tom, "4B")
-        device = await pair(s, tom, class_id, "owl-1")
-        await tom.post("/api/devices/owl-1/control", json={"command": "pause"})
-        await device.notice()
-        await device.close()
+        device = await held_then_dropped(s, tom, "pause")
         async with DeviceClient(s.url, token=device.token, device_id="owl-1") as again:
             assert (await again.notice()).command == "pause"
             listed = (await tom.get("/api/devices")).json()["devices"]
             assert listed[0]["online"] and listed[0]["activity"] == "paused"
 
 
-
 async def test_a_pause_outlives_a_server_restart_and_a_resume_does_too(school):
     """Holds are kept in the store: a restarted server (or one that starts later) holds the device as well."""
     async with school() as s, s.login("tom") as tom:
-        class_id = await s.new_class(tom, "4B")
-        device = await pair(s, tom, class_id, "owl-1")
-        await tom.post("/api/devices/owl-1/control", json={"command": "pause"})
-        await device.notice()
-        await device.close()
+        device = await held_then_dropped(s, tom, "pause")
     async with school(create_accounts=False) as s, s.login("tom") as tom:
         [listed] = (await tom.get("/api/devices")).json()["devices"]
         assert (listed["online"], listed["activity"], listed["paused"]) == (False, "paused", True)
@@ -119,12 +119,9 @@ async def test_a_pause_outlives_a_server_restart_and_a_resume_does_too(school):
 
 async def test_a_forgotten_device_paired_again_is_not_held_by_its_old_pause(school):
     async with school() as s, s.login("tom") as tom:
-        class_id = await s.new_class(tom, "4B")
-        device = await pair(s, tom, class_id, "owl-1")
-        await tom.post("/api/devices/owl-1/control", json={"command": "stop"})
-        await device.notice()
+        await held_then_dropped(s, tom, "stop")
         assert (await tom.delete("/api/devices/owl-1")).status_code == 200
-        await device.close()
+        [class_id] = [classroom["id"] for classroom in (await tom.get("/api/classes")).json()["classes"]]
         again = await pair(s, tom, class_id, "owl-1")  # its welcome said, not a teacher's hold
         await again.close()
         assert await s.hoot.store.holds() == {} and "owl-1" not in s.hoot.classroom.held
