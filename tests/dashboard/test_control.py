@@ -117,6 +117,26 @@ async def test_a_pause_outlives_a_server_restart_and_a_resume_does_too(school):
             assert (listed["online"], listed["activity"], listed["paused"]) == (True, "idle", False)
 
 
+async def test_reading_the_holds_again_adds_a_missed_stop_and_undoes_nothing_newer(school):
+    """After this server lost PostgreSQL: a stop kept in the store meanwhile is applied; a pause the store could
+    not keep stands; a resume heard while the store was read is not undone by the older hold it read."""
+    async with school() as s, s.login("tom") as tom:
+        class_id = await s.new_class(tom, "4B")
+        device = await pair(s, tom, class_id, "owl-1")
+        classroom = s.hoot.classroom
+        classroom.control("owl-2", "pause")  # its hold was never written
+
+        async def holds_as_read() -> dict:
+            classroom.control("owl-3", "resume")  # heard from the bus while the store answers
+            return {"owl-1": "stop", "owl-3": "pause"}
+
+        s.hoot.store.holds = holds_as_read
+        await s.hoot.elsewhere._reload_holds()
+        assert (await device.notice()).command == "stop"
+        await device.close()
+    assert classroom.held == {"owl-1": "stop", "owl-2": "pause"}
+
+
 async def test_a_forgotten_device_paired_again_is_not_held_by_its_old_pause(school):
     async with school() as s, s.login("tom") as tom:
         await held_then_dropped(s, tom, "stop")

@@ -1,10 +1,12 @@
-"""What a server does with pairing messages from the bus that are not ours: nothing claimed, nothing sent, nothing raised."""
+"""What a server does with pairing messages from the bus that are not ours (nothing claimed, nothing sent, nothing
+raised), and how it lists its devices for the others."""
 
 import time
 from types import SimpleNamespace
 
 from hootkit.gateway.elsewhere import Elsewhere
 from hootkit.gateway.pairing import PairingDesk
+from hootkit.store.bus import encode
 
 
 class SentBus:
@@ -39,3 +41,15 @@ async def test_pairing_messages_that_are_not_ours_claim_no_code_and_answer_nothi
 
 def other(code: str) -> str:
     return f"{(int(code) + 1) % 10**6:06d}"
+
+
+def test_a_servers_list_of_devices_goes_in_parts_that_each_fit_a_message():
+    """Device ids are up to 100 characters of anything, from unpaired devices too: each part must still send."""
+    sessions = {f"{n:03d}" + "🦉" * 97: SimpleNamespace(device_id=f"{n:03d}" + "🦉" * 97, activity="pairing", held=None)
+                for n in range(120)}
+    bus = SentBus()
+    Elsewhere(SimpleNamespace(bus=bus, gateway=SimpleNamespace(sessions=sessions)))._hello({})
+    parts = [data for kind, data in bus.sent if kind == "devices"]
+    assert len(parts) > 1 and {part["parts"] for part in parts} == {len(parts)}
+    assert sorted(device for part in parts for device in part["devices"]) == sorted(sessions)
+    assert all(encode("x" * 32, "devices", part) is not None for part in parts)

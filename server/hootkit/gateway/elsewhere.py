@@ -14,6 +14,7 @@ holds again from the store, in case it missed one meanwhile.
 """
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -30,9 +31,9 @@ CONTROLS = ("pause", "resume", "stop")
 COMMANDS = ("control", "assign", "end lesson", "forget", "pair", "pair answer", "limit", "alive", "hello",
             "devices")  # never dropped (news may be), and sent before news
 # a wrong login anyone can make changes a limit: those never crowd out teachers' commands; one heartbeat or hello
-# waiting is enough; a server's list of its devices goes in parts of SNAPSHOT_PART
+# waiting is enough; a server's list of its devices goes in parts of at most SNAPSHOT_BYTES
 MOST_WAITING = {"limit": 1000, "alive": 1, "hello": 1, "devices": 200}
-SNAPSHOT_PART = 25  # devices per "devices" message (ids of up to 100 characters keep it within a NOTIFY)
+SNAPSHOT_BYTES = 5000  # the devices' JSON in one "devices" message (a NOTIFY carries under 8000 bytes)
 LIMIT_CHANGES = ("failed", "forgive", "succeeded")
 MAX_LIMIT_KEYS, MAX_KEY_CHARS = 4, 300
 ALIVE_S = 10.0  # each server says it is alive this often
@@ -158,31 +159,44 @@ class Elsewhere:
         self.hoot.live.publish_here("device", device_id, {"online": False, "activity": "offline", "paused": False})
 
     def _listening(self) -> None:
-        """This server listens (again): ask the others for their devices, and read the holds it may have missed."""
+        """This server listens (again): ask the others for their devices, tell them its own (a hello it missed
+        while away goes unanswered otherwise), and read the holds it may have missed."""
         self.hoot.bus.send("hello", {})
+        self._hello({})
         self._spawn(self._reload_holds())
 
     async def _reload_holds(self) -> None:
+        """Apply the pauses and stops kept in the store that this server missed. Only holds are added: a hold
+        this server has and the store lacks may be one whose write failed, or is still on its way, so it stands;
+        a device whose hold changed here after the read began is left as it is."""
+        began = time.monotonic()
         try:
             holds = await self.hoot.store.holds()
         except Exception as error:  # the store is away: the holds this server heard of stand
             log.warning("bus: the teachers' holds could not be read again (%r)", error)
             return
-        for device_id in set(self.hoot.classroom.held) | set(holds):
-            if self.hoot.classroom.held.get(device_id) != holds.get(device_id):
-                command = holds.get(device_id, "resume")
-                self.hoot.classroom.control(device_id, command)
+        classroom = self.hoot.classroom
+        for device_id, command in holds.items():
+            if classroom.held.get(device_id) != command and classroom.held_changed.get(device_id, began - 1) < began:
+                classroom.control(device_id, command)
                 for session in self.hoot.gateway.sessions_of(device_id):
                     session.control(command)
 
     def _hello(self, _data: dict) -> None:
-        """Another server asks which devices this one holds: all of them, in parts, under one list id."""
-        states = [(session.device_id, device_state(session)) for session in list(self.hoot.gateway.sessions.values())]
-        parts = [states[start:start + SNAPSHOT_PART] for start in range(0, len(states), SNAPSHOT_PART)] or [[]]
+        """Another server asks which devices this one holds: all of them, in parts that each fit a message, under
+        one list id."""
+        parts: list[dict] = [{}]
+        size = 0
+        for session in list(self.hoot.gateway.sessions.values()):
+            entry = json.dumps({session.device_id: device_state(session)}, ensure_ascii=False).encode()
+            if parts[-1] and size + len(entry) > SNAPSHOT_BYTES:
+                parts.append({})
+                size = 0
+            parts[-1][session.device_id] = device_state(session)
+            size += len(entry)
         snapshot = uuid.uuid4().hex
         for number, part in enumerate(parts):
-            self.hoot.bus.send("devices", {"snapshot": snapshot, "part": number, "parts": len(parts),
-                                           "devices": dict(part)})
+            self.hoot.bus.send("devices", {"snapshot": snapshot, "part": number, "parts": len(parts), "devices": part})
 
     def _devices(self, data: dict, sender: str) -> None:
         """A part of `sender`'s list of its devices; once every part is in, its devices not listed are gone."""
@@ -205,7 +219,7 @@ class Elsewhere:
                     self._gone(device_id)
 
     def hear(self, kind: str, data: dict, sender: str) -> None:
-        if sender not in self._last_heard and kind != "hello":  # new here, or back after going silent
+        if sender not in self._last_heard and kind not in ("hello", "devices"):  # new here, or back after silence
             self.hoot.bus.send("hello", {})
         self._last_heard[sender] = time.monotonic()
         if kind == "devices":

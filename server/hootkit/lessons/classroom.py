@@ -1,5 +1,7 @@
 """Which device is on which lesson: teachers assign by device or by group; a run outlives a dropped connection."""
 
+import time
+
 from hootkit.lessons.engine import LessonRun
 from hootkit.lessons.library import LessonLibrary
 
@@ -19,6 +21,7 @@ class Classroom:
         self.groups = groups
         self.runs: dict[str, LessonRun] = {}
         self.held: dict[str, str] = {}  # device id -> "pause" or "stop", applied again when it reconnects
+        self.held_changed: dict[str, float] = {}  # device id -> when a command last changed its hold (monotonic)
 
     def devices(self, device_ids: list[str], groups: list[str]) -> list[str]:
         """The device ids named directly or through groups, each once, in order."""
@@ -57,6 +60,7 @@ class Classroom:
 
     def control(self, device_id: str, command: str) -> None:
         """Remember a teacher's pause or stop for when the device (re)connects; resume forgets it."""
+        self.held_changed[device_id] = time.monotonic()
         if command == "resume":
             self.held.pop(device_id, None)
         else:

@@ -6,6 +6,7 @@ as "database is locked" when a burst (a login flood's audit rows) outlasts its b
 """
 
 import asyncio
+import logging
 import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import aclosing, asynccontextmanager
@@ -26,7 +27,19 @@ from hootkit.store.tables import (
 )
 
 
+log = logging.getLogger(__name__)
 MIGRATION_LOCK = 0x486F6F746B6974  # "Hootkit": the PostgreSQL advisory lock held while a server migrates
+MIGRATION_WAIT_S = 300  # a server waiting this long for another's migration stops with an error
+
+
+async def _wait_to_migrate(connection) -> None:
+    """Hold the migration lock for this transaction; a server that finds another migrating says so and waits (at
+    most MIGRATION_WAIT_S: a server whose host vanished mid-migration holds it until PostgreSQL notices)."""
+    if (await connection.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})).scalar():
+        return
+    log.info("store: another Hootkit server is migrating the database; waiting for it (at most %d s)", MIGRATION_WAIT_S)
+    await connection.execute(text(f"SET LOCAL lock_timeout = '{MIGRATION_WAIT_S}s'"))
+    await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
 
 
 class Conflict(ValueError):
@@ -79,7 +92,7 @@ class Store:
         try:
             async with engine.begin() as connection:
                 if engine.dialect.name == "postgresql":  # servers starting together migrate one after another
-                    await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+                    await _wait_to_migrate(connection)
                 await connection.run_sync(upgrade)
         except BaseException:
             await engine.dispose()
