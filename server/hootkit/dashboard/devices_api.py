@@ -145,11 +145,11 @@ async def _control(request: Request, who: Caller, device_ids: list[str], command
                         "activity": sessions[0].activity if sessions else HOLDS.get(command, "offline")})
     try:
         await hoot.store.hold(device_ids, command, who.name)
+        if command == "stop":
+            for device_id in device_ids:
+                await hoot.store.end_assignment(device_id)
     except Exception:  # it holds on the servers running now; one started later will not know of it
         log.exception("%s of %s is not kept in the store", command, target)
-    if command == "stop":
-        for device_id in device_ids:
-            await hoot.store.end_assignment(device_id)
     await hoot.store.audit(who.name, command, target, ip=who.ip)
     return {"devices": results}
 
