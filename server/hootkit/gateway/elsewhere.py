@@ -188,12 +188,13 @@ class Elsewhere:
         parts: list[dict] = [{}]
         size = 0
         for session in list(self.hoot.gateway.sessions.values()):
-            entry = json.dumps({session.device_id: device_state(session)}, ensure_ascii=False).encode()
-            if parts[-1] and size + len(entry) > SNAPSHOT_BYTES:
+            state = device_state(session)
+            entry = len(json.dumps({session.device_id: state}, ensure_ascii=False).encode())
+            if parts[-1] and size + entry > SNAPSHOT_BYTES:
                 parts.append({})
                 size = 0
-            parts[-1][session.device_id] = device_state(session)
-            size += len(entry)
+            parts[-1][session.device_id] = state
+            size += entry
         snapshot = uuid.uuid4().hex
         for number, part in enumerate(parts):
             self.hoot.bus.send("devices", {"snapshot": snapshot, "part": number, "parts": len(parts), "devices": part})
