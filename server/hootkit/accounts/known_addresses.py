@@ -21,10 +21,7 @@ class KnownAddresses:
         if not address:
             return
         at = self.clock() if at is None else at
-        at = max(at, self._last_login.pop(address, at))
-        self._last_login[address] = at
-        while len(self._last_login) > MAX_ADDRESSES:
-            del self._last_login[next(iter(self._last_login))]
+        _remember(self._last_login, address, max(at, self._last_login.get(address, at)), MAX_ADDRESSES)
 
     def __contains__(self, address: str) -> bool:
         last = self._last_login.get(address)
@@ -38,8 +35,13 @@ class KnownAddresses:
         if any(now - self._last_fast.get(key, -FAST_EVERY_S) < FAST_EVERY_S for key in keys):
             return False
         for key in keys:
-            self._last_fast.pop(key, None)
-            self._last_fast[key] = now
-        while len(self._last_fast) > 2 * MAX_ADDRESSES:
-            del self._last_fast[next(iter(self._last_fast))]
+            _remember(self._last_fast, key, now, 2 * MAX_ADDRESSES)
         return True
+
+
+def _remember(times: dict[str, float], key: str, at: float, most: int) -> None:
+    """`times[key] = at`, kept in order of use (the key moves last); past `most` keys the least used go first."""
+    times.pop(key, None)
+    times[key] = at
+    while len(times) > most:
+        del times[next(iter(times))]

@@ -21,10 +21,6 @@ log = logging.getLogger(__name__)
 BACKGROUND_NICENESS = 19  # the lowest CPU priority: a child's reply always runs first
 
 
-def keep_this_threads_priority() -> None:
-    """For the lane of logins from known addresses: the thread keeps the server's own priority."""
-
-
 def lower_this_threads_priority() -> None:
     """Make the calling thread (and the threads it starts, such as argon2's lanes) yield the CPU to everything else.
 
@@ -53,7 +49,7 @@ class HashingQueue:
         self.max_waiting = max_waiting
         self.ran = 0  # hashes run so far
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hoot-argon2",
-                                        initializer=lower_this_threads_priority if background else keep_this_threads_priority)
+                                        initializer=lower_this_threads_priority if background else None)
         self._lock = threading.Lock()
         self._waiting = 0
 

@@ -10,7 +10,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import aclosing, asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Text, cast, delete, event, func, select, text, update
@@ -435,7 +435,7 @@ class Store:
         rows = await self._all_rows(select(AuditEvent.ip, latest).where(
             AuditEvent.action == "login", AuditEvent.ok.is_(True), AuditEvent.at >= since, AuditEvent.ip != "")
             .group_by(AuditEvent.ip).order_by(latest.desc()).limit(limit))
-        return [(ip, at if at.tzinfo else at.replace(tzinfo=UTC)) for ip, at in rows]
+        return [(ip, at) for ip, at in rows]
 
     async def audit_log(self, limit: int = 200) -> list[AuditEvent]:
         return await self._all(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit))
