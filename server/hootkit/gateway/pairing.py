@@ -52,10 +52,9 @@ class PairingDesk:
     async def _new_code(self, waiting: Waiting) -> str:
         """A code no one waits with here, nor (where servers share a store) on another server. The device waits
         with it while it is reserved, so the caps count it."""
+        taken = ""
         for _ in range(RESERVE_TRIES):
-            code = f"{secrets.randbelow(10**6):06d}"
-            while code in self._waiting:
-                code = f"{secrets.randbelow(10**6):06d}"
+            code = self._unused_code(taken)
             self._waiting[code] = waiting
             if await self._reserved(code):
                 return code
@@ -63,9 +62,15 @@ class PairingDesk:
                 del self._waiting[code]
             taken = code
         log.warning("pairing: %d codes in a row were taken on other servers; one more, not reserved", RESERVE_TRIES)
-        while code in self._waiting or code == taken:
-            code = f"{secrets.randbelow(10**6):06d}"
+        code = self._unused_code(taken)
         self._waiting[code] = waiting
+        return code
+
+    def _unused_code(self, besides: str) -> str:
+        """A random code nobody waits with here, other than `besides`."""
+        code = besides
+        while code == besides or code in self._waiting:
+            code = f"{secrets.randbelow(10**6):06d}"
         return code
 
     async def _reserved(self, code: str) -> bool:

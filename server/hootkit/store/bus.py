@@ -153,8 +153,9 @@ class Bus:
             return self._ignore(f"not understood ({error!r})", payload)
         if sender == self.server_id:
             return message
-        if abs(time.time() - sent) > MAX_AGE_S:
-            return self._ignore(f"sent {time.time() - sent:.0f} s from now", payload)
+        age = time.time() - sent
+        if abs(age) > MAX_AGE_S:
+            return self._ignore(f"sent {age:.0f} s ago", payload)
         last = self._last_number.pop(sender, None)
         if last is not None and number <= last:
             self._last_number[sender] = last
