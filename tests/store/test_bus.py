@@ -7,7 +7,7 @@ import time
 import pytest
 
 from hootkit.gateway.elsewhere import COMMANDS, MOST_WAITING
-from hootkit.store.bus import MAX_AGE_S, MAX_COMMANDS, MAX_PAYLOAD, TRIM_CHARS, Bus, encode
+from hootkit.store.bus import MAX_AGE_S, MAX_COMMANDS, MAX_PAYLOAD, TRIM_CHARS, Bus, _signature, encode
 
 
 def test_long_texts_are_cut_to_fit_a_notify_and_what_still_does_not_fit_is_not_sent():
@@ -93,6 +93,8 @@ def test_a_signed_message_is_taken_once_and_only_while_it_is_fresh(monkeypatch):
     monkeypatch.setattr(time, "time", lambda: now)
     bus._heard(None, 1, "hootkit", old)
     bus._heard(None, 1, "hootkit", early)
+    timeless = body[:-1] + ', "at": NaN, "n": 10}'
+    bus._heard(None, 1, "hootkit", f"{_signature(KEY, timeless)}.{timeless}")
     assert len(heard) == 1
     first, second = bus.sealed(body), bus.sealed(body)
     bus._heard(None, 1, "hootkit", second)

@@ -154,8 +154,8 @@ class Bus:
         if sender == self.server_id:
             return message
         age = time.time() - sent
-        if abs(age) > MAX_AGE_S:
-            return self._ignore(f"sent {age:.0f} s ago", payload)
+        if not abs(age) <= MAX_AGE_S:  # NaN included
+            return self._ignore(f"stamped {age:+.0f} s from this server's clock", payload)
         last = self._last_number.pop(sender, None)
         if last is not None and number <= last:
             self._last_number[sender] = last
