@@ -2,8 +2,8 @@
 and the grey-zone judge; disclosures that raise the alert; time per clause; the output check's cost to VTV.
 
 Sets: the development set (tests/safety/data; the head was trained on it, so its numbers are in-sample,
-regression numbers only) and the held-out sets nobody tuned against (heldout, heldout2, heldout3; set 3
-was written blind for the trained head and must never be used for tuning). Benign lines are split into
+regression numbers only) and the held-out sets nobody tuned against (heldout, heldout2, heldout3, heldout4;
+sets 3 and 4 were written blind for the trained head and must never be used for tuning). Benign lines are split into
 look-alikes and everyday talk. The judge is the server's LLM (`llm.*` settings: the embedded model unless
 HOOT_LLM__BACKEND=openai points elsewhere), asked only for a child's words in the head's grey band.
 The output check's cost is measured through a real server and websocket with piper speaking a scripted
@@ -39,6 +39,7 @@ SETS = {
     "held-out 1": ([ROOT / "heldout" / "unsafe.jsonl"], [ROOT / "heldout" / "benign.jsonl"]),
     "held-out 2": ([ROOT / "heldout2" / "unsafe.jsonl"], [ROOT / "heldout2" / "benign.jsonl"]),
     "held-out 3": ([ROOT / "heldout3" / "unsafe.jsonl"], [ROOT / "heldout3" / "benign.jsonl"]),
+    "held-out 4": ([ROOT / "heldout4" / "unsafe.jsonl"], [ROOT / "heldout4" / "benign.jsonl"]),
 }
 REPLIES = ROOT / "data" / "unsafe_replies.jsonl"
 SMOLLM2_REPLIES = ROOT / "data" / "smollm2_replies.jsonl"

