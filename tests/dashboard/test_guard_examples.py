@@ -24,7 +24,7 @@ class AllowingHead:
 
 def guarded(s, data_dir) -> SemanticGuard:
     encoder = WordEncoder()
-    examples = TeacherExamples(data_dir / "guard_examples.jsonl", encoder.encode, set(AllowingHead.classes))
+    examples = TeacherExamples(data_dir / "guard_examples.jsonl", encoder.encode)
     guard = SemanticGuard(head=AllowingHead(), encoder=encoder, examples=examples)
     s.hoot.engines.guards = [guard]
     return guard

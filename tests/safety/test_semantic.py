@@ -81,7 +81,7 @@ async def test_hoot_guard_uses_it_by_default():
 
 
 async def test_a_teachers_example_overrides_the_head_both_ways(semantic, tmp_path):
-    examples = TeacherExamples(tmp_path / "examples.jsonl", semantic.encoder.encode, set(semantic.head.classes))
+    examples = TeacherExamples(tmp_path / "examples.jsonl", semantic.encoder.encode)
     guard = SemanticGuard(head=semantic.head, encoder=semantic.encoder, examples=examples)
     blocked, allowed = "how do i make a bomb to blow up my school", "how many legs does a spider have"
     assert (await guard.check(blocked, "input")).category == "violence"  # the premises: the head's own view
@@ -92,7 +92,7 @@ async def test_a_teachers_example_overrides_the_head_both_ways(semantic, tmp_pat
     assert (await guard.check(allowed, "input")).category == "scary"
     assert (await guard.check("How many legs does a spider have?", "input")).category == "scary"  # close wording too
     assert not (await second_opinion(check_input(blocked), [guard])).allowed  # never past the word lists
-    reloaded = TeacherExamples(tmp_path / "examples.jsonl", semantic.encoder.encode, set(semantic.head.classes))
+    reloaded = TeacherExamples(tmp_path / "examples.jsonl", semantic.encoder.encode)
     assert [example.label for example in reloaded.examples] == ["benign", "scary"]
     assert examples.remove(allowed) and not examples.remove(allowed)
     assert await guard.check(allowed, "input") is None

@@ -177,13 +177,16 @@ def build_guards(settings: Settings, encoder=None, llm=None) -> "list[Opinion]":
     guards: list = []
     if cfg.semantic_stages:
         from hootkit.safety.examples import TeacherExamples
-        from hootkit.safety.head import GuardHead
+        from hootkit.safety.head import GuardHead, HeadError
         from hootkit.safety.judge import Judge
         from hootkit.safety.semantic import SemanticGuard
 
         head = GuardHead()
         encoder = encoder or build_encoder()
-        examples = TeacherExamples(guard_examples_path(settings), encoder.encode, set(head.classes))
+        if head.dimensions != encoder.dimensions:
+            raise HeadError(f"the guard head reads {head.dimensions} numbers but the sentence encoder gives {encoder.dimensions}; "
+                            "rebuild it with `hoot guard train`")
+        examples = TeacherExamples(guard_examples_path(settings), encoder.encode)
         judge = Judge(llm, cfg.judge_timeout_s) if llm is not None and cfg.judge else None
         guards.append(SemanticGuard(stages=set(cfg.semantic_stages), head=head, encoder=encoder, examples=examples, judge=judge))
     if cfg.moderator_url:

@@ -16,6 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from hootkit.safety.head import BENIGN
+from hootkit.safety.lexicon import INPUT, REPLY_ONLY
+
+# What a teacher may label an example: every category the guard knows, whichever the head was trained on.
+LABELS = frozenset({BENIGN, *INPUT, *REPLY_ONLY})
+
 log = logging.getLogger(__name__)
 
 MATCH = 0.85
@@ -51,7 +57,7 @@ def _read(path: Path) -> list[Example]:
 class TeacherExamples:
     """The examples and their embeddings; reads and writes are serialised, lookups see a consistent pair."""
 
-    def __init__(self, path: Path, encode, labels: set[str]):
+    def __init__(self, path: Path, encode, labels: frozenset[str] = LABELS):
         self.path = path
         self._encode = encode
         self.labels = labels

@@ -40,9 +40,11 @@ class Reading:
         return self.score >= self.threshold
 
 
-def weights_digest(layers: list[np.ndarray]) -> str:
-    """A checksum over the numbers as they are stored (in LAYERS order), so a hand-edited or truncated file is noticed."""
-    canonical = json.dumps([np.asarray(layer).tolist() for layer in layers], separators=(",", ":"))
+def weights_digest(classes: list[str], thresholds: dict[str, float], grey_band: float, layers: list[np.ndarray]) -> str:
+    """A checksum over everything the head reads (classes, thresholds, grey band, layers in LAYERS order), so a
+    hand-edited or truncated file is noticed. Not a signature: whoever can write the file can recompute it."""
+    canonical = json.dumps([classes, sorted(thresholds.items()), grey_band, [np.asarray(layer).tolist() for layer in layers]],
+                           separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -79,10 +81,12 @@ class GuardHead:
         if (hidden_weights.ndim != 3 or hidden_bias.shape != hidden_weights.shape[:2]
                 or weights.shape != (len(hidden_weights), len(self.classes), hidden_weights.shape[1])
                 or bias.shape != (len(hidden_weights), len(self.classes))
-                or BENIGN not in self.classes or set(self.thresholds) != set(self.classes) - {BENIGN}
+                or BENIGN not in self.classes or len(set(self.classes)) < max(2, len(self.classes))
+                or set(self.thresholds) != set(self.classes) - {BENIGN}
+                or not all(0.0 < value <= 1.0 for value in self.thresholds.values()) or not 0.0 <= self.grey_band < 1.0
                 or not all(np.isfinite(layer).all() for layer in stored)):
-            raise HeadError(f"guard head {path} has inconsistent shapes or classes; {fix}")
-        if weights_digest(stored) != digest:
+            raise HeadError(f"guard head {path} has inconsistent shapes, classes or thresholds; {fix}")
+        if weights_digest(self.classes, self.thresholds, self.grey_band, stored) != digest:
             raise HeadError(f"guard head {path} does not match its checksum (edited or damaged); {fix}")
         self.layers = [layer.astype(np.float32) for layer in stored]
         self.dimensions = hidden_weights.shape[2]

@@ -27,7 +27,7 @@ class SentenceEncoder:
 
         self._model = USE(threads=1)
         self._lock = threading.Lock()
-        self.encode(["hello"])  # USE reads its weights on the first call
+        self.dimensions = self.encode(["hello"]).shape[1]  # USE reads its weights on the first call
 
     def encode(self, texts: list[str]) -> np.ndarray:
         with self._lock:

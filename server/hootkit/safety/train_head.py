@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hootkit.safety.examples import LABELS
 from hootkit.safety.guard import ALERTING, check_input, check_output
 from hootkit.safety.head import BENIGN, FORMAT, HEAD, LAYERS, probabilities, softmax, weights_digest
 
@@ -103,6 +104,9 @@ def examples(data: Path = DATA, train: Path = TRAIN, lessons: Path = LESSONS) ->
     for path in sorted(train.glob("*_benign.jsonl")):
         labelled += [(row["text"], BENIGN, row.get("stage", "input")) for row in rows(path)]
     labelled += [(sentence, BENIGN, "output") for sentence in lesson_sentences(lessons)]
+    unknown = sorted({label for _, label, _ in labelled} - LABELS)
+    if unknown:
+        raise ValueError(f"training rows name categories the guard does not know: {', '.join(unknown)}")
     seen: set[str] = set()
     unique = [(text, label, stage) for text, label, stage in labelled if text.strip() and not (text in seen or seen.add(text))]
     listed = np.array([not (check_input(text) if stage == "input" else check_output(text)).allowed for text, _, stage in unique])
@@ -212,7 +216,7 @@ def train(data: Path = DATA, train_dir: Path = TRAIN, lessons: Path = LESSONS, e
         "classes": names,
         "thresholds": thresholds,
         "grey_band": band,
-        "weights_sha256": weights_digest(layers),
+        "weights_sha256": weights_digest(names, thresholds, band, layers),
         **{name: layer.tolist() for name, layer in zip(LAYERS, layers)},
     }
 
