@@ -3,9 +3,11 @@ and the grey-zone judge; disclosures that raise the alert; time per clause; the 
 
 Sets: the development set (tests/safety/data; the head was trained on it, so its numbers are in-sample,
 regression numbers only) and the held-out sets nobody tuned against (heldout, heldout2, heldout3, heldout4;
-sets 3 and 4 were written blind for the trained head and must never be used for tuning). Benign lines are split into
-look-alikes and everyday talk. The judge is the server's LLM (`llm.*` settings: the embedded model unless
-HOOT_LLM__BACKEND=openai points elsewhere), asked only for a child's words in the head's grey band.
+sets 3 and 4 were written blind for the trained head and must never be used for tuning). Benign lines are
+split into look-alikes and everyday talk. Reply clauses: injected unsafe replies, SmolLM2's replies (trained
+on), and replies of the default LLM nobody trained on (tests/safety/heldout_replies, labelled by a helper).
+The judge is the server's LLM (`llm.*` settings: the embedded model unless HOOT_LLM__BACKEND=openai points
+elsewhere), asked only for a child's words in the head's grey band.
 The output check's cost is measured through a real server and websocket with piper speaking a scripted
 reply: the time from the LLM's first clause to its first audio, with and without the semantic output check.
 Prints tables and writes bench/results/safety.json.
@@ -43,6 +45,7 @@ SETS = {
 }
 REPLIES = ROOT / "data" / "unsafe_replies.jsonl"
 SMOLLM2_REPLIES = ROOT / "data" / "smollm2_replies.jsonl"
+HELDOUT_REPLIES = ROOT / "heldout_replies" / "replies.jsonl"
 DISCLOSURES = ("self_harm", "abuse_disclosure")
 LEVELS = ("lists", "head", "judge")
 
@@ -143,7 +146,16 @@ async def output_stage(head_guard: SemanticGuard) -> dict:
     wrongly = [c for c in benign if not (await second_opinion(check_output(c), [head_guard])).allowed]
     print(f"\nreplies: injected unsafe replies stopped {sum(stopped)}/{len(replies)}; "
           f"clauses of SmolLM2's replies to benign questions stopped {len(wrongly)}/{len(benign)}")
-    return {"injected": len(replies), "injected_stopped": sum(stopped), "smollm2_clauses": len(benign), "smollm2_stopped": wrongly}
+    held = rows(HELDOUT_REPLIES)
+    held_clauses = clauses_of([{"reply": row["text"]} for row in held if row["expect"] == "allow"])
+    held_wrongly = [c for c in held_clauses if not (await second_opinion(check_output(c), [head_guard])).allowed]
+    unsafe_held = [row for row in held if row["expect"] == "block"]
+    held_stopped = [not (await second_opinion(check_output(row["text"]), [head_guard])).allowed for row in unsafe_held]
+    print(f"held-out replies of the default LLM: clauses of harmless replies stopped {len(held_wrongly)}/{len(held_clauses)}; "
+          f"unsafe replies stopped {sum(held_stopped)}/{len(unsafe_held)}")
+    return {"injected": len(replies), "injected_stopped": sum(stopped), "smollm2_clauses": len(benign), "smollm2_stopped": wrongly,
+            "heldout_reply_clauses": len(held_clauses), "heldout_reply_clauses_stopped": held_wrongly,
+            "heldout_unsafe_replies": len(unsafe_held), "heldout_unsafe_replies_stopped": sum(held_stopped)}
 
 
 def percentiles(samples: list[float]) -> dict:

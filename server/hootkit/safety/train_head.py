@@ -173,7 +173,7 @@ def calibrate(scores: np.ndarray, predicted: np.ndarray, y: np.ndarray, names: l
         miss_cost = DISCLOSURE_MISS_COST if name in ALERTING else MISS_COST
         candidates = np.unique(np.concatenate([[0.5], unsafe, benign]))
         costs = [miss_cost * (unsafe < t).sum() + (benign >= t).sum() for t in candidates]
-        thresholds[name] = round(float(candidates[int(np.argmin(costs))]), DECIMALS)
+        thresholds[name] = max(round(float(candidates[int(np.argmin(costs))]), DECIMALS), 10.0**-DECIMALS)  # the head refuses 0
     return thresholds
 
 
