@@ -140,20 +140,23 @@ def clauses_of(replies: list[dict]) -> list[str]:
 
 
 async def output_stage(head_guard: SemanticGuard) -> dict:
+    async def stopped(text: str) -> bool:
+        return not (await second_opinion(check_output(text), [head_guard])).allowed
+
     replies = rows(REPLIES)
-    stopped = [not (await second_opinion(check_output(row["text"]), [head_guard])).allowed for row in replies]
+    injected = [await stopped(row["text"]) for row in replies]
     benign = clauses_of(rows(SMOLLM2_REPLIES))
-    wrongly = [c for c in benign if not (await second_opinion(check_output(c), [head_guard])).allowed]
-    print(f"\nreplies: injected unsafe replies stopped {sum(stopped)}/{len(replies)}; "
+    wrongly = [c for c in benign if await stopped(c)]
+    print(f"\nreplies: injected unsafe replies stopped {sum(injected)}/{len(replies)}; "
           f"clauses of SmolLM2's replies to benign questions stopped {len(wrongly)}/{len(benign)}")
     held = rows(HELDOUT_REPLIES)
     held_clauses = clauses_of([{"reply": row["text"]} for row in held if row["expect"] == "allow"])
-    held_wrongly = [c for c in held_clauses if not (await second_opinion(check_output(c), [head_guard])).allowed]
+    held_wrongly = [c for c in held_clauses if await stopped(c)]
     unsafe_held = [row for row in held if row["expect"] == "block"]
-    held_stopped = [not (await second_opinion(check_output(row["text"]), [head_guard])).allowed for row in unsafe_held]
+    held_stopped = [await stopped(row["text"]) for row in unsafe_held]
     print(f"held-out replies of the default LLM: clauses of harmless replies stopped {len(held_wrongly)}/{len(held_clauses)}; "
           f"unsafe replies stopped {sum(held_stopped)}/{len(unsafe_held)}")
-    return {"injected": len(replies), "injected_stopped": sum(stopped), "smollm2_clauses": len(benign), "smollm2_stopped": wrongly,
+    return {"injected": len(replies), "injected_stopped": sum(injected), "smollm2_clauses": len(benign), "smollm2_stopped": wrongly,
             "heldout_reply_clauses": len(held_clauses), "heldout_reply_clauses_stopped": held_wrongly,
             "heldout_unsafe_replies": len(unsafe_held), "heldout_unsafe_replies_stopped": sum(held_stopped)}
 

@@ -177,9 +177,8 @@ def calibrate(scores: np.ndarray, predicted: np.ndarray, y: np.ndarray, names: l
     return thresholds
 
 
-def grey_band(scores: np.ndarray, predicted: np.ndarray, names: list[str], thresholds: dict[str, float]) -> float:
-    """The half-width around each row's threshold that holds JUDGE_SHARE of the rows."""
-    distance = np.abs(scores - np.array([thresholds[names[index]] for index in predicted]))
+def grey_band(distance: np.ndarray) -> float:
+    """The half-width around each row's threshold that holds JUDGE_SHARE of the rows (given their distances to it)."""
     return round(float(np.quantile(distance, JUDGE_SHARE)), DECIMALS)
 
 
@@ -194,9 +193,11 @@ def train(data: Path = DATA, train_dir: Path = TRAIN, lessons: Path = LESSONS, e
     scores, predicted = out_of_fold(x, y, len(names))
     open_rows = ~found.listed
     thresholds = calibrate(scores[open_rows], predicted[open_rows], y[open_rows], names)
-    band = grey_band(scores[open_rows], predicted[open_rows], names, thresholds)
+    row_thresholds = np.array([thresholds[names[index]] for index in predicted])
+    distance = np.abs(scores - row_thresholds)
+    band = grey_band(distance[open_rows])
     layers = [np.round(layer, DECIMALS) for layer in fit(x, y, len(names))]
-    blocked = scores >= np.array([thresholds[names[index]] for index in predicted])
+    blocked = scores >= row_thresholds
     unsafe = y != 0
     return {
         "format": FORMAT,
@@ -209,7 +210,7 @@ def train(data: Path = DATA, train_dir: Path = TRAIN, lessons: Path = LESSONS, e
         "out_of_fold": {
             "unsafe_blocked_by_lists_or_head": round(float((blocked | found.listed)[unsafe].mean()), 4),
             "benign_blocked_by_lists_or_head": round(float((blocked | found.listed)[~unsafe].mean()), 4),
-            "rows_in_grey_band": round(float((np.abs(scores - np.array([thresholds[names[i]] for i in predicted])) < band)[open_rows].mean()), 4),
+            "rows_in_grey_band": round(float((distance < band)[open_rows].mean()), 4),
         },
         "training": {"hidden": HIDDEN, "members": MEMBERS, "l2": L2, "steps": STEPS, "rate": RATE, "folds": FOLDS, "miss_cost": MISS_COST,
                      "disclosure_miss_cost": DISCLOSURE_MISS_COST, "judge_share": JUDGE_SHARE},
